@@ -1,0 +1,169 @@
+//! Defaults from DESIGN.md: seven pipeline stages with target times, seven smoke checks.
+
+use serde_spanned::Spanned;
+
+use super::types::{HttpMethod, HumanDuration, SmokeCheckConfig, StageConfig};
+
+pub fn github_api_url() -> Spanned<String> {
+    Spanned::new(0..0, "https://api.github.com".to_string())
+}
+
+pub fn sentry_url() -> Spanned<String> {
+    Spanned::new(0..0, "https://sentry.io".to_string())
+}
+
+pub fn workflow() -> String {
+    "ci.yml".to_string()
+}
+
+pub fn total_target() -> HumanDuration {
+    HumanDuration::secs(7 * 60)
+}
+
+pub fn alarm_after() -> HumanDuration {
+    HumanDuration::secs(10 * 60)
+}
+
+pub fn method() -> HttpMethod {
+    HttpMethod::Get
+}
+
+pub fn expect_status() -> u16 {
+    200
+}
+
+pub fn max_latency() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_millis(800))
+}
+
+pub fn smoke_timeout() -> HumanDuration {
+    HumanDuration::secs(5)
+}
+
+/// The seven default stages: (name, job-name patterns, target).
+pub const DEFAULT_STAGES: [(&str, &[&str], u64); 7] = [
+    (
+        "Install",
+        &["install*", "setup*", "deps*", "bootstrap*"],
+        30,
+    ),
+    ("Lint+Format", &["lint*", "format*", "fmt*", "style*"], 20),
+    (
+        "Typecheck",
+        &["typecheck*", "types*", "tsc*", "check-types*"],
+        40,
+    ),
+    ("Unit", &["unit*"], 60),
+    ("Integration", &["integration*"], 90),
+    ("E2E", &["e2e*", "end-to-end*", "browser*"], 120),
+    (
+        "Security+Performance",
+        &["security*", "perf*", "audit*", "codeql*", "bench*"],
+        60,
+    ),
+];
+
+pub fn stages() -> Vec<StageConfig> {
+    DEFAULT_STAGES
+        .iter()
+        .map(|(name, jobs, target)| StageConfig {
+            name: Spanned::new(0..0, name.to_string()),
+            jobs: jobs.iter().map(|j| j.to_string()).collect(),
+            target: HumanDuration::secs(*target),
+        })
+        .collect()
+}
+
+/// One default smoke check: (name, method, path, body, JSON pointer, expected value).
+pub type DefaultSmoke = (
+    &'static str,
+    HttpMethod,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    &'static str,
+);
+
+/// The seven default smoke checks.
+/// The sandbox's apps answer exactly these; a real app is expected to expose the same or to
+/// configure its own `[[smoke]]` list.
+pub const DEFAULT_SMOKE: [DefaultSmoke; 7] = [
+    ("health", HttpMethod::Get, "/healthz", None, "/status", "ok"),
+    (
+        "auth flow",
+        HttpMethod::Post,
+        "/api/auth/session",
+        Some(r#"{"user":"shipdeck-smoke","password":"smoke"}"#),
+        "/authenticated",
+        "true",
+    ),
+    (
+        "db read",
+        HttpMethod::Get,
+        "/api/db/ping",
+        None,
+        "/ok",
+        "true",
+    ),
+    (
+        "file access",
+        HttpMethod::Get,
+        "/api/files/probe",
+        None,
+        "/readable",
+        "true",
+    ),
+    (
+        "ai health",
+        HttpMethod::Get,
+        "/api/ai/health",
+        None,
+        "/status",
+        "ok",
+    ),
+    (
+        "email health",
+        HttpMethod::Get,
+        "/api/email/health",
+        None,
+        "/status",
+        "ok",
+    ),
+    (
+        "payment health",
+        HttpMethod::Get,
+        "/api/payments/health",
+        None,
+        "/status",
+        "ok",
+    ),
+];
+
+pub fn smoke_checks() -> Vec<SmokeCheckConfig> {
+    DEFAULT_SMOKE
+        .iter()
+        .map(|(name, method, path, body, pointer, expected)| {
+            let equals = match *expected {
+                "true" => toml::Value::Boolean(true),
+                other => toml::Value::String(other.to_string()),
+            };
+            let mut headers = std::collections::BTreeMap::new();
+            if body.is_some() {
+                headers.insert("content-type".to_string(), "application/json".to_string());
+            }
+            SmokeCheckConfig {
+                name: Spanned::new(0..0, name.to_string()),
+                method: *method,
+                path: path.to_string(),
+                headers,
+                body: body.map(str::to_string),
+                status: 200,
+                body_contains: None,
+                json_pointer: Some(pointer.to_string()),
+                json_equals: Some(equals),
+                max_latency: max_latency(),
+                timeout: smoke_timeout(),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,18 @@
+//! Plain domain types shared by every layer: what the sources report, what the engine keeps,
+//! what the UI draws and what `status --json` prints. No I/O lives here.
+//!
+//! Every string that came from outside is a [`SafeText`], so it has been sanitized before it
+//! can reach a terminal or a printed document.
+
+pub mod errors;
+pub mod pipeline;
+pub mod snapshot;
+pub mod text;
+
+pub use errors::{ErrorBucket, ErrorSeries, NewErrorType};
+pub use pipeline::{JobState, PipelineState, RunStatus, StageState, StepState};
+pub use snapshot::{
+    CommitInfo, DeployState, DeployStatus, EnvironmentHealth, EnvironmentSnapshot, RateLimit,
+    ServiceState, SmokeResult, Snapshot, SourceHealth, SourceKind,
+};
+pub use text::{SafeText, sanitize};
