@@ -5,3 +5,7 @@ pub mod defaults;
 pub mod types;
 
 pub use types::*;
+
+pub mod credentials;
+
+pub use credentials::{Credentials, Secret};
