@@ -7,6 +7,7 @@
 pub mod errors;
 pub mod pipeline;
 pub mod snapshot;
+pub mod status;
 pub mod text;
 
 pub use errors::{ErrorBucket, ErrorSeries, NewErrorType};

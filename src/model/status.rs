@@ -1,0 +1,389 @@
+//! The document printed by `shipdeck status --json`: a stable, documented shape for scripts
+//! and cron jobs, built from a [`Snapshot`]. Fields are only ever added, never renamed or
+//! removed; `schema_version` changes if that promise is ever broken.
+//!
+//! ```text
+//! {"schema_version": 1, "generated_at": ISO-8601, "title": "...",
+//!  "environments": [{
+//!    "name", "branch",
+//!    "deployed": {"sha", "subject", "author", "at"} | null,
+//!    "services": [{"name", "github_environment", "sha", "state", "at", "lagging"}],
+//!      (state: GitHub's deployment state word: `success`, `in_progress`, `failure`, ...)
+//!    "pipeline": {"sha", "status", "run_id", "elapsed_s", "target_s", "alarm_s",
+//!                 "stages": [{"name", "status", "elapsed_s", "target_s"}]} | null,
+//!    "smoke": [{"name", "ok", "latency_ms", "detail"}],
+//!    "errors": {"per_minute": [{"minute", "count"}], "current_per_minute",
+//!               "baseline_per_minute", "new_types": [{"title", "first_seen", "count"}],
+//!               "source_age_s"},
+//!    "sources": {"deployments"|"pipeline"|"smoke"|"errors": {"age_s", "failing", "error"}}
+//!  }]}
+//! ```
+//!
+//! Statuses are lower-case words: `queued`, `running`, `passed`, `failed`, `skipped`,
+//! `unknown`. Times are ISO-8601 UTC; durations are whole seconds; unknown values are `null`.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use super::{
+    DeployStatus, EnvironmentSnapshot, SafeText, Snapshot, SourceHealth, SourceKind,
+    pipeline::RunStatus,
+};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Minutes of error history included per environment.
+pub const ERROR_MINUTES: i64 = 60;
+
+#[derive(Debug, Serialize)]
+pub struct StatusDocument {
+    pub schema_version: u32,
+    pub generated_at: String,
+    pub title: SafeText,
+    pub environments: Vec<EnvironmentStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EnvironmentStatus {
+    pub name: SafeText,
+    pub branch: SafeText,
+    pub deployed: Option<DeployedStatus>,
+    pub services: Vec<ServiceStatus>,
+    pub pipeline: Option<PipelineStatus>,
+    pub smoke: Vec<SmokeStatus>,
+    pub errors: ErrorsStatus,
+    pub sources: SourcesStatus,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DeployedStatus {
+    pub sha: String,
+    pub subject: SafeText,
+    pub author: SafeText,
+    pub at: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ServiceStatus {
+    pub name: SafeText,
+    pub github_environment: SafeText,
+    pub sha: Option<String>,
+    pub state: DeployStatus,
+    pub at: Option<String>,
+    pub lagging: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PipelineStatus {
+    pub sha: String,
+    pub status: RunStatus,
+    pub run_id: u64,
+    pub elapsed_s: Option<u64>,
+    pub target_s: u64,
+    pub alarm_s: u64,
+    pub stages: Vec<StageStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StageStatus {
+    pub name: SafeText,
+    pub status: RunStatus,
+    pub elapsed_s: Option<u64>,
+    pub target_s: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SmokeStatus {
+    pub name: SafeText,
+    pub ok: bool,
+    pub latency_ms: Option<u64>,
+    pub detail: SafeText,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MinuteCount {
+    pub minute: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NewTypeStatus {
+    pub title: SafeText,
+    pub first_seen: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ErrorsStatus {
+    pub per_minute: Vec<MinuteCount>,
+    pub current_per_minute: Option<u64>,
+    pub baseline_per_minute: Option<f64>,
+    pub new_types: Vec<NewTypeStatus>,
+    pub source_age_s: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SourceStatus {
+    pub age_s: Option<u64>,
+    pub failing: bool,
+    pub error: Option<SafeText>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SourcesStatus {
+    pub deployments: SourceStatus,
+    pub pipeline: SourceStatus,
+    pub smoke: SourceStatus,
+    pub errors: SourceStatus,
+}
+
+fn iso(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn source_status(health: &SourceHealth, now: DateTime<Utc>) -> SourceStatus {
+    SourceStatus {
+        age_s: health.age(now).map(|d| d.as_secs()),
+        failing: health.is_failing(),
+        error: health.last_error.as_ref().map(|(_, e)| e.clone()),
+    }
+}
+
+impl StatusDocument {
+    /// Builds the document; ages and elapsed times are measured against `now`.
+    pub fn from_snapshot(snapshot: &Snapshot, now: DateTime<Utc>) -> Self {
+        Self {
+            schema_version: SCHEMA_VERSION,
+            generated_at: iso(now),
+            title: snapshot.title.clone(),
+            environments: snapshot
+                .environments
+                .iter()
+                .map(|env| environment_status(env, now))
+                .collect(),
+        }
+    }
+}
+
+fn environment_status(env: &EnvironmentSnapshot, now: DateTime<Utc>) -> EnvironmentStatus {
+    let lagging: Vec<&SafeText> = env.lagging_services().iter().map(|s| &s.name).collect();
+    EnvironmentStatus {
+        name: env.name.clone(),
+        branch: env.branch.clone(),
+        deployed: env.deployed().map(|c| DeployedStatus {
+            sha: c.sha.clone(),
+            subject: c.subject.clone(),
+            author: c.author.clone(),
+            at: c.at.map(iso),
+        }),
+        services: env
+            .services
+            .iter()
+            .map(|s| ServiceStatus {
+                name: s.name.clone(),
+                github_environment: s.github_environment.clone(),
+                sha: s.running_sha().map(str::to_string),
+                state: s
+                    .latest
+                    .as_ref()
+                    .map_or(DeployStatus::Unknown, |d| d.status),
+                at: s.last_success.as_ref().and_then(|d| d.at).map(iso),
+                lagging: lagging.contains(&&s.name),
+            })
+            .collect(),
+        pipeline: env.pipeline.as_ref().map(|p| PipelineStatus {
+            sha: p.sha.clone(),
+            status: p.status,
+            run_id: p.run_id,
+            elapsed_s: p.elapsed(now).map(|d| d.as_secs()),
+            target_s: p.total_target.as_secs(),
+            alarm_s: p.alarm_after.as_secs(),
+            stages: p
+                .stages
+                .iter()
+                .map(|s| StageStatus {
+                    name: s.name.clone(),
+                    status: s.status,
+                    elapsed_s: s.elapsed(now).map(|d| d.as_secs()),
+                    target_s: s.target.as_secs(),
+                })
+                .collect(),
+        }),
+        smoke: env
+            .smoke
+            .iter()
+            .map(|s| SmokeStatus {
+                name: s.name.clone(),
+                ok: s.ok,
+                latency_ms: s.latency_ms,
+                detail: s.detail.clone(),
+            })
+            .collect(),
+        errors: ErrorsStatus {
+            per_minute: env
+                .errors
+                .recent(now, ERROR_MINUTES)
+                .into_iter()
+                .map(|b| MinuteCount {
+                    minute: iso(b.minute),
+                    count: b.count,
+                })
+                .collect(),
+            current_per_minute: env.errors.current_per_minute(),
+            baseline_per_minute: env.errors.baseline_per_minute,
+            new_types: env
+                .errors
+                .new_types
+                .iter()
+                .map(|t| NewTypeStatus {
+                    title: t.title.clone(),
+                    first_seen: iso(t.first_seen),
+                    count: t.count,
+                })
+                .collect(),
+            source_age_s: env
+                .health
+                .get(SourceKind::Errors)
+                .age(now)
+                .map(|d| d.as_secs()),
+        },
+        sources: SourcesStatus {
+            deployments: source_status(&env.health.deployments, now),
+            pipeline: source_status(&env.health.pipeline, now),
+            smoke: source_status(&env.health.smoke, now),
+            errors: source_status(&env.health.errors, now),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::TimeDelta;
+
+    use super::*;
+    use crate::model::{
+        CommitInfo, DeployState, EnvironmentHealth, ErrorBucket, ErrorSeries, PipelineState,
+        ServiceState, SmokeResult, StageState,
+    };
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-20T12:00:00Z")
+            .unwrap()
+            .to_utc()
+    }
+
+    fn service(name: &str, sha: &str) -> ServiceState {
+        let deploy = DeployState {
+            deployment_id: 1,
+            sha: sha.to_string(),
+            status: DeployStatus::Success,
+            at: Some(now() - TimeDelta::minutes(30)),
+            creator: None,
+            description: None,
+        };
+        ServiceState {
+            name: name.into(),
+            github_environment: name.into(),
+            latest: Some(deploy.clone()),
+            last_success: Some(deploy),
+            commit: Some(CommitInfo {
+                sha: sha.to_string(),
+                subject: "fix \x1b[2Jcheckout".into(),
+                author: "Dana".into(),
+                at: Some(now() - TimeDelta::hours(1)),
+            }),
+        }
+    }
+
+    fn snapshot() -> Snapshot {
+        let mut errors = ErrorSeries::new();
+        for m in 0..90 {
+            errors.merge([ErrorBucket {
+                minute: now() - TimeDelta::minutes(89 - m),
+                count: 3,
+            }]);
+        }
+        errors.baseline_per_minute = Some(2.5);
+        let mut health = EnvironmentHealth::default();
+        health.errors.last_success = Some(now() - TimeDelta::seconds(12));
+        health.smoke.failures_in_a_row = 2;
+        health.smoke.last_error = Some((now(), "connection refused".into()));
+        let stage = StageState {
+            name: "Lint+Format".into(),
+            status: RunStatus::Running,
+            started_at: Some(now() - TimeDelta::seconds(25)),
+            completed_at: None,
+            target: Duration::from_secs(20),
+            jobs: vec![],
+        };
+        Snapshot {
+            version: 3,
+            taken_at: now(),
+            title: "acme/shop".into(),
+            rate_limit: None,
+            environments: vec![EnvironmentSnapshot {
+                name: "prod".into(),
+                branch: "prod".into(),
+                url: "https://shop.example".into(),
+                head: None,
+                services: vec![
+                    service("web", &"a".repeat(40)),
+                    service("worker", &"b".repeat(40)),
+                ],
+                pipeline: Some(PipelineState {
+                    run_id: 77,
+                    run_number: 5,
+                    run_attempt: 1,
+                    sha: "a".repeat(40),
+                    status: RunStatus::Running,
+                    html_url: None,
+                    started_at: Some(now() - TimeDelta::seconds(60)),
+                    completed_at: None,
+                    stages: vec![stage],
+                    unmapped_jobs: vec![],
+                    total_target: Duration::from_secs(420),
+                    alarm_after: Duration::from_secs(600),
+                }),
+                smoke: vec![SmokeResult {
+                    name: "health".into(),
+                    ok: false,
+                    latency_ms: Some(12),
+                    detail: "status 503, expected 200".into(),
+                    checked_at: now(),
+                }],
+                errors,
+                health,
+            }],
+        }
+    }
+
+    #[test]
+    fn document_has_the_documented_shape() {
+        let doc = StatusDocument::from_snapshot(&snapshot(), now());
+        let json = serde_json::to_value(&doc).unwrap();
+        let env = &json["environments"][0];
+        assert_eq!(env["name"], "prod");
+        assert_eq!(env["deployed"]["sha"], "a".repeat(40));
+        assert_eq!(env["deployed"]["subject"], "fix [2Jcheckout");
+        assert_eq!(env["deployed"]["author"], "Dana");
+        assert_eq!(env["deployed"]["at"], "2026-11-20T11:00:00Z");
+        assert_eq!(env["pipeline"]["status"], "running");
+        assert_eq!(env["pipeline"]["elapsed_s"], 60);
+        assert_eq!(env["pipeline"]["stages"][0]["name"], "Lint+Format");
+        assert_eq!(env["pipeline"]["stages"][0]["elapsed_s"], 25);
+        assert_eq!(env["pipeline"]["stages"][0]["target_s"], 20);
+        assert_eq!(env["smoke"][0]["ok"], false);
+        assert_eq!(env["smoke"][0]["detail"], "status 503, expected 200");
+        assert_eq!(env["errors"]["per_minute"].as_array().unwrap().len(), 60);
+        assert_eq!(env["errors"]["per_minute"][0]["count"], 3);
+        assert_eq!(env["errors"]["baseline_per_minute"], 2.5);
+        assert_eq!(env["errors"]["source_age_s"], 12);
+        assert_eq!(env["sources"]["smoke"]["failing"], true);
+        assert_eq!(env["sources"]["smoke"]["error"], "connection refused");
+        assert_eq!(env["services"][1]["lagging"], true);
+        assert_eq!(env["services"][0]["lagging"], false);
+        assert_eq!(env["services"][0]["state"], "success");
+    }
+}
