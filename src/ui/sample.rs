@@ -197,8 +197,8 @@ impl SampleBuilder {
         let mut integration = stage(
             "Integration",
             RunStatus::Failed,
-            Some(self.ago(2200)),
-            Some(self.ago(2080)),
+            Some(self.ago(2365)),
+            Some(self.ago(2245)),
             90,
             204,
         );
@@ -212,7 +212,7 @@ impl SampleBuilder {
             passed("Install", 30, 2500, 2472, 200),
             passed("Lint+Format", 20, 2472, 2455, 201),
             passed("Typecheck", 40, 2455, 2420, 202),
-            passed("Unit", 60, 2420, 2200, 203),
+            passed("Unit", 60, 2420, 2365, 203),
             integration,
             stage("E2E", RunStatus::Skipped, None, None, 120, 205),
             stage(
@@ -255,7 +255,7 @@ impl SampleBuilder {
                     "https://github.com/acme/shop/actions/runs/9002",
                 )),
                 started_at: Some(self.ago(2500)),
-                completed_at: Some(self.ago(2080)),
+                completed_at: Some(self.ago(2245)),
                 stages,
                 unmapped_jobs: vec![docs],
                 total_target: Duration::from_secs(7 * 60),

@@ -226,6 +226,7 @@ fn section_heading(
     title: String,
     health: &SourceHealth,
     now: DateTime<Utc>,
+    narrow: bool,
     theme: &Theme,
 ) -> Vec<Line<'static>> {
     let mut heading = vec![Span::styled(title, theme.heading()), Span::raw(" ")];
@@ -236,7 +237,10 @@ fn section_heading(
         ));
         let since = health
             .age(now)
-            .map(|age| format!(" ok {}", format_age(age)))
+            .map(|age| {
+                let label = if narrow { "ok" } else { "· last ok" };
+                format!(" {label} {}", format_age(age))
+            })
             .unwrap_or_else(|| " never ok".to_string());
         heading.push(Span::styled(since, theme.stale()));
         let why = health
@@ -272,7 +276,13 @@ fn deploy_lines(
     narrow: bool,
     theme: &Theme,
 ) -> Vec<Line<'static>> {
-    let mut lines = section_heading("Deploy".to_string(), &env.health.deployments, now, theme);
+    let mut lines = section_heading(
+        "Deploy".to_string(),
+        &env.health.deployments,
+        now,
+        narrow,
+        theme,
+    );
     let first = env.services.first();
     let latest = first.and_then(|s| s.latest.as_ref());
     let running_sha = first.and_then(|s| s.running_sha());
@@ -428,7 +438,13 @@ fn pipeline_lines(
     theme: &Theme,
 ) -> Vec<Line<'static>> {
     let Some(pipeline) = &env.pipeline else {
-        let mut lines = section_heading("Pipeline".to_string(), &env.health.pipeline, now, theme);
+        let mut lines = section_heading(
+            "Pipeline".to_string(),
+            &env.health.pipeline,
+            now,
+            narrow,
+            theme,
+        );
         lines.push(Line::from(Span::styled(
             "no run for the branch head",
             theme.muted(),
@@ -444,7 +460,7 @@ fn pipeline_lines(
             short(&pipeline.sha)
         )
     };
-    let mut lines = section_heading(title, &env.health.pipeline, now, theme);
+    let mut lines = section_heading(title, &env.health.pipeline, now, narrow, theme);
     // Heading, stages and the total line; fold passed stages when that does not fit.
     let full = lines.len() + pipeline.stages.len() + 1;
     let fold_passed = full > room && pipeline.stages.len() > 1;
@@ -469,7 +485,7 @@ fn pipeline_lines(
     let folded = pipeline.stages.iter().filter(|s| is_foldable(s)).count();
     if folded > 0 {
         lines.push(Line::from(Span::styled(
-            format!("✓ {folded} stages passed in time"),
+            format!("✓ {folded} stages passed"),
             theme.style(theme.ok),
         )));
     }
@@ -605,14 +621,14 @@ fn smoke_lines(
     } else {
         format!("Smoke {passing}/{}", env.smoke.len())
     };
-    let mut lines = section_heading(summary, &env.health.smoke, now, theme);
+    let mut lines = section_heading(summary, &env.health.smoke, now, narrow, theme);
     if let Some(first) = lines.first_mut()
         && !env.smoke.is_empty()
     {
-        let (word, color) = if all_ok {
-            ("✓ ok", theme.ok)
-        } else {
-            ("✗ FAILING", theme.fail)
+        let (word, color) = match (all_ok, narrow) {
+            (true, _) => ("✓ ok", theme.ok),
+            (false, true) => ("✗ FAIL", theme.fail),
+            (false, false) => ("✗ FAILING", theme.fail),
         };
         first.spans.insert(
             1,
@@ -666,7 +682,7 @@ fn error_lines(
     narrow: bool,
     theme: &Theme,
 ) -> Vec<Line<'static>> {
-    let mut lines = section_heading("Errors".to_string(), &env.health.errors, now, theme);
+    let mut lines = section_heading("Errors".to_string(), &env.health.errors, now, narrow, theme);
     let series = &env.errors;
     let current = series.current_per_minute();
     let baseline = series.baseline_per_minute;
@@ -801,7 +817,7 @@ fn draw_help(frame: &mut Frame, body: Rect, theme: &Theme) {
         .collect();
     lines.push(Line::raw(""));
     lines.push(Line::from(Span::styled(
-        " States are written as words and icons: ✓ passed  ✗ failed  ● running  ○ queued  – skipped",
+        " ✓ passed  ✗ failed  ● running  ○ queued  – skipped  ▲ over target",
         theme.muted(),
     )));
     let width = body.width.saturating_sub(4).min(96);
@@ -931,7 +947,9 @@ fn draw_details(
 ) {
     let area = centered(body, body.width.saturating_sub(4), body.height);
     let lines = details_lines(env, now, theme);
-    let last = (lines.len() as u16).saturating_sub(1);
+    // Scrolling stops once the last line reaches the bottom of the panel.
+    let visible = area.height.saturating_sub(2);
+    let last = (lines.len() as u16).saturating_sub(visible);
     let block = Block::bordered()
         .border_type(BorderType::Double)
         .border_style(theme.style(theme.accent))
