@@ -364,3 +364,60 @@ fn high_contrast_theme_changes_colours_not_text() {
     let (x, y) = find(terminal.backend().buffer(), "STALE").expect("stale");
     assert_eq!(terminal.backend().buffer()[(x, y)].fg, Color::LightMagenta);
 }
+
+#[test]
+fn pipeline_past_its_alarm_time_says_alarm_in_the_alarm_colour() {
+    let now = sample_now();
+    let mut snapshot = SampleBuilder::new(now).build();
+    let dev = &mut snapshot.environments[0];
+    let Some(pipeline) = dev.pipeline.as_mut() else {
+        panic!("sample dev has a pipeline");
+    };
+    pipeline.started_at = Some(now - chrono::TimeDelta::minutes(11));
+    let terminal = render(160, 48, &app_for(&snapshot), &snapshot, now);
+    let buffer = terminal.backend().buffer();
+    let (x, y) = find(buffer, "11m/7m ALARM").expect("alarm on the total");
+    assert_eq!(buffer[(x, y)].fg, Theme::default().alarm);
+}
+
+#[test]
+fn a_deploy_in_flight_is_shown_above_what_still_runs() {
+    let now = sample_now();
+    let mut snapshot = SampleBuilder::new(now).build();
+    let prod = &mut snapshot.environments[2];
+    let Some(latest) = prod.services[0].latest.as_mut() else {
+        panic!("sample prod has a deployment");
+    };
+    latest.sha = "abcdef0123456789abcdef0123456789abcdef01".to_string();
+    latest.status = shipdeck::model::DeployStatus::InProgress;
+    latest.at = Some(now - chrono::TimeDelta::seconds(45));
+    let terminal = render(160, 48, &app_for(&snapshot), &snapshot, now);
+    let text = text_of(terminal.backend().buffer());
+    assert!(text.contains("→ abcdef0 deploying 45s ago"), "{text}");
+    assert!(text.contains("9c8b7a6 deployed 25h ago"), "{text}");
+}
+
+#[test]
+fn no_environments_and_never_answered_sources_are_said_plainly() {
+    let now = sample_now();
+    let mut snapshot = SampleBuilder::new(now).build();
+    let staging = &mut snapshot.environments[1];
+    staging.health.smoke.last_success = None;
+    staging.health.smoke.failures_in_a_row = 1;
+    staging.health.smoke.last_error = None;
+    let text = text_of(
+        render(160, 48, &app_for(&snapshot), &snapshot, now)
+            .backend()
+            .buffer(),
+    );
+    assert!(text.contains("STALE never ok"), "{text}");
+    assert!(text.contains("⚠ source failing"), "{text}");
+
+    snapshot.environments.clear();
+    let text = text_of(
+        render(80, 24, &app_for(&snapshot), &snapshot, now)
+            .backend()
+            .buffer(),
+    );
+    assert!(text.contains("No environments yet"), "{text}");
+}
