@@ -145,7 +145,11 @@ pub async fn run(
 ) -> Result<(), UiError> {
     // ratatui's init installs a panic hook that restores the terminal before the message
     // prints; the guard restores it on every other way out, errors included.
-    let terminal = ratatui::try_init().map_err(UiError::Setup)?;
+    let terminal = ratatui::try_init().map_err(|error| {
+        // Raw mode may already be on when the alternate screen fails: undo what was done.
+        ratatui::restore();
+        UiError::Setup(error)
+    })?;
     let mut guard = TerminalGuard { terminal };
     let title = crate::model::sanitize(&options.title, 80);
     // A terminal that ignores titles is no reason to stop.
