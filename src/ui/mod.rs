@@ -1,1 +1,306 @@
-//! (in progress)
+//! The terminal UI: dev, staging and prod side by side, drawn from the engine's snapshots.
+//!
+//! - [`app`]: focus and overlays, the one keymap table, `update()`.
+//! - [`view`]: [`draw`], a pure function of app state, snapshot, world time and theme.
+//! - [`theme`]: colours per meaning, read from TOML (built-ins compiled in).
+//! - this module: [`run`] (takes over the terminal) and [`run_loop`] (the event loop, generic
+//!   over the ratatui backend so tests drive it with `TestBackend` and paused tokio time).
+//!
+//! Redraw policy: the screen is drawn only when something may have changed: a new snapshot,
+//! a key, a resize, a one-second tick that runs only while something on screen shows a
+//! running time (a stage, a pipeline or a deploy in progress), and an age refresh every
+//! [`LoopTiming::age_refresh`] (10 s by default) so "12s ago" figures never freeze on a wall
+//! display when the world goes quiet. Any draw restarts both timers. Bursts are coalesced:
+//! at most one draw per [`LoopTiming::min_frame_interval`] (16 ms).
+
+pub mod app;
+#[doc(hidden)]
+pub mod sample;
+pub mod theme;
+pub mod view;
+
+use std::io::{self, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossterm::event::{Event, EventStream, KeyEventKind};
+use futures::{Stream, StreamExt};
+use ratatui::Terminal;
+use ratatui::backend::{Backend, CrosstermBackend, TestBackend};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+pub use app::{App, Effect, KEYMAP, Msg, Overlay, msg_for_key};
+pub use theme::{Theme, ThemeError};
+pub use view::{MIN_HEIGHT, MIN_WIDTH, draw};
+
+use crate::clock::Clock;
+use crate::model::{DeployStatus, RunStatus, Snapshot};
+
+/// How the UI is set up by the CLI.
+#[derive(Debug, Clone)]
+pub struct UiOptions {
+    /// World time for ages and elapsed times.
+    pub clock: Clock,
+    /// Watch mode: shows a READ-ONLY badge (no mutating keys exist yet).
+    pub read_only: bool,
+    pub theme: Theme,
+    /// Window and header title; sanitized before use.
+    pub title: String,
+}
+
+/// Why the UI stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum UiError {
+    #[error("could not set up the terminal: {0}")]
+    Setup(#[source] io::Error),
+    #[error("could not read terminal input: {0}")]
+    Input(#[source] io::Error),
+    #[error("could not draw to the terminal: {0}")]
+    Draw(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// The loop's timing knobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoopTiming {
+    /// Shortest time between two draws (bursts of changes are coalesced into one draw).
+    pub min_frame_interval: Duration,
+    /// Redraw interval while something on screen shows a running time.
+    pub tick: Duration,
+    /// Redraw interval otherwise, so ages keep counting; `None` redraws only on events.
+    pub age_refresh: Option<Duration>,
+}
+
+impl Default for LoopTiming {
+    fn default() -> Self {
+        Self {
+            min_frame_interval: Duration::from_millis(16),
+            tick: Duration::from_secs(1),
+            age_refresh: Some(Duration::from_secs(10)),
+        }
+    }
+}
+
+/// What the loop did, for tests and diagnostics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoopStats {
+    pub draws: u64,
+    pub snapshots_received: u64,
+    pub keys_handled: u64,
+    pub ticks: u64,
+}
+
+/// A backend that can bracket a frame with synchronized-output markers, so the terminal
+/// shows the whole frame at once instead of tearing.
+pub trait SyncOutput {
+    fn begin_frame(&mut self) -> io::Result<()>;
+    fn end_frame(&mut self) -> io::Result<()>;
+}
+
+impl<W: Write> SyncOutput for CrosstermBackend<W> {
+    fn begin_frame(&mut self) -> io::Result<()> {
+        crossterm::queue!(self, crossterm::terminal::BeginSynchronizedUpdate)
+    }
+
+    fn end_frame(&mut self) -> io::Result<()> {
+        crossterm::execute!(self, crossterm::terminal::EndSynchronizedUpdate)
+    }
+}
+
+impl SyncOutput for TestBackend {
+    fn begin_frame(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn end_frame(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Whether anything on screen shows a time that grows by itself: a running or queued
+/// pipeline or stage, or a deploy in flight. Only then does the one-second tick run.
+pub fn shows_running_time(snapshot: &Snapshot) -> bool {
+    snapshot.environments.iter().any(|env| {
+        let pipeline_running = env.pipeline.as_ref().is_some_and(|p| {
+            p.status == RunStatus::Running
+                || p.stages.iter().any(|s| s.status == RunStatus::Running)
+        });
+        let deploy_running = env.services.iter().any(|s| {
+            s.latest.as_ref().is_some_and(|d| {
+                matches!(
+                    d.status,
+                    DeployStatus::Queued | DeployStatus::Pending | DeployStatus::InProgress
+                )
+            })
+        });
+        pipeline_running || deploy_running
+    })
+}
+
+/// Takes over the terminal (raw mode, alternate screen, panic hook that restores it), runs
+/// the event loop until the user quits, restores the terminal. Returns Ok on q / Ctrl-C.
+pub async fn run(
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    options: UiOptions,
+) -> Result<(), UiError> {
+    // ratatui's init installs a panic hook that restores the terminal before the message
+    // prints; the guard restores it on every other way out, errors included.
+    let terminal = ratatui::try_init().map_err(|error| {
+        // Raw mode may already be on when the alternate screen fails: undo what was done.
+        ratatui::restore();
+        UiError::Setup(error)
+    })?;
+    let mut guard = TerminalGuard { terminal };
+    let title = crate::model::sanitize(&options.title, 80);
+    // A terminal that ignores titles is no reason to stop.
+    let _ = crossterm::execute!(io::stdout(), crossterm::terminal::SetTitle(title));
+    run_loop(
+        &mut guard.terminal,
+        EventStream::new(),
+        snapshots,
+        &options,
+        LoopTiming::default(),
+    )
+    .await
+    .map(|_| ())
+}
+
+struct TerminalGuard {
+    terminal: ratatui::DefaultTerminal,
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        let _ = self.terminal.show_cursor();
+        ratatui::restore();
+    }
+}
+
+/// The event loop, on any backend: draws on snapshot changes, keys, resizes and the ticks
+/// described in the module docs, and returns when the user quits or the event stream ends.
+pub async fn run_loop<B, E>(
+    terminal: &mut Terminal<B>,
+    events: E,
+    mut snapshots: watch::Receiver<Arc<Snapshot>>,
+    options: &UiOptions,
+    timing: LoopTiming,
+) -> Result<LoopStats, UiError>
+where
+    B: Backend + SyncOutput,
+    B::Error: Send + Sync + 'static,
+    E: Stream<Item = io::Result<Event>>,
+{
+    let mut events = std::pin::pin!(events);
+    let mut app = App::new(options.read_only);
+    app.set_title(&options.title);
+    let mut snapshot = snapshots.borrow_and_update().clone();
+    app.update(Msg::EnvironmentCount(snapshot.environments.len()));
+
+    let mut stats = LoopStats::default();
+    let mut dirty = true;
+    let mut snapshots_open = true;
+    let mut last_draw: Option<Instant> = None;
+
+    loop {
+        let now = Instant::now();
+        let draw_ready_at = last_draw.map(|t| t + timing.min_frame_interval);
+        if dirty && draw_ready_at.is_none_or(|t| now >= t) {
+            draw_frame(terminal, &app, &snapshot, options)?;
+            stats.draws += 1;
+            last_draw = Some(now);
+            dirty = false;
+        }
+
+        let since = last_draw.unwrap_or(now);
+        let far = now + Duration::from_secs(86_400 * 365);
+        let draw_at = draw_ready_at.unwrap_or(now);
+        let refresh_every = if shows_running_time(&snapshot) {
+            Some(timing.tick)
+        } else {
+            timing.age_refresh
+        };
+        let refresh_at = refresh_every.map_or(far, |every| since + every);
+
+        tokio::select! {
+            biased;
+            event = events.next() => match event {
+                None => return Ok(stats),
+                Some(Err(error)) => return Err(UiError::Input(error)),
+                Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => {
+                    stats.keys_handled += 1;
+                    if let Some(msg) = msg_for_key(&key) {
+                        match app.update(msg) {
+                            Effect::Quit => return Ok(stats),
+                            Effect::Redraw => dirty = true,
+                            Effect::None => {}
+                        }
+                    }
+                }
+                Some(Ok(Event::Resize(..))) => dirty = true,
+                Some(Ok(_)) => {}
+            },
+            changed = snapshots.changed(), if snapshots_open => match changed {
+                Ok(()) => {
+                    snapshot = snapshots.borrow_and_update().clone();
+                    stats.snapshots_received += 1;
+                    app.update(Msg::EnvironmentCount(snapshot.environments.len()));
+                    dirty = true;
+                }
+                // The engine stopped publishing: keep showing the last picture (its ages
+                // keep growing and its sources turn stale) until the user quits.
+                Err(_) => snapshots_open = false,
+            },
+            _ = tokio::time::sleep_until(draw_at), if dirty => {}
+            _ = tokio::time::sleep_until(refresh_at), if !dirty && refresh_every.is_some() => {
+                stats.ticks += 1;
+                dirty = true;
+            }
+        }
+    }
+}
+
+fn draw_frame<B>(
+    terminal: &mut Terminal<B>,
+    app: &App,
+    snapshot: &Snapshot,
+    options: &UiOptions,
+) -> Result<(), UiError>
+where
+    B: Backend + SyncOutput,
+    B::Error: Send + Sync + 'static,
+{
+    let now = options.clock.now();
+    let boxed = |e: io::Error| UiError::Draw(Box::new(e));
+    terminal.backend_mut().begin_frame().map_err(boxed)?;
+    let drawn = terminal
+        .draw(|frame| draw(frame, app, snapshot, now, &options.theme))
+        .map(|_| ())
+        .map_err(|e| UiError::Draw(Box::new(e)));
+    // Close the synchronized update even when the draw failed, or the terminal stays frozen.
+    let ended = terminal.backend_mut().end_frame().map_err(boxed);
+    drawn.and(ended)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sample::{SampleBuilder, sample_now};
+    use super::*;
+
+    #[test]
+    fn running_pipeline_needs_the_tick_and_a_quiet_world_does_not() {
+        let busy = SampleBuilder::new(sample_now()).build();
+        assert!(shows_running_time(&busy));
+        let quiet = SampleBuilder::new(sample_now()).quiet().build();
+        assert!(!shows_running_time(&quiet));
+    }
+
+    #[test]
+    fn a_deploy_in_flight_needs_the_tick() {
+        let mut quiet = SampleBuilder::new(sample_now()).quiet().build();
+        let Some(deploy) = quiet.environments[2].services[0].latest.as_mut() else {
+            panic!("sample prod has a deployment");
+        };
+        deploy.status = DeployStatus::InProgress;
+        assert!(shows_running_time(&quiet));
+    }
+}

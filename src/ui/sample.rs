@@ -1,0 +1,567 @@
+//! Deterministic sample snapshots for the screen's tests, the render benchmark and
+//! screenshots: three environments showing every state the screen must draw (a running
+//! pipeline with a stage over target, a failed pipeline, a failing smoke check, a stale
+//! source, a hostile commit subject, a prod whose worker lags behind its web service).
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::model::{
+    CommitInfo, DeployState, DeployStatus, EnvironmentHealth, EnvironmentSnapshot, ErrorBucket,
+    ErrorSeries, JobState, NewErrorType, PipelineState, RateLimit, RunStatus, SafeText,
+    ServiceState, SmokeResult, Snapshot, SourceHealth, StageState, StepState,
+};
+
+/// The commit subject with terminal escapes, a bell, a C1 control and bidi overrides.
+pub const HOSTILE_SUBJECT: &str =
+    "Fix \u{1b}[31mcheckout\u{1b}[0m\u{7} totals \u{9b}2J\u{202e}exe.txt\u{202c} now";
+
+/// The fixed world time all sample data is measured against.
+pub fn sample_now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-20T10:30:00Z")
+        .map(|t| t.to_utc())
+        .unwrap_or_default()
+}
+
+/// Builds sample snapshots; by default the full "busy" picture.
+#[derive(Debug, Clone)]
+pub struct SampleBuilder {
+    now: DateTime<Utc>,
+    version: u64,
+    running: bool,
+}
+
+impl SampleBuilder {
+    pub fn new(now: DateTime<Utc>) -> Self {
+        Self {
+            now,
+            version: 1,
+            running: true,
+        }
+    }
+
+    /// Nothing in progress: dev's pipeline has finished, so nothing shows a ticking time.
+    pub fn quiet(mut self) -> Self {
+        self.running = false;
+        self
+    }
+
+    pub fn version(mut self, version: u64) -> Self {
+        self.version = version;
+        self
+    }
+
+    pub fn build(&self) -> Snapshot {
+        Snapshot {
+            version: self.version,
+            taken_at: self.now,
+            environments: vec![self.dev(), self.staging(), self.prod()],
+            rate_limit: Some(RateLimit {
+                limit: 5000,
+                remaining: 4812,
+                reset: self.now + TimeDelta::minutes(41),
+            }),
+            title: SafeText::new("acme/shop"),
+        }
+    }
+
+    fn ago(&self, seconds: i64) -> DateTime<Utc> {
+        self.now - TimeDelta::seconds(seconds)
+    }
+
+    fn healthy(&self, seconds_ago: i64) -> SourceHealth {
+        SourceHealth {
+            last_success: Some(self.ago(seconds_ago)),
+            last_error: None,
+            failures_in_a_row: 0,
+        }
+    }
+
+    fn dev(&self) -> EnvironmentSnapshot {
+        let head = commit(
+            "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678",
+            "Add order export to CSV",
+            "Dana Reyes",
+            self.ago(20 * 60),
+        );
+        let deployed = commit(
+            "0f1e2d3c4b5a69788796a5b4c3d2e1f001234567",
+            "Tidy cart totals",
+            "Sam Okafor",
+            self.ago(3 * 3600),
+        );
+        let started = self.ago(190);
+        let stage_plan: [(&str, u64, i64, Option<i64>); 7] = if self.running {
+            [
+                ("Install", 30, 190, Some(165)),
+                ("Lint+Format", 20, 165, Some(150)),
+                ("Typecheck", 40, 150, Some(112)),
+                ("Unit", 60, 95, None),
+                ("Integration", 90, -1, None),
+                ("E2E", 120, -1, None),
+                ("Security+Performance", 60, -1, None),
+            ]
+        } else {
+            [
+                ("Install", 30, 400, Some(375)),
+                ("Lint+Format", 20, 375, Some(360)),
+                ("Typecheck", 40, 360, Some(322)),
+                ("Unit", 60, 322, Some(270)),
+                ("Integration", 90, 270, Some(190)),
+                ("E2E", 120, 190, Some(80)),
+                ("Security+Performance", 60, 80, Some(30)),
+            ]
+        };
+        let stages = stage_plan
+            .iter()
+            .enumerate()
+            .map(|(i, (name, target, start, end))| {
+                let (status, started_at, completed_at) = match (*start, *end) {
+                    (-1, _) => (RunStatus::Queued, None, None),
+                    (s, None) => (RunStatus::Running, Some(self.ago(s)), None),
+                    (s, Some(e)) => (RunStatus::Passed, Some(self.ago(s)), Some(self.ago(e))),
+                };
+                stage(
+                    name,
+                    status,
+                    started_at,
+                    completed_at,
+                    *target,
+                    100 + i as u64,
+                )
+            })
+            .collect();
+        let (status, started_at, completed_at) = if self.running {
+            (RunStatus::Running, Some(started), None)
+        } else {
+            (RunStatus::Passed, Some(self.ago(400)), Some(self.ago(30)))
+        };
+        EnvironmentSnapshot {
+            name: SafeText::new("dev"),
+            branch: SafeText::new("main"),
+            url: SafeText::new("https://dev.shop.example"),
+            head: Some(head.clone()),
+            services: vec![service(
+                "web",
+                "dev",
+                &deployed,
+                DeployStatus::Success,
+                self.ago(12 * 60),
+                11,
+            )],
+            pipeline: Some(PipelineState {
+                run_id: 9001,
+                run_number: 128,
+                run_attempt: 1,
+                sha: head.sha.clone(),
+                status,
+                html_url: Some(SafeText::new(
+                    "https://github.com/acme/shop/actions/runs/9001",
+                )),
+                started_at,
+                completed_at,
+                stages,
+                unmapped_jobs: Vec::new(),
+                total_target: Duration::from_secs(7 * 60),
+                alarm_after: Duration::from_secs(10 * 60),
+            }),
+            smoke: self.smoke(None),
+            errors: self.errors(&[1, 2, 0, 1, 3, 2, 1, 0, 2, 1], Some(1.4), Vec::new()),
+            health: EnvironmentHealth {
+                deployments: self.healthy(4),
+                pipeline: self.healthy(2),
+                smoke: self.healthy(8),
+                errors: self.healthy(25),
+            },
+        }
+    }
+
+    fn staging(&self) -> EnvironmentSnapshot {
+        let head = commit(
+            "5e6f7a8b9c0d1e2f3a4b5c6d7e8f901234567890",
+            HOSTILE_SUBJECT,
+            "Lee \u{1b}[1mMorgan\u{7}",
+            self.ago(2 * 3600),
+        );
+        let passed = |name: &str, target: u64, from: i64, to: i64, id: u64| {
+            stage(
+                name,
+                RunStatus::Passed,
+                Some(self.ago(from)),
+                Some(self.ago(to)),
+                target,
+                id,
+            )
+        };
+        let mut integration = stage(
+            "Integration",
+            RunStatus::Failed,
+            Some(self.ago(2365)),
+            Some(self.ago(2245)),
+            90,
+            204,
+        );
+        if let Some(job) = integration.jobs.first_mut() {
+            job.name = SafeText::new("integration (postgres)");
+            if let Some(step) = job.steps.get_mut(2) {
+                step.status = RunStatus::Failed;
+            }
+        }
+        let stages = vec![
+            passed("Install", 30, 2500, 2472, 200),
+            passed("Lint+Format", 20, 2472, 2455, 201),
+            passed("Typecheck", 40, 2455, 2420, 202),
+            passed("Unit", 60, 2420, 2365, 203),
+            integration,
+            stage("E2E", RunStatus::Skipped, None, None, 120, 205),
+            stage(
+                "Security+Performance",
+                RunStatus::Skipped,
+                None,
+                None,
+                60,
+                206,
+            ),
+        ];
+        let mut docs = job(
+            "docs-preview",
+            RunStatus::Passed,
+            Some(self.ago(2500)),
+            Some(self.ago(2440)),
+            299,
+        );
+        docs.steps.truncate(2);
+        EnvironmentSnapshot {
+            name: SafeText::new("staging"),
+            branch: SafeText::new("staging"),
+            url: SafeText::new("https://staging.shop.example"),
+            head: Some(head.clone()),
+            services: vec![service(
+                "web",
+                "staging",
+                &head,
+                DeployStatus::Success,
+                self.ago(2 * 3600 - 300),
+                21,
+            )],
+            pipeline: Some(PipelineState {
+                run_id: 9002,
+                run_number: 127,
+                run_attempt: 2,
+                sha: head.sha.clone(),
+                status: RunStatus::Failed,
+                html_url: Some(SafeText::new(
+                    "https://github.com/acme/shop/actions/runs/9002",
+                )),
+                started_at: Some(self.ago(2500)),
+                completed_at: Some(self.ago(2245)),
+                stages,
+                unmapped_jobs: vec![docs],
+                total_target: Duration::from_secs(7 * 60),
+                alarm_after: Duration::from_secs(10 * 60),
+            }),
+            smoke: self.smoke(Some("HTTP 503 from /health/payments: upstream timeout")),
+            errors: self.errors(&[3, 4, 2, 5, 3, 4, 6, 3, 4, 5], Some(4.1), Vec::new()),
+            health: EnvironmentHealth {
+                deployments: self.healthy(6),
+                pipeline: self.healthy(3),
+                smoke: self.healthy(9),
+                errors: self.healthy(31),
+            },
+        }
+    }
+
+    fn prod(&self) -> EnvironmentSnapshot {
+        let web_commit = commit(
+            "9c8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b",
+            "Speed up product search",
+            "Priya Natarajan",
+            self.ago(26 * 3600),
+        );
+        let worker_commit = commit(
+            "7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8c",
+            "Retry webhook delivery",
+            "Priya Natarajan",
+            self.ago(3 * 86400),
+        );
+        let stages = [
+            ("Install", 30, 28),
+            ("Lint+Format", 20, 14),
+            ("Typecheck", 40, 37),
+            ("Unit", 60, 51),
+            ("Integration", 90, 84),
+            ("E2E", 120, 110),
+            ("Security+Performance", 60, 45),
+        ];
+        let mut offset = 26 * 3600;
+        let stages = stages
+            .iter()
+            .enumerate()
+            .map(|(i, (name, target, took))| {
+                let from = offset;
+                offset -= took;
+                stage(
+                    name,
+                    RunStatus::Passed,
+                    Some(self.ago(from)),
+                    Some(self.ago(offset)),
+                    *target,
+                    300 + i as u64,
+                )
+            })
+            .collect();
+        let minutes: Vec<u64> = (0..60)
+            .map(|m| {
+                if m < 45 {
+                    11 + (m * 7 % 4)
+                } else {
+                    13 + (m % 3)
+                }
+            })
+            .collect();
+        let new_types = vec![NewErrorType {
+            id: SafeText::new("SHOP-4F2"),
+            title: SafeText::new("TypeError: Cannot read properties of undefined (reading 'id')"),
+            first_seen: self.ago(9 * 60),
+            count: 37,
+        }];
+        EnvironmentSnapshot {
+            name: SafeText::new("prod"),
+            branch: SafeText::new("prod"),
+            url: SafeText::new("https://shop.example"),
+            head: Some(web_commit.clone()),
+            services: vec![
+                service(
+                    "web",
+                    "prod-web",
+                    &web_commit,
+                    DeployStatus::Success,
+                    self.ago(25 * 3600),
+                    31,
+                ),
+                service(
+                    "worker",
+                    "prod-worker",
+                    &worker_commit,
+                    DeployStatus::Success,
+                    self.ago(3 * 86400 - 600),
+                    32,
+                ),
+            ],
+            pipeline: Some(PipelineState {
+                run_id: 9003,
+                run_number: 120,
+                run_attempt: 1,
+                sha: web_commit.sha.clone(),
+                status: RunStatus::Passed,
+                html_url: None,
+                started_at: Some(self.ago(26 * 3600)),
+                completed_at: Some(self.ago(offset)),
+                stages,
+                unmapped_jobs: Vec::new(),
+                total_target: Duration::from_secs(7 * 60),
+                alarm_after: Duration::from_secs(10 * 60),
+            }),
+            smoke: self.smoke(None),
+            errors: self.errors(&minutes, Some(12.3), new_types),
+            health: EnvironmentHealth {
+                deployments: self.healthy(5),
+                pipeline: self.healthy(40),
+                smoke: self.healthy(7),
+                errors: SourceHealth {
+                    last_success: Some(self.ago(4 * 60 + 12)),
+                    last_error: Some((
+                        self.ago(15),
+                        SafeText::new("Sentry answered 502 Bad Gateway"),
+                    )),
+                    failures_in_a_row: 3,
+                },
+            },
+        }
+    }
+
+    fn smoke(&self, payment_failure: Option<&str>) -> Vec<SmokeResult> {
+        let checks: [(&str, u64); 7] = [
+            ("health", 42),
+            ("auth flow", 310),
+            ("DB read", 88),
+            ("file access", 120),
+            ("AI health", 640),
+            ("email health", 95),
+            ("payment health", 210),
+        ];
+        checks
+            .iter()
+            .map(|(name, latency)| {
+                let failing = *name == "payment health" && payment_failure.is_some();
+                SmokeResult {
+                    name: SafeText::new(name),
+                    ok: !failing,
+                    latency_ms: Some(if failing { 5000 } else { *latency }),
+                    detail: SafeText::new(if failing {
+                        payment_failure.unwrap_or_default()
+                    } else {
+                        "ok"
+                    }),
+                    checked_at: self.ago(8),
+                }
+            })
+            .collect()
+    }
+
+    fn errors(
+        &self,
+        pattern: &[u64],
+        baseline: Option<f64>,
+        new_types: Vec<NewErrorType>,
+    ) -> ErrorSeries {
+        let mut series = ErrorSeries::new();
+        let minute_now = crate::model::errors::floor_minute(self.now);
+        series.merge((0..60).map(|i| ErrorBucket {
+            minute: minute_now - TimeDelta::minutes(59 - i),
+            count: pattern[i as usize % pattern.len().max(1)],
+        }));
+        series.baseline_per_minute = baseline;
+        series.new_types = new_types;
+        series
+    }
+}
+
+fn commit(sha: &str, message: &str, author: &str, at: DateTime<Utc>) -> CommitInfo {
+    CommitInfo {
+        sha: sha.to_string(),
+        subject: SafeText::subject_of(message),
+        author: SafeText::new(author),
+        at: Some(at),
+    }
+}
+
+fn service(
+    name: &str,
+    github_environment: &str,
+    commit: &CommitInfo,
+    status: DeployStatus,
+    at: DateTime<Utc>,
+    id: u64,
+) -> ServiceState {
+    let deploy = DeployState {
+        deployment_id: id,
+        sha: commit.sha.clone(),
+        status,
+        at: Some(at),
+        creator: Some(SafeText::new("shipdeck")),
+        description: None,
+    };
+    ServiceState {
+        name: SafeText::new(name),
+        github_environment: SafeText::new(github_environment),
+        latest: Some(deploy.clone()),
+        last_success: (status == DeployStatus::Success).then_some(deploy),
+        commit: Some(commit.clone()),
+    }
+}
+
+fn stage(
+    name: &str,
+    status: RunStatus,
+    started_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+    target_secs: u64,
+    id: u64,
+) -> StageState {
+    let job_name = name.to_lowercase().replace('+', "-");
+    StageState {
+        name: SafeText::new(name),
+        status,
+        started_at,
+        completed_at,
+        target: Duration::from_secs(target_secs),
+        jobs: vec![job(&job_name, status, started_at, completed_at, id)],
+    }
+}
+
+fn job(
+    name: &str,
+    status: RunStatus,
+    started_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+    id: u64,
+) -> JobState {
+    // Steps split the job's time: set-up, checkout, the work itself, clean-up.
+    let step_names = ["Set up job", "Checkout", "Run", "Post checkout"];
+    let steps = match started_at {
+        None => step_names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| step(i as u64 + 1, n, status, None, None))
+            .collect(),
+        Some(start) => {
+            let setup_end = start + TimeDelta::seconds(2);
+            let checkout_end = setup_end + TimeDelta::seconds(3);
+            let run_end = completed_at.map(|c| c - TimeDelta::seconds(1));
+            let step_status = |done: bool| {
+                if done { RunStatus::Passed } else { status }
+            };
+            vec![
+                step(
+                    1,
+                    step_names[0],
+                    RunStatus::Passed,
+                    Some(start),
+                    Some(setup_end),
+                ),
+                step(
+                    2,
+                    step_names[1],
+                    RunStatus::Passed,
+                    Some(setup_end),
+                    Some(checkout_end),
+                ),
+                step(
+                    3,
+                    step_names[2],
+                    step_status(false),
+                    Some(checkout_end),
+                    run_end,
+                ),
+                step(
+                    4,
+                    step_names[3],
+                    if completed_at.is_some() {
+                        step_status(true)
+                    } else {
+                        RunStatus::Queued
+                    },
+                    run_end,
+                    completed_at,
+                ),
+            ]
+        }
+    };
+    JobState {
+        id,
+        name: SafeText::new(name),
+        status,
+        started_at,
+        completed_at,
+        html_url: None,
+        steps,
+    }
+}
+
+fn step(
+    number: u64,
+    name: &str,
+    status: RunStatus,
+    started_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+) -> StepState {
+    StepState {
+        number,
+        name: SafeText::new(name),
+        status,
+        started_at,
+        completed_at,
+    }
+}

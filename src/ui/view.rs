@@ -1,0 +1,1057 @@
+//! Drawing: the whole screen as a pure function of the app state, a snapshot, the world time
+//! and a theme. Three columns (one per environment, in snapshot order), each with its deploy,
+//! pipeline, smoke checks and error rate; a header, a footer generated from the keymap, and
+//! the help and details overlays. Every state is written as a word or icon, never shown by
+//! colour alone; every panel says how old its data is and says STALE when its source fails.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::symbols::Marker;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{
+    Axis, Block, BorderType, Chart, Clear, Dataset, GraphType, Paragraph, Wrap,
+};
+
+use super::app::{App, FOCUS_FOOTER, KEYMAP, Overlay};
+use super::theme::Theme;
+use crate::model::{
+    DeployStatus, EnvironmentSnapshot, JobState, PipelineState, RunStatus, Snapshot, SourceHealth,
+    StageState, pipeline::elapsed_between,
+};
+
+/// The smallest terminal the screen is laid out for.
+pub const MIN_WIDTH: u16 = 80;
+pub const MIN_HEIGHT: u16 = 24;
+
+/// Columns narrower than this (inside their border) get the compact layout.
+const WIDE_COLUMN: u16 = 40;
+/// Fewest rows the error chart keeps before passed stages are folded into one line.
+const MIN_CHART_ROWS: u16 = 3;
+/// Minutes of error history drawn.
+const CHART_MINUTES: i64 = 60;
+
+/// Draws the whole screen.
+pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, now: DateTime<Utc>, theme: &Theme) {
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        draw_too_small(frame, area, theme);
+        return;
+    }
+    let [header, body, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(0),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    draw_header(frame, header, app, snapshot, now, theme);
+    draw_footer(frame, footer, theme);
+
+    if snapshot.environments.is_empty() {
+        let waiting = Paragraph::new("No environments yet: waiting for the first data.")
+            .style(theme.muted())
+            .alignment(Alignment::Center);
+        frame.render_widget(waiting, centered(body, body.width, 1));
+    } else {
+        let columns = Layout::horizontal(snapshot.environments.iter().map(|_| Constraint::Fill(1)))
+            .split(body);
+        for (index, (env, rect)) in snapshot.environments.iter().zip(columns.iter()).enumerate() {
+            draw_column(frame, *rect, env, index, index == app.focus(), now, theme);
+        }
+    }
+
+    match app.overlay() {
+        Some(Overlay::Help) => draw_help(frame, body, theme),
+        Some(Overlay::Details { scroll }) => {
+            if let Some(env) = snapshot.environments.get(app.focus()) {
+                draw_details(frame, body, env, scroll, now, theme);
+            }
+        }
+        None => {}
+    }
+}
+
+fn draw_too_small(frame: &mut Frame, area: Rect, theme: &Theme) {
+    let message = format!(
+        "shipdeck needs at least {MIN_WIDTH}x{MIN_HEIGHT}; this terminal is {}x{}",
+        area.width, area.height
+    );
+    let rows = (message.len() as u16).div_ceil(area.width.max(1)).max(1);
+    let paragraph = Paragraph::new(message)
+        .style(theme.style(theme.warn).add_modifier(Modifier::BOLD))
+        .alignment(Alignment::Center)
+        .wrap(Wrap { trim: true });
+    frame.render_widget(paragraph, centered(area, area.width, rows));
+}
+
+fn draw_header(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    snapshot: &Snapshot,
+    now: DateTime<Utc>,
+    theme: &Theme,
+) {
+    let mut left = vec![Span::styled(format!(" {}", app.title()), theme.heading())];
+    if !snapshot.title.is_empty() && snapshot.title != *app.title() {
+        left.push(Span::styled(" · ", theme.muted()));
+        left.push(Span::styled(
+            snapshot.title.as_str(),
+            theme.style(theme.text),
+        ));
+    }
+    if app.read_only() {
+        left.push(Span::raw("  "));
+        left.push(Span::styled(
+            " READ-ONLY ",
+            Style::new()
+                .fg(theme.warn)
+                .add_modifier(Modifier::BOLD | Modifier::REVERSED),
+        ));
+    }
+    let mut right = Vec::new();
+    if let Some(rate) = snapshot.rate_limit {
+        let low = rate.remaining.saturating_mul(10) < rate.limit;
+        let style = if low {
+            theme.style(theme.warn).add_modifier(Modifier::BOLD)
+        } else {
+            theme.muted()
+        };
+        right.push(Span::styled(
+            format!(
+                "API {}/{} left{}  ",
+                rate.remaining,
+                rate.limit,
+                if low { " LOW" } else { "" }
+            ),
+            style,
+        ));
+    }
+    right.push(Span::styled(
+        format!("{} UTC ", now.format("%H:%M")),
+        theme.style(theme.text),
+    ));
+    frame.render_widget(Paragraph::new(Line::from(left)), area);
+    frame.render_widget(
+        Paragraph::new(Line::from(right)).alignment(Alignment::Right),
+        area,
+    );
+}
+
+/// The footer: the keymap's footer entries, focus keys grouped as one.
+pub(crate) fn footer_line(theme: &Theme) -> Line<'static> {
+    let mut spans = vec![Span::raw(" ")];
+    let entries = std::iter::once(FOCUS_FOOTER).chain(
+        KEYMAP
+            .iter()
+            .filter_map(|b| b.footer.map(|text| (b.label, text))),
+    );
+    for (index, (keys, text)) in entries.enumerate() {
+        if index > 0 {
+            spans.push(Span::raw("  "));
+        }
+        spans.push(Span::styled(
+            keys,
+            theme.style(theme.accent).add_modifier(Modifier::BOLD),
+        ));
+        spans.push(Span::styled(format!(" {text}"), theme.muted()));
+    }
+    Line::from(spans)
+}
+
+fn draw_footer(frame: &mut Frame, area: Rect, theme: &Theme) {
+    frame.render_widget(Paragraph::new(footer_line(theme)), area);
+}
+
+fn draw_column(
+    frame: &mut Frame,
+    area: Rect,
+    env: &EnvironmentSnapshot,
+    index: usize,
+    focused: bool,
+    now: DateTime<Utc>,
+    theme: &Theme,
+) {
+    let border_style = if focused {
+        theme.style(theme.focus).add_modifier(Modifier::BOLD)
+    } else {
+        theme.muted()
+    };
+    let marker = if focused { "▶ " } else { "" };
+    let title = Line::from(vec![
+        Span::styled(format!(" {marker}{} ", index + 1), border_style),
+        Span::styled(env.name.as_str(), theme.heading()),
+        Span::styled(format!(" · {} ", env.branch), theme.muted()),
+    ]);
+    let block = Block::bordered()
+        .border_type(if focused {
+            BorderType::Thick
+        } else {
+            BorderType::Plain
+        })
+        .border_style(border_style)
+        .title(title);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if inner.height == 0 || inner.width == 0 {
+        return;
+    }
+    let narrow = inner.width < WIDE_COLUMN;
+
+    let mut top = deploy_lines(env, now, narrow, theme);
+    let smoke = smoke_lines(env, now, narrow, theme);
+    let errors_text = error_lines(env, now, narrow, theme);
+    let fixed = top.len() + smoke.len() + errors_text.len();
+    let room_for_pipeline = (inner.height as usize)
+        .saturating_sub(fixed)
+        .saturating_sub(MIN_CHART_ROWS as usize);
+    top.extend(pipeline_lines(env, now, narrow, room_for_pipeline, theme));
+    top.extend(smoke);
+    top.extend(errors_text);
+
+    let text_rows = (top.len() as u16).min(inner.height);
+    let [text_area, chart_area] =
+        Layout::vertical([Constraint::Length(text_rows), Constraint::Min(0)]).areas(inner);
+    frame.render_widget(Paragraph::new(top), text_area);
+    if chart_area.height > 0 {
+        draw_error_chart(frame, chart_area, env, now, theme);
+    }
+}
+
+/// A section heading with the age of its data, or STALE and why when its source fails.
+fn section_heading(
+    title: String,
+    health: &SourceHealth,
+    now: DateTime<Utc>,
+    narrow: bool,
+    theme: &Theme,
+) -> Vec<Line<'static>> {
+    let mut heading = vec![Span::styled(title, theme.heading()), Span::raw(" ")];
+    if health.is_failing() {
+        heading.push(Span::styled(
+            "STALE",
+            theme.stale().add_modifier(Modifier::REVERSED),
+        ));
+        let since = health
+            .age(now)
+            .map(|age| {
+                let label = if narrow { "ok" } else { "· last ok" };
+                format!(" {label} {}", format_age(age))
+            })
+            .unwrap_or_else(|| " never ok".to_string());
+        heading.push(Span::styled(since, theme.stale()));
+        let why = health
+            .last_error
+            .as_ref()
+            .map(|(_, message)| message.as_str().to_string())
+            .unwrap_or_else(|| "source failing".to_string());
+        return vec![
+            Line::from(heading),
+            Line::from(Span::styled(format!("⚠ {why}"), theme.stale())),
+        ];
+    }
+    let age = health
+        .age(now)
+        .map(format_age)
+        .unwrap_or_else(|| "no data yet".to_string());
+    heading.push(Span::styled(age, theme.muted()));
+    vec![Line::from(heading)]
+}
+
+fn deploy_status_color(status: DeployStatus, theme: &Theme) -> ratatui::style::Color {
+    match status {
+        DeployStatus::Success => theme.ok,
+        DeployStatus::Failure | DeployStatus::Error => theme.fail,
+        DeployStatus::Queued | DeployStatus::Pending | DeployStatus::InProgress => theme.running,
+        DeployStatus::Inactive | DeployStatus::Unknown => theme.muted,
+    }
+}
+
+fn deploy_lines(
+    env: &EnvironmentSnapshot,
+    now: DateTime<Utc>,
+    narrow: bool,
+    theme: &Theme,
+) -> Vec<Line<'static>> {
+    let mut lines = section_heading(
+        "Deploy".to_string(),
+        &env.health.deployments,
+        now,
+        narrow,
+        theme,
+    );
+    let first = env.services.first();
+    let latest = first.and_then(|s| s.latest.as_ref());
+    let running_sha = first.and_then(|s| s.running_sha());
+
+    // A deploy in flight (or failed) for another commit is shown above what still runs.
+    if let Some(latest) = latest
+        && Some(latest.sha.as_str()) != running_sha
+    {
+        let age = latest
+            .at
+            .map(|at| format_age(duration_since(at, now)))
+            .unwrap_or_default();
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!("→ {} ", short(&latest.sha)),
+                theme.style(theme.text),
+            ),
+            Span::styled(
+                latest.status.word().to_string(),
+                theme
+                    .style(deploy_status_color(latest.status, theme))
+                    .add_modifier(Modifier::BOLD),
+            ),
+            Span::styled(format!(" {age}"), theme.muted()),
+        ]));
+    }
+
+    match env.deployed() {
+        Some(commit) => {
+            let deployed_at = first
+                .and_then(|s| s.last_success.as_ref())
+                .and_then(|d| d.at)
+                .map(|at| format_age(duration_since(at, now)))
+                .unwrap_or_default();
+            lines.push(Line::from(vec![
+                Span::styled(
+                    format!("{} ", commit.short_sha()),
+                    theme.style(theme.accent),
+                ),
+                Span::styled(
+                    "deployed",
+                    theme.style(theme.ok).add_modifier(Modifier::BOLD),
+                ),
+                Span::styled(format!(" {deployed_at}"), theme.muted()),
+            ]));
+            lines.push(Line::from(Span::styled(
+                commit.subject.as_str().to_string(),
+                theme.style(theme.text),
+            )));
+            let authored = commit
+                .at
+                .map(|at| format!(" · {}", format_age(duration_since(at, now))))
+                .unwrap_or_default();
+            let author = if narrow {
+                format!("by {}", commit.author)
+            } else {
+                format!("by {}{authored}", commit.author)
+            };
+            lines.push(Line::from(Span::styled(author, theme.muted())));
+        }
+        None => match running_sha {
+            Some(sha) => lines.push(Line::from(vec![
+                Span::styled(format!("{} ", short(sha)), theme.style(theme.accent)),
+                Span::styled("deployed", theme.style(theme.ok)),
+            ])),
+            None => lines.push(Line::from(Span::styled(
+                "nothing deployed yet",
+                theme.muted(),
+            ))),
+        },
+    }
+
+    if env.services.len() > 1 {
+        let lagging = env.lagging_services();
+        let name_width = env
+            .services
+            .iter()
+            .map(|s| s.name.as_str().chars().count())
+            .max()
+            .unwrap_or(0)
+            .min(if narrow { 7 } else { 16 });
+        for service in &env.services {
+            let is_lagging = lagging.iter().any(|l| std::ptr::eq(*l, service));
+            let (sha, status) = match (&service.last_success, &service.latest) {
+                (Some(ok), _) => (short(&ok.sha).to_string(), DeployStatus::Success),
+                (None, Some(latest)) => (short(&latest.sha).to_string(), latest.status),
+                (None, None) => ("-------".to_string(), DeployStatus::Unknown),
+            };
+            let mut spans = vec![
+                Span::styled(
+                    format!(
+                        "{:<name_width$} ",
+                        truncate(service.name.as_str(), name_width)
+                    ),
+                    theme.style(theme.text),
+                ),
+                Span::styled(format!("{sha} "), theme.style(theme.accent)),
+            ];
+            if is_lagging {
+                spans.push(Span::styled(
+                    "⚠ LAGGING",
+                    theme.style(theme.warn).add_modifier(Modifier::BOLD),
+                ));
+            } else {
+                spans.push(Span::styled(
+                    status.word(),
+                    theme.style(deploy_status_color(status, theme)),
+                ));
+            }
+            lines.push(Line::from(spans));
+        }
+    }
+    lines
+}
+
+/// Icon and words for a run state: never colour alone.
+pub(crate) fn status_icon(status: RunStatus) -> &'static str {
+    match status {
+        RunStatus::Passed => "✓",
+        RunStatus::Failed => "✗",
+        RunStatus::Running => "●",
+        RunStatus::Queued => "○",
+        RunStatus::Skipped => "–",
+        RunStatus::Unknown => "?",
+    }
+}
+
+fn short_word(status: RunStatus) -> &'static str {
+    match status {
+        RunStatus::Passed => "pass",
+        RunStatus::Failed => "FAIL",
+        RunStatus::Running => "run",
+        RunStatus::Queued => "wait",
+        RunStatus::Skipped => "skip",
+        RunStatus::Unknown => "unkn",
+    }
+}
+
+fn status_color(status: RunStatus, theme: &Theme) -> ratatui::style::Color {
+    match status {
+        RunStatus::Passed => theme.ok,
+        RunStatus::Failed => theme.fail,
+        RunStatus::Running | RunStatus::Queued => theme.running,
+        RunStatus::Skipped | RunStatus::Unknown => theme.muted,
+    }
+}
+
+fn pipeline_lines(
+    env: &EnvironmentSnapshot,
+    now: DateTime<Utc>,
+    narrow: bool,
+    room: usize,
+    theme: &Theme,
+) -> Vec<Line<'static>> {
+    let Some(pipeline) = &env.pipeline else {
+        let mut lines = section_heading(
+            "Pipeline".to_string(),
+            &env.health.pipeline,
+            now,
+            narrow,
+            theme,
+        );
+        lines.push(Line::from(Span::styled(
+            "no run for the branch head",
+            theme.muted(),
+        )));
+        return lines;
+    };
+    let title = if narrow {
+        format!("Pipeline #{}", pipeline.run_number)
+    } else {
+        format!(
+            "Pipeline #{} · {}",
+            pipeline.run_number,
+            short(&pipeline.sha)
+        )
+    };
+    let mut lines = section_heading(title, &env.health.pipeline, now, narrow, theme);
+    // Heading, stages and the total line; fold passed stages when that does not fit.
+    let full = lines.len() + pipeline.stages.len() + 1;
+    let fold_passed = full > room && pipeline.stages.len() > 1;
+    let name_width = if narrow {
+        8
+    } else {
+        pipeline
+            .stages
+            .iter()
+            .map(|s| s.name.as_str().chars().count())
+            .max()
+            .unwrap_or(8)
+            .clamp(8, 14)
+    };
+    let is_foldable = |stage: &StageState| {
+        fold_passed
+            && stage.status == RunStatus::Passed
+            && stage
+                .elapsed(now)
+                .is_none_or(|elapsed| elapsed <= stage.target)
+    };
+    let folded = pipeline.stages.iter().filter(|s| is_foldable(s)).count();
+    if folded > 0 {
+        lines.push(Line::from(Span::styled(
+            format!("✓ {folded} stages passed"),
+            theme.style(theme.ok),
+        )));
+    }
+    for stage in pipeline.stages.iter().filter(|s| !is_foldable(s)) {
+        lines.push(stage_line(stage, now, narrow, name_width, theme));
+    }
+    lines.push(total_line(pipeline, now, narrow, theme));
+    lines
+}
+
+fn stage_line(
+    stage: &StageState,
+    now: DateTime<Utc>,
+    narrow: bool,
+    name_width: usize,
+    theme: &Theme,
+) -> Line<'static> {
+    let elapsed = stage.elapsed(now);
+    let over = elapsed.is_some_and(|e| e > stage.target);
+    let color = status_color(stage.status, theme);
+    let state_style = if stage.status == RunStatus::Failed {
+        theme.style(color).add_modifier(Modifier::BOLD)
+    } else {
+        theme.style(color)
+    };
+    let times = format!(
+        "{}/{}",
+        elapsed
+            .map(format_duration)
+            .unwrap_or_else(|| "–".to_string()),
+        format_duration(stage.target)
+    );
+    let times_style = if over {
+        theme.style(theme.warn).add_modifier(Modifier::BOLD)
+    } else {
+        theme.muted()
+    };
+    let mut spans = vec![
+        Span::styled(format!("{} ", status_icon(stage.status)), state_style),
+        Span::styled(
+            format!(
+                "{:<name_width$} ",
+                truncate(stage.name.as_str(), name_width)
+            ),
+            theme.style(theme.text),
+        ),
+    ];
+    if narrow {
+        spans.push(Span::styled(
+            format!("{:<4} ", short_word(stage.status)),
+            state_style,
+        ));
+        spans.push(Span::styled(times, times_style));
+        if over {
+            spans.push(Span::styled("▲", times_style));
+        }
+    } else {
+        spans.push(Span::styled(
+            format!("{:<8}", stage.status.word()),
+            state_style,
+        ));
+        const BAR_WIDTH: usize = 10;
+        let fraction = elapsed
+            .map(|e| e.as_secs_f64() / stage.target.as_secs_f64().max(1.0))
+            .unwrap_or(0.0);
+        let filled = ((fraction.min(1.0) * BAR_WIDTH as f64).round() as usize).min(BAR_WIDTH);
+        let bar_color = if over { theme.warn } else { theme.bar };
+        spans.push(Span::styled("█".repeat(filled), theme.style(bar_color)));
+        spans.push(Span::styled("░".repeat(BAR_WIDTH - filled), theme.muted()));
+        spans.push(Span::styled(format!(" {times}"), times_style));
+        if over {
+            spans.push(Span::styled(" ▲ over", times_style));
+        }
+    }
+    Line::from(spans)
+}
+
+fn total_line(
+    pipeline: &PipelineState,
+    now: DateTime<Utc>,
+    narrow: bool,
+    theme: &Theme,
+) -> Line<'static> {
+    let elapsed = pipeline.elapsed(now);
+    let alarm = elapsed.is_some_and(|e| e > pipeline.alarm_after);
+    let over = elapsed.is_some_and(|e| e > pipeline.total_target);
+    let color = status_color(pipeline.status, theme);
+    let word = if narrow {
+        short_word(pipeline.status)
+    } else {
+        pipeline.status.word()
+    };
+    let times = format!(
+        "{}/{}",
+        elapsed
+            .map(format_duration)
+            .unwrap_or_else(|| "–".to_string()),
+        format_duration(pipeline.total_target)
+    );
+    let mut spans = vec![
+        Span::styled(if narrow { "Σ " } else { "total " }, theme.muted()),
+        Span::styled(
+            format!("{} {word} ", status_icon(pipeline.status)),
+            theme.style(color).add_modifier(Modifier::BOLD),
+        ),
+    ];
+    if alarm {
+        let style = Style::new()
+            .fg(theme.alarm)
+            .add_modifier(Modifier::BOLD | Modifier::REVERSED);
+        spans.push(Span::styled(times, style));
+        spans.push(Span::styled(" ALARM", style));
+    } else if over {
+        let style = theme.style(theme.warn).add_modifier(Modifier::BOLD);
+        spans.push(Span::styled(times, style));
+        spans.push(Span::styled(if narrow { "▲" } else { " ▲ over" }, style));
+    } else {
+        spans.push(Span::styled(times, theme.muted()));
+    }
+    Line::from(spans)
+}
+
+fn smoke_lines(
+    env: &EnvironmentSnapshot,
+    now: DateTime<Utc>,
+    narrow: bool,
+    theme: &Theme,
+) -> Vec<Line<'static>> {
+    let passing = env.smoke.iter().filter(|s| s.ok).count();
+    let all_ok = passing == env.smoke.len();
+    let summary = if env.smoke.is_empty() {
+        "Smoke".to_string()
+    } else {
+        format!("Smoke {passing}/{}", env.smoke.len())
+    };
+    let mut lines = section_heading(summary, &env.health.smoke, now, narrow, theme);
+    if let Some(first) = lines.first_mut()
+        && !env.smoke.is_empty()
+    {
+        let (word, color) = match (all_ok, narrow) {
+            (true, _) => ("✓ ok", theme.ok),
+            (false, true) => ("✗ FAIL", theme.fail),
+            (false, false) => ("✗ FAILING", theme.fail),
+        };
+        first.spans.insert(
+            1,
+            Span::styled(
+                format!(" {word}"),
+                theme.style(color).add_modifier(Modifier::BOLD),
+            ),
+        );
+    }
+    let name_width = if narrow { 12 } else { 16 };
+    for check in &env.smoke {
+        if narrow && check.ok {
+            continue;
+        }
+        let (icon, color) = if check.ok {
+            ("✓", theme.ok)
+        } else {
+            ("✗", theme.fail)
+        };
+        let latency = check
+            .latency_ms
+            .map(|ms| format!("{ms}ms"))
+            .unwrap_or_else(|| "–".to_string());
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!("{icon} "),
+                theme.style(color).add_modifier(Modifier::BOLD),
+            ),
+            Span::styled(
+                format!(
+                    "{:<name_width$} ",
+                    truncate(check.name.as_str(), name_width)
+                ),
+                theme.style(theme.text),
+            ),
+            Span::styled(latency, theme.muted()),
+        ]));
+        if !check.ok {
+            lines.push(Line::from(Span::styled(
+                format!("  {}", check.detail),
+                theme.style(theme.fail),
+            )));
+        }
+    }
+    lines
+}
+
+fn error_lines(
+    env: &EnvironmentSnapshot,
+    now: DateTime<Utc>,
+    narrow: bool,
+    theme: &Theme,
+) -> Vec<Line<'static>> {
+    let mut lines = section_heading("Errors".to_string(), &env.health.errors, now, narrow, theme);
+    let series = &env.errors;
+    let current = series.current_per_minute();
+    let baseline = series.baseline_per_minute;
+    let mut spans = Vec::new();
+    match current {
+        Some(count) => {
+            let color = match baseline {
+                Some(b) if count as f64 > b * 1.5 => theme.fail,
+                Some(b) if count as f64 > b => theme.warn,
+                Some(_) => theme.ok,
+                None => theme.text,
+            };
+            spans.push(Span::styled(
+                format!("{count}/min"),
+                theme.style(color).add_modifier(Modifier::BOLD),
+            ));
+        }
+        None => spans.push(Span::styled("–/min", theme.muted())),
+    }
+    let baseline_label = if narrow { "base" } else { "baseline" };
+    match baseline {
+        Some(b) => {
+            spans.push(Span::styled(
+                format!("  {baseline_label} {b:.1}/min"),
+                theme.style(theme.baseline),
+            ));
+            if let Some(count) = current
+                && !narrow
+                && b > 0.0
+            {
+                let change = (count as f64 / b - 1.0) * 100.0;
+                let arrow = if change >= 0.0 { "▲" } else { "▼" };
+                spans.push(Span::styled(
+                    format!("  {arrow} {change:+.0}%"),
+                    theme.muted(),
+                ));
+            }
+        }
+        None => spans.push(Span::styled(
+            format!("  no {baseline_label}"),
+            theme.muted(),
+        )),
+    }
+    lines.push(Line::from(spans));
+    for new_type in &series.new_types {
+        let mut text = format!("NEW {}", new_type.title);
+        if !narrow {
+            text = format!(
+                "NEW {} ×{} · first {}",
+                new_type.title,
+                new_type.count,
+                format_age(duration_since(new_type.first_seen, now))
+            );
+        }
+        lines.push(Line::from(Span::styled(
+            text,
+            theme.style(theme.warn).add_modifier(Modifier::BOLD),
+        )));
+    }
+    lines
+}
+
+fn draw_error_chart(
+    frame: &mut Frame,
+    area: Rect,
+    env: &EnvironmentSnapshot,
+    now: DateTime<Utc>,
+    theme: &Theme,
+) {
+    let first_minute =
+        crate::model::errors::floor_minute(now) - chrono::TimeDelta::minutes(CHART_MINUTES - 1);
+    let points: Vec<(f64, f64)> = env
+        .errors
+        .recent(now, CHART_MINUTES)
+        .iter()
+        .map(|b| {
+            (
+                (b.minute - first_minute).num_minutes() as f64,
+                b.count as f64,
+            )
+        })
+        .collect();
+    let x_max = (CHART_MINUTES - 1) as f64;
+    let baseline = env.errors.baseline_per_minute;
+    let baseline_points: Vec<(f64, f64)> = baseline
+        .map(|b| vec![(0.0, b), (x_max, b)])
+        .unwrap_or_default();
+    let peak = points
+        .iter()
+        .map(|(_, y)| *y)
+        .chain(baseline)
+        .fold(1.0f64, f64::max);
+    let mut datasets = vec![
+        Dataset::default()
+            .marker(Marker::Braille)
+            .graph_type(GraphType::Bar)
+            .style(theme.style(theme.bar))
+            .data(&points),
+    ];
+    if !baseline_points.is_empty() {
+        datasets.push(
+            Dataset::default()
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(theme.style(theme.baseline))
+                .data(&baseline_points),
+        );
+    }
+    let chart = Chart::new(datasets)
+        .x_axis(Axis::default().bounds([0.0, x_max]))
+        .y_axis(Axis::default().bounds([0.0, peak * 1.15]));
+    frame.render_widget(chart, area);
+}
+
+fn draw_help(frame: &mut Frame, body: Rect, theme: &Theme) {
+    let label_width = KEYMAP
+        .iter()
+        .map(|b| b.label.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut lines: Vec<Line> = KEYMAP
+        .iter()
+        .map(|binding| {
+            Line::from(vec![
+                Span::styled(
+                    format!(" {:<label_width$}  ", binding.label),
+                    theme.style(theme.accent).add_modifier(Modifier::BOLD),
+                ),
+                Span::styled(binding.description, theme.style(theme.text)),
+            ])
+        })
+        .collect();
+    lines.push(Line::raw(""));
+    lines.push(Line::from(Span::styled(
+        " ✓ passed  ✗ failed  ● running  ○ queued  – skipped  ▲ over target",
+        theme.muted(),
+    )));
+    let width = body.width.saturating_sub(4).min(96);
+    let height = (lines.len() as u16 + 2).min(body.height);
+    let area = centered(body, width, height);
+    let block = Block::bordered()
+        .border_type(BorderType::Double)
+        .border_style(theme.style(theme.accent))
+        .title(Span::styled(" Keys · Esc or ? to close ", theme.heading()));
+    frame.render_widget(Clear, area);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false }),
+        area,
+    );
+}
+
+/// The lines of the details overlay: every stage with its jobs and steps, then jobs that
+/// matched no stage.
+pub(crate) fn details_lines(
+    env: &EnvironmentSnapshot,
+    now: DateTime<Utc>,
+    theme: &Theme,
+) -> Vec<Line<'static>> {
+    let Some(pipeline) = &env.pipeline else {
+        return vec![Line::from(Span::styled(
+            "No pipeline run known for this environment's branch head yet.",
+            theme.muted(),
+        ))];
+    };
+    let mut lines = vec![Line::from(vec![
+        Span::styled(
+            format!(
+                "Run #{} attempt {} · {} · ",
+                pipeline.run_number,
+                pipeline.run_attempt,
+                short(&pipeline.sha)
+            ),
+            theme.style(theme.text),
+        ),
+        Span::styled(
+            format!(
+                "{} {}",
+                status_icon(pipeline.status),
+                pipeline.status.word()
+            ),
+            theme
+                .style(status_color(pipeline.status, theme))
+                .add_modifier(Modifier::BOLD),
+        ),
+        Span::styled(
+            pipeline
+                .html_url
+                .as_ref()
+                .map(|u| format!(" · {u}"))
+                .unwrap_or_default(),
+            theme.muted(),
+        ),
+    ])];
+    for stage in &pipeline.stages {
+        lines.push(Line::raw(""));
+        lines.push(stage_line(stage, now, false, 20, theme));
+        for job in &stage.jobs {
+            lines.extend(job_lines(job, now, theme));
+        }
+        if stage.jobs.is_empty() {
+            lines.push(Line::from(Span::styled(
+                "    no jobs mapped",
+                theme.muted(),
+            )));
+        }
+    }
+    if !pipeline.unmapped_jobs.is_empty() {
+        lines.push(Line::raw(""));
+        lines.push(Line::from(Span::styled(
+            "Jobs outside any configured stage",
+            theme.heading(),
+        )));
+        for job in &pipeline.unmapped_jobs {
+            lines.extend(job_lines(job, now, theme));
+        }
+    }
+    lines
+}
+
+fn job_lines(job: &JobState, now: DateTime<Utc>, theme: &Theme) -> Vec<Line<'static>> {
+    let item = |indent: &str, status: RunStatus, name: String, took: Option<Duration>| {
+        Line::from(vec![
+            Span::raw(indent.to_string()),
+            Span::styled(
+                format!("{} {:<8}", status_icon(status), status.word()),
+                theme.style(status_color(status, theme)),
+            ),
+            Span::styled(format!(" {name}"), theme.style(theme.text)),
+            Span::styled(
+                took.map(|d| format!("  {}", format_duration(d)))
+                    .unwrap_or_default(),
+                theme.muted(),
+            ),
+        ])
+    };
+    let mut lines = vec![item(
+        "    ",
+        job.status,
+        job.name.as_str().to_string(),
+        elapsed_between(job.started_at, job.completed_at, now),
+    )];
+    for step in &job.steps {
+        lines.push(item(
+            "        ",
+            step.status,
+            format!("{}. {}", step.number, step.name),
+            elapsed_between(step.started_at, step.completed_at, now),
+        ));
+    }
+    lines
+}
+
+fn draw_details(
+    frame: &mut Frame,
+    body: Rect,
+    env: &EnvironmentSnapshot,
+    scroll: u16,
+    now: DateTime<Utc>,
+    theme: &Theme,
+) {
+    let area = centered(body, body.width.saturating_sub(4), body.height);
+    let lines = details_lines(env, now, theme);
+    // Scrolling stops once the last line reaches the bottom of the panel.
+    let visible = area.height.saturating_sub(2);
+    let last = (lines.len() as u16).saturating_sub(visible);
+    let block = Block::bordered()
+        .border_type(BorderType::Double)
+        .border_style(theme.style(theme.accent))
+        .title(Span::styled(
+            format!(" Details · {} · {} ", env.name, env.branch),
+            theme.heading(),
+        ))
+        .title_bottom(Span::styled(" ↑↓ scroll · Esc close ", theme.muted()));
+    frame.render_widget(Clear, area);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .scroll((scroll.min(last), 0)),
+        area,
+    );
+}
+
+/// A `width` x `height` rectangle centred in `area` (clipped to it).
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let width = width.min(area.width);
+    let height = height.min(area.height);
+    Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    }
+}
+
+fn short(sha: &str) -> &str {
+    sha.get(..7).unwrap_or(sha)
+}
+
+/// Cuts `text` to `width` characters, the last one an ellipsis when cut.
+fn truncate(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(width.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+fn duration_since(then: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
+    (now - then).to_std().unwrap_or(Duration::ZERO)
+}
+
+/// "12s ago", "12m ago", "5h ago", "3d ago".
+pub fn format_age(age: Duration) -> String {
+    let secs = age.as_secs();
+    match secs {
+        0..60 => format!("{secs}s ago"),
+        60..3600 => format!("{}m ago", secs / 60),
+        3600..172_800 => format!("{}h ago", secs / 3600),
+        _ => format!("{}d ago", secs / 86_400),
+    }
+}
+
+/// "45s", "95s", "3m10s", "2h05m": short enough for narrow columns.
+pub fn format_duration(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    match secs {
+        0..100 => format!("{secs}s"),
+        100..3600 if secs % 60 == 0 => format!("{}m", secs / 60),
+        100..3600 => format!("{}m{:02}s", secs / 60, secs % 60),
+        _ => format!("{}h{:02}m", secs / 3600, (secs % 3600) / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_read_naturally() {
+        assert_eq!(format_age(Duration::from_secs(0)), "0s ago");
+        assert_eq!(format_age(Duration::from_secs(59)), "59s ago");
+        assert_eq!(format_age(Duration::from_secs(12 * 60 + 5)), "12m ago");
+        assert_eq!(format_age(Duration::from_secs(5 * 3600)), "5h ago");
+        assert_eq!(format_age(Duration::from_secs(3 * 86_400)), "3d ago");
+    }
+
+    #[test]
+    fn durations_stay_short() {
+        assert_eq!(format_duration(Duration::from_secs(95)), "95s");
+        assert_eq!(format_duration(Duration::from_secs(190)), "3m10s");
+        assert_eq!(format_duration(Duration::from_secs(420)), "7m");
+        assert_eq!(format_duration(Duration::from_secs(7500)), "2h05m");
+    }
+
+    #[test]
+    fn truncation_marks_the_cut() {
+        assert_eq!(truncate("Security+Performance", 8), "Securit…");
+        assert_eq!(truncate("Unit", 8), "Unit");
+    }
+
+    #[test]
+    fn centering_never_leaves_the_area() {
+        let area = Rect::new(2, 3, 10, 4);
+        let r = centered(area, 50, 50);
+        assert_eq!(r, area);
+        let r = centered(area, 4, 2);
+        assert_eq!(r, Rect::new(5, 4, 4, 2));
+    }
+}

@@ -1,0 +1,236 @@
+//! The event loop on a TestBackend with tokio's paused time: a quiet screen is not redrawn,
+//! a change is drawn once, bursts are coalesced, running work ticks once a second, keys and
+//! resizes redraw only when something changed, and the loop ends cleanly.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+use futures::channel::mpsc;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use shipdeck::clock::Clock;
+use shipdeck::model::{SafeText, Snapshot};
+use shipdeck::ui::sample::{SampleBuilder, sample_now};
+use shipdeck::ui::{LoopStats, LoopTiming, Theme, UiError, UiOptions, run_loop};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+type LoopResult = (Result<LoopStats, UiError>, Terminal<TestBackend>);
+
+struct Harness {
+    events: mpsc::UnboundedSender<io::Result<Event>>,
+    snapshots: watch::Sender<Arc<Snapshot>>,
+    task: JoinHandle<LoopResult>,
+}
+
+fn quiet_timing() -> LoopTiming {
+    LoopTiming {
+        age_refresh: None,
+        ..LoopTiming::default()
+    }
+}
+
+fn start(snapshot: Snapshot, timing: LoopTiming) -> Harness {
+    let (events, event_stream) = mpsc::unbounded();
+    let (snapshots, receiver) = watch::channel(Arc::new(snapshot));
+    let options = UiOptions {
+        clock: Clock::manual(sample_now()),
+        read_only: true,
+        theme: Theme::default(),
+        title: "shipdeck".to_string(),
+    };
+    let task = tokio::spawn(async move {
+        let mut terminal = Terminal::new(TestBackend::new(160, 48)).expect("test terminal");
+        let result = run_loop(&mut terminal, event_stream, receiver, &options, timing).await;
+        (result, terminal)
+    });
+    Harness {
+        events,
+        snapshots,
+        task,
+    }
+}
+
+fn key(code: KeyCode) -> io::Result<Event> {
+    Ok(Event::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+}
+
+impl Harness {
+    fn send(&self, event: io::Result<Event>) {
+        self.events
+            .unbounded_send(event)
+            .expect("loop is listening");
+    }
+
+    async fn quit(self) -> (LoopStats, Terminal<TestBackend>) {
+        self.send(key(KeyCode::Char('q')));
+        let (result, terminal) = self.task.await.expect("loop task");
+        (result.expect("loop ends cleanly"), terminal)
+    }
+}
+
+fn quiet(version: u64) -> Snapshot {
+    SampleBuilder::new(sample_now())
+        .quiet()
+        .version(version)
+        .build()
+}
+
+fn screen_text(terminal: &Terminal<TestBackend>) -> String {
+    terminal
+        .backend()
+        .buffer()
+        .content()
+        .iter()
+        .map(|cell| cell.symbol())
+        .collect()
+}
+
+async fn idle(duration: Duration) {
+    tokio::time::sleep(duration).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn quiet_screen_is_drawn_once_and_never_again() {
+    let harness = start(quiet(1), quiet_timing());
+    idle(Duration::from_secs(3600)).await;
+    let (stats, _) = harness.quit().await;
+    assert_eq!(stats.draws, 1);
+    assert_eq!(stats.ticks, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_snapshot_change_is_one_more_draw() {
+    let harness = start(quiet(1), quiet_timing());
+    idle(Duration::from_secs(60)).await;
+    let mut changed = quiet(2);
+    changed.title = SafeText::new("acme/renamed");
+    harness.snapshots.send_replace(Arc::new(changed));
+    idle(Duration::from_secs(3600)).await;
+    let (stats, terminal) = harness.quit().await;
+    assert_eq!(stats.draws, 2);
+    assert_eq!(stats.snapshots_received, 1);
+    assert!(screen_text(&terminal).contains("acme/renamed"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_burst_of_changes_is_coalesced() {
+    let harness = start(quiet(1), quiet_timing());
+    idle(Duration::from_secs(1)).await;
+    for version in 2..102 {
+        harness.snapshots.send_replace(Arc::new(quiet(version)));
+        idle(Duration::from_millis(1)).await;
+    }
+    idle(Duration::from_secs(60)).await;
+    let (stats, _) = harness.quit().await;
+    // 100 changes over ~100 ms at most one draw per 16 ms: about 7, plus the first draw.
+    assert!(stats.draws >= 3, "the burst is drawn: {stats:?}");
+    assert!(stats.draws <= 10, "the burst is coalesced: {stats:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_latest_snapshot_of_a_burst_is_the_one_on_screen() {
+    let harness = start(quiet(1), quiet_timing());
+    for version in 2..=50 {
+        let mut snapshot = quiet(version);
+        snapshot.title = SafeText::new(&format!("burst-{version}"));
+        harness.snapshots.send_replace(Arc::new(snapshot));
+    }
+    idle(Duration::from_secs(5)).await;
+    let (_, terminal) = harness.quit().await;
+    assert!(screen_text(&terminal).contains("burst-50"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn running_work_ticks_once_a_second() {
+    let busy = SampleBuilder::new(sample_now()).build();
+    let harness = start(busy, quiet_timing());
+    idle(Duration::from_millis(10_500)).await;
+    let (stats, _) = harness.quit().await;
+    assert_eq!(stats.ticks, 10);
+    assert_eq!(stats.draws, 11);
+}
+
+#[tokio::test(start_paused = true)]
+async fn ticking_stops_when_the_work_finishes() {
+    let busy = SampleBuilder::new(sample_now()).build();
+    let harness = start(busy, quiet_timing());
+    idle(Duration::from_millis(3_500)).await;
+    harness.snapshots.send_replace(Arc::new(quiet(2)));
+    idle(Duration::from_secs(3600)).await;
+    let (stats, _) = harness.quit().await;
+    // First draw, three ticks, the quiet snapshot; nothing after.
+    assert_eq!(stats.draws, 5);
+}
+
+#[tokio::test(start_paused = true)]
+async fn ages_refresh_slowly_by_default() {
+    let harness = start(quiet(1), LoopTiming::default());
+    idle(Duration::from_secs(65)).await;
+    let (stats, _) = harness.quit().await;
+    assert_eq!(stats.draws, 1 + 6, "one age refresh per 10 s");
+}
+
+#[tokio::test(start_paused = true)]
+async fn keys_redraw_only_when_they_change_something() {
+    let harness = start(quiet(1), quiet_timing());
+    idle(Duration::from_secs(1)).await;
+    harness.send(key(KeyCode::Char('x')));
+    harness.send(key(KeyCode::Esc));
+    idle(Duration::from_secs(1)).await;
+    harness.send(key(KeyCode::Char('?')));
+    idle(Duration::from_secs(1)).await;
+    let (stats, terminal) = harness.quit().await;
+    assert_eq!(stats.keys_handled, 4, "x, Esc, ? and q");
+    assert_eq!(stats.draws, 2, "only ? changed the screen");
+    assert!(screen_text(&terminal).contains("show or hide this help"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_resize_redraws_at_the_new_size() {
+    let harness = start(quiet(1), quiet_timing());
+    idle(Duration::from_secs(1)).await;
+    harness.send(Ok(Event::Resize(60, 20)));
+    idle(Duration::from_secs(1)).await;
+    let (stats, _) = harness.quit().await;
+    assert_eq!(stats.draws, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn ctrl_c_quits() {
+    let harness = start(quiet(1), quiet_timing());
+    harness.send(Ok(Event::Key(KeyEvent::new(
+        KeyCode::Char('c'),
+        KeyModifiers::CONTROL,
+    ))));
+    let (result, _) = harness.task.await.expect("loop task");
+    assert!(result.is_ok());
+}
+
+#[tokio::test(start_paused = true)]
+async fn input_errors_end_the_loop_with_an_error() {
+    let harness = start(quiet(1), quiet_timing());
+    harness.send(Err(io::Error::other("tty gone")));
+    let (result, _) = harness.task.await.expect("loop task");
+    assert!(matches!(result, Err(UiError::Input(_))), "{result:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_loop_outlives_the_engine() {
+    let harness = start(quiet(1), quiet_timing());
+    let Harness {
+        events,
+        snapshots,
+        task,
+    } = harness;
+    drop(snapshots);
+    idle(Duration::from_secs(60)).await;
+    assert!(!task.is_finished(), "the last picture stays on screen");
+    events
+        .unbounded_send(key(KeyCode::Char('q')))
+        .expect("loop is listening");
+    let (result, _) = task.await.expect("loop task");
+    assert_eq!(result.expect("clean quit").draws, 1);
+}
