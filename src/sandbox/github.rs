@@ -246,7 +246,9 @@ fn node_id(kind: &str, id: u64) -> String {
 }
 
 fn user_json(urls: &Urls, actor: &Actor) -> Value {
-    let api = format!("{}/users/{}", urls.api, actor.login);
+    // Bot logins carry brackets, which GitHub percent-encodes in URLs.
+    let login_in_url = actor.login.replace('[', "%5B").replace(']', "%5D");
+    let api = format!("{}/users/{login_in_url}", urls.api);
     json!({
         "login": actor.login,
         "id": actor.id,
@@ -254,7 +256,7 @@ fn user_json(urls: &Urls, actor: &Actor) -> Value {
         "avatar_url": format!("https://avatars.githubusercontent.com/u/{}?v=4", actor.id),
         "gravatar_id": "",
         "url": api,
-        "html_url": format!("{WEB}/{}", actor.login),
+        "html_url": format!("{WEB}/{login_in_url}"),
         "followers_url": format!("{api}/followers"),
         "following_url": format!("{api}/following{{/other_user}}"),
         "gists_url": format!("{api}/gists{{/gist_id}}"),
