@@ -69,15 +69,15 @@ fn repo_get(
         }
         ["commits"] => {
             let reference = query.get("sha").unwrap_or("main");
-            let commits: Vec<Value> = world
-                .history(reference)
-                .into_iter()
-                .map(|c| commit_json(urls, c, false))
-                .collect();
+            let commits = world.history(reference);
             if commits.is_empty() {
                 return Err(ApiError::NotFound);
             }
-            let (items, page) = Page::slice(commits, query);
+            let (commits, page) = Page::slice(commits, query);
+            let items: Vec<Value> = commits
+                .into_iter()
+                .map(|c| commit_json(urls, c, false))
+                .collect();
             Ok(Answer {
                 body: Value::Array(items),
                 page: Some(page),
@@ -141,16 +141,19 @@ fn repo_get(
             let environment = query.get("environment");
             let sha = query.get("sha");
             let git_ref = query.get("ref");
-            let deployments: Vec<Value> = world
+            let deployments: Vec<&DeploymentRecord> = world
                 .deployments
                 .iter()
                 .rev()
                 .filter(|d| environment.is_none_or(|e| d.environment == e))
                 .filter(|d| sha.is_none_or(|s| d.sha == s))
                 .filter(|d| git_ref.is_none_or(|r| d.git_ref == r || d.sha == r))
+                .collect();
+            let (deployments, page) = Page::slice(deployments, query);
+            let items: Vec<Value> = deployments
+                .into_iter()
                 .map(|d| deployment_json(urls, d))
                 .collect();
-            let (items, page) = Page::slice(deployments, query);
             Ok(Answer {
                 body: Value::Array(items),
                 page: Some(page),
@@ -200,7 +203,7 @@ fn list_runs(
     let head_sha = query.get("head_sha");
     let event = query.get("event");
     let status = query.get("status");
-    let runs: Vec<Value> = world
+    let runs: Vec<&RunRecord> = world
         .runs
         .iter()
         .rev()
@@ -209,10 +212,14 @@ fn list_runs(
         .filter(|run| head_sha.is_none_or(|s| run.head_sha == s))
         .filter(|run| event.is_none_or(|e| run.event == e))
         .filter(|run| status.is_none_or(|s| run_matches_status(run.progress(now), s)))
-        .map(|run| run_json(world, urls, run, now))
         .collect();
     let total = runs.len();
-    let (items, page) = Page::slice(runs, query);
+    // Build JSON for the requested page only: the run list grows all day in the demo.
+    let (runs, page) = Page::slice(runs, query);
+    let items: Vec<Value> = runs
+        .into_iter()
+        .map(|run| run_json(world, urls, run, now))
+        .collect();
     Ok(Answer {
         body: json!({ "total_count": total, "workflow_runs": items }),
         page: Some(page),

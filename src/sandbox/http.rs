@@ -134,7 +134,7 @@ pub struct Page {
 }
 
 impl Page {
-    pub fn slice(items: Vec<Value>, query: &Query) -> (Vec<Value>, Page) {
+    pub fn slice<T>(items: Vec<T>, query: &Query) -> (Vec<T>, Page) {
         let per_page = query
             .get("per_page")
             .and_then(|v| v.parse::<usize>().ok())
