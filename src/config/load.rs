@@ -246,7 +246,8 @@ fn closest<'k>(name: &str, allowed: &[&'k str]) -> Option<&'k str> {
         .map(|candidate| (edit_distance(&lowered, candidate), *candidate))
         .filter(|(distance, candidate)| {
             *distance <= (candidate.chars().count() / 3).max(1)
-                || (lowered.len() >= 3 && candidate.starts_with(lowered.as_str()))
+                || (lowered.len() >= 3 && candidate.contains(lowered.as_str()))
+                || (candidate.len() >= 4 && lowered.contains(*candidate))
         })
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, candidate)| candidate)
@@ -285,5 +286,9 @@ mod tests {
         assert_eq!(closest("Repo", &allowed), Some("repo"));
         assert_eq!(closest("token", &allowed), Some("token_env"));
         assert_eq!(closest("colour", &allowed), None);
+        assert_eq!(
+            closest("expect_status", &["path", "status"]),
+            Some("status")
+        );
     }
 }

@@ -116,19 +116,22 @@ impl Checker<'_, '_> {
         self.positive(&total_path, pipeline.total_target);
         self.positive(&alarm_path, pipeline.alarm_after);
         if pipeline.alarm_after < pipeline.total_target {
-            let at = if self.map.value_span(&alarm_path).is_some() {
-                &alarm_path
+            let alarm = humantime::format_duration(pipeline.alarm_after.get());
+            let total = humantime::format_duration(pipeline.total_target.get());
+            if self.map.value_span(&alarm_path).is_some() {
+                self.report(
+                    &alarm_path,
+                    format!("must not be shorter than total_target ({total}); it is {alarm}"),
+                );
             } else {
-                &total_path
-            };
-            self.report(
-                at,
-                format!(
-                    "alarm_after ({}) must not be shorter than total_target ({})",
-                    humantime::format_duration(pipeline.alarm_after.get()),
-                    humantime::format_duration(pipeline.total_target.get())
-                ),
-            );
+                self.report(
+                    &total_path,
+                    format!(
+                        "must not be longer than alarm_after ({alarm}, the default); it is \
+                         {total}"
+                    ),
+                );
+            }
         }
         let stages_path = with(&base, &[key("stage")]);
         let names: Vec<&str> = pipeline
