@@ -11,7 +11,7 @@ pub mod credentials;
 pub use credentials::{CredentialError, Credentials, Secret};
 
 mod accessors;
-pub mod doc_map;
+mod doc_map;
 pub mod error;
 mod load;
 pub mod locate;
