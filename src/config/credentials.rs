@@ -5,6 +5,11 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use serde_spanned::Spanned;
+
+use crate::config::types::Config;
+use crate::model::sanitize;
+
 /// A token. Only [`Secret::expose`] gives the text, for the one place that sends it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -40,7 +45,62 @@ pub struct Credentials {
     pub sentry_per_env: HashMap<String, Secret>,
 }
 
+/// A token variable the config names that holds no token. Names the variable and the config
+/// key; never contains a token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialError {
+    #[error("{key}: environment variable {variable} is not set")]
+    Unset { key: String, variable: String },
+    #[error("{key}: environment variable {variable} is set but empty")]
+    Empty { key: String, variable: String },
+}
+
 impl Credentials {
+    /// Reads every token variable the config names through `lookup` (`std::env::var` in the
+    /// binary, a closure in tests). A variable that is named but unset or empty is an error
+    /// naming the variable and the config key. No `token_env` for GitHub: no token
+    /// (anonymous). Per-environment overrides fill `github_per_env` / `sentry_per_env` by
+    /// environment name. Surrounding whitespace (a trailing newline from `$(cat file)`) is
+    /// dropped.
+    pub fn resolve(
+        config: &Config,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Credentials, CredentialError> {
+        let read = |key: String, variable: Option<&Spanned<String>>| {
+            variable
+                .map(|variable| read_token(&lookup, key, variable.get_ref()))
+                .transpose()
+        };
+        let mut credentials = Credentials {
+            github_default: read(
+                "[github] token_env".to_string(),
+                config.github.token_env.as_ref(),
+            )?,
+            sentry_default: read(
+                "[sentry] token_env".to_string(),
+                config.sentry.as_ref().and_then(|s| s.token_env.as_ref()),
+            )?,
+            ..Credentials::default()
+        };
+        for (i, env) in config.environments.iter().enumerate() {
+            let name = env.name.get_ref();
+            let place = format!("[[environment]] #{} ({})", i + 1, sanitize(name, 40));
+            if let Some(token) = read(
+                format!("{place} github_token_env"),
+                env.github_token_env.as_ref(),
+            )? {
+                credentials.github_per_env.insert(name.clone(), token);
+            }
+            if let Some(token) = read(
+                format!("{place} sentry_token_env"),
+                env.sentry_token_env.as_ref(),
+            )? {
+                credentials.sentry_per_env.insert(name.clone(), token);
+            }
+        }
+        Ok(credentials)
+    }
+
     /// Fixed tokens for every environment (the demo sandbox accepts any token).
     pub fn fixed(github: &str, sentry: &str) -> Self {
         Self {
@@ -62,5 +122,24 @@ impl Credentials {
         self.sentry_per_env
             .get(env)
             .or(self.sentry_default.as_ref())
+    }
+}
+
+fn read_token(
+    lookup: &impl Fn(&str) -> Option<String>,
+    key: String,
+    variable: &str,
+) -> Result<Secret, CredentialError> {
+    let shown_variable = sanitize(variable, 80);
+    match lookup(variable) {
+        None => Err(CredentialError::Unset {
+            key,
+            variable: shown_variable,
+        }),
+        Some(value) if value.trim().is_empty() => Err(CredentialError::Empty {
+            key,
+            variable: shown_variable,
+        }),
+        Some(value) => Ok(Secret::new(value.trim())),
     }
 }

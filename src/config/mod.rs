@@ -8,4 +8,17 @@ pub use types::*;
 
 pub mod credentials;
 
-pub use credentials::{Credentials, Secret};
+pub use credentials::{CredentialError, Credentials, Secret};
+
+mod accessors;
+mod doc_map;
+pub mod error;
+mod load;
+pub mod locate;
+pub mod token_shape;
+mod validate;
+
+pub use accessors::URL_PLACEHOLDER;
+pub use error::{ConfigError, LocateError, Position};
+pub use load::{check_str, load_file, parse_str};
+pub use locate::{CONFIG_ENV_VAR, locate, locate_with_default};

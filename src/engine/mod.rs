@@ -1,1 +1,220 @@
-//! (in progress)
+//! The engine: builds the clients from the configuration, runs one poller per (environment,
+//! source) and a single store task that owns the world picture, and publishes immutable
+//! snapshots over a `watch` channel only when something changed.
+//!
+//! Pure decisions live in submodules and are tested there: [`stages`] (jobs to pipeline
+//! stages), [`schedule`] (when to poll next) and [`store`] (applying updates, what counts as
+//! a change).
+
+mod pollers;
+pub mod schedule;
+pub mod stages;
+pub mod store;
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::clock::Clock;
+use crate::config::{Config, Credentials};
+use crate::model::{Snapshot, SourceKind};
+use crate::sources::SourceError;
+use crate::sources::github::GithubClient;
+use crate::sources::sentry::SentryClient;
+use pollers::{EnvironmentSources, PollerMemory, fetch, poll_loop, to_update};
+pub use schedule::PollPolicy;
+use store::Store;
+
+/// How many updates may wait for the store before pollers pause.
+const UPDATE_QUEUE: usize = 64;
+
+/// What the engine needs to run.
+pub struct EngineOptions {
+    pub config: Arc<Config>,
+    pub credentials: Credentials,
+    pub clock: Clock,
+    /// Label of the setup, e.g. "acme/shop" or "demo sandbox".
+    pub title: String,
+}
+
+/// Why the engine could not start. A source failing later shows in the snapshot's health.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    Setup(#[from] SourceError),
+    #[error("the engine must be started inside a tokio runtime")]
+    NoRuntime,
+}
+
+/// The read-side engine.
+pub struct Engine;
+
+/// A running engine: its snapshots, and a way to stop it.
+pub struct EngineHandle {
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Engine {
+    /// Spawns the pollers and the state store on the current tokio runtime.
+    pub fn spawn(options: EngineOptions) -> Result<EngineHandle, EngineError> {
+        Self::spawn_with_policy(options, PollPolicy::default())
+    }
+
+    /// Like [`Engine::spawn`] with another polling schedule (tests and the demo use
+    /// [`PollPolicy::fast`]).
+    pub fn spawn_with_policy(
+        options: EngineOptions,
+        policy: PollPolicy,
+    ) -> Result<EngineHandle, EngineError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| EngineError::NoRuntime)?;
+        let environments = build_sources(&options)?;
+        let mut store = Store::new(&options.config, &options.title, options.clock.now());
+        let (snapshot_tx, snapshot_rx) =
+            watch::channel(Arc::new(store.publish(options.clock.now())));
+        let (update_tx, mut update_rx) = mpsc::channel(UPDATE_QUEUE);
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+
+        let store_clock = options.clock.clone();
+        tasks.push(runtime.spawn(async move {
+            while let Some(update) = update_rx.recv().await {
+                if store.apply(update) {
+                    let snapshot = Arc::new(store.publish(store_clock.now()));
+                    snapshot_tx.send_replace(snapshot);
+                }
+            }
+        }));
+
+        for sources in environments {
+            let sources = Arc::new(sources);
+            for kind in SourceKind::ALL {
+                if kind == SourceKind::Errors && sources.sentry.is_none() {
+                    continue;
+                }
+                tasks.push(runtime.spawn(poll_loop(
+                    kind,
+                    Arc::clone(&sources),
+                    update_tx.clone(),
+                    snapshot_rx.clone(),
+                    shutdown_rx.clone(),
+                    options.clock.clone(),
+                    policy,
+                )));
+            }
+        }
+        Ok(EngineHandle {
+            snapshots: snapshot_rx,
+            shutdown: shutdown_tx,
+            tasks,
+        })
+    }
+}
+
+impl EngineHandle {
+    /// The latest snapshot and every later one.
+    pub fn snapshots(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.snapshots.clone()
+    }
+
+    /// Stops the pollers, lets the store drain, and waits for all of them.
+    pub async fn shutdown(self) {
+        self.shutdown.send_replace(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// One fresh fetch of every source for every environment, then the snapshot (for
+/// `shipdeck status --json`). Fails only for setup errors; a source failing shows in health.
+pub async fn snapshot_once(options: EngineOptions) -> Result<Snapshot, EngineError> {
+    let environments = build_sources(&options)?;
+    let clock = &options.clock;
+    let mut store = Store::new(&options.config, &options.title, clock.now());
+    // Deployments come first: the error source needs the running deployment's time.
+    let first_round = environments.iter().map(|sources| async move {
+        let mut updates = Vec::new();
+        for kind in [
+            SourceKind::Pipeline,
+            SourceKind::Deployments,
+            SourceKind::Smoke,
+        ] {
+            let result = fetch(kind, sources, None, &mut PollerMemory::default(), clock).await;
+            updates.push(to_update(kind, sources, clock.now(), &result));
+        }
+        updates
+    });
+    for update in futures::future::join_all(first_round)
+        .await
+        .into_iter()
+        .flatten()
+    {
+        store.apply(update);
+    }
+    let views = store.current().environments.clone();
+    let second_round = environments
+        .iter()
+        .filter(|sources| sources.sentry.is_some())
+        .map(|sources| {
+            let view = views.get(sources.index);
+            async move {
+                let result = fetch(
+                    SourceKind::Errors,
+                    sources,
+                    view,
+                    &mut PollerMemory::default(),
+                    clock,
+                )
+                .await;
+                to_update(SourceKind::Errors, sources, clock.now(), &result)
+            }
+        });
+    for update in futures::future::join_all(second_round).await {
+        store.apply(update);
+    }
+    Ok(store.publish(clock.now()))
+}
+
+/// One set of clients per environment (tokens may differ per environment).
+fn build_sources(options: &EngineOptions) -> Result<Vec<EnvironmentSources>, EngineError> {
+    let config = &options.config;
+    let http = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::limited(3))
+        .build()
+        .map_err(|e| SourceError::Setup(format!("cannot build the HTTP client: {e}")))?;
+    config
+        .environments
+        .iter()
+        .enumerate()
+        .map(|(index, env)| {
+            let name = env.name.get_ref();
+            let github = GithubClient::new(
+                config.github.api_url.get_ref(),
+                config.github.repo.get_ref(),
+                options.credentials.github_for(name),
+            )?;
+            let sentry = match &config.sentry {
+                Some(sentry) => Some(SentryClient::new(
+                    sentry.url.get_ref(),
+                    sentry.org.get_ref(),
+                    sentry.project_ids.clone(),
+                    options.credentials.sentry_for(name).cloned(),
+                )?),
+                None => None,
+            };
+            Ok(EnvironmentSources {
+                index,
+                config: env.clone(),
+                pipeline: config.pipeline.clone(),
+                smoke: config.smoke.clone(),
+                github: Arc::new(github),
+                sentry,
+                http: http.clone(),
+            })
+        })
+        .collect()
+}

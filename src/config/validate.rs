@@ -1,0 +1,435 @@
+//! The checks serde cannot express: names unique, URLs safe to send a token to, token
+//! variables that are names and not tokens, durations that make sense, smoke checks that can
+//! be run. Each problem points at the offending value (or, for a value left to its default,
+//! the nearest table that exists) and names the place (`[[environment]] #2 (prod) url`).
+
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::ops::Range;
+use std::time::Duration;
+
+use reqwest::Url;
+use serde_spanned::Spanned;
+
+use crate::config::doc_map::{DocumentMap, Seg, index, key};
+use crate::config::error::{ConfigError, Position};
+use crate::config::load::NO_ENVIRONMENTS;
+use crate::config::token_shape::{is_variable_name, looks_like_token, redact_tokens};
+use crate::config::types::{Config, HumanDuration, SmokeCheckConfig};
+use crate::model::sanitize;
+
+/// Longest user value quoted back in a message.
+const QUOTE_MAX_CHARS: usize = 100;
+
+/// Every problem in `config`, in file order.
+pub(crate) fn validate(
+    config: &Config,
+    map: &DocumentMap<'_>,
+    text: &str,
+    file: &str,
+) -> Vec<ConfigError> {
+    let mut checker = Checker {
+        map,
+        text,
+        problems: Vec::new(),
+    };
+    checker.github(config);
+    checker.sentry(config);
+    checker.pipeline(config);
+    checker.environments(config);
+    checker.smoke_checks(&config.smoke);
+    let mut problems = checker.problems;
+    problems.sort_by_key(|(span, _)| span.start);
+    problems
+        .into_iter()
+        .map(|(span, message)| ConfigError::at(file, text, span.start, message))
+        .collect()
+}
+
+/// `"value"`, made safe to print: control characters and token-shaped words removed.
+fn quote(value: &str) -> String {
+    format!("\"{}\"", sanitize(&redact_tokens(value), QUOTE_MAX_CHARS))
+}
+
+fn with(path: &[Seg], more: &[Seg]) -> Vec<Seg> {
+    [path, more].concat()
+}
+
+struct Checker<'m, 'a> {
+    map: &'m DocumentMap<'a>,
+    text: &'m str,
+    problems: Vec<(Range<usize>, String)>,
+}
+
+impl Checker<'_, '_> {
+    fn report(&mut self, path: &[Seg], problem: impl Display) {
+        let span = self.map.nearest_span(path);
+        let place = self.map.describe(path);
+        let message = if place.is_empty() {
+            problem.to_string()
+        } else {
+            format!("{place}: {problem}")
+        };
+        self.problems.push((span, message));
+    }
+
+    fn github(&mut self, config: &Config) {
+        let github = &config.github;
+        let base = [key("github")];
+        self.url(&with(&base, &[key("api_url")]), github.api_url.get_ref());
+        let repo = github.repo.get_ref();
+        if !is_owner_and_name(repo) {
+            self.report(
+                &with(&base, &[key("repo")]),
+                format!("must be \"owner/name\", found {}", quote(repo)),
+            );
+        }
+        self.token_env(&with(&base, &[key("token_env")]), github.token_env.as_ref());
+    }
+
+    fn sentry(&mut self, config: &Config) {
+        let Some(sentry) = &config.sentry else {
+            return;
+        };
+        let base = [key("sentry")];
+        self.url(&with(&base, &[key("url")]), sentry.url.get_ref());
+        if sentry.org.get_ref().trim().is_empty() {
+            self.report(&with(&base, &[key("org")]), "must not be empty");
+        }
+        if sentry.project_ids.is_empty() {
+            self.report(
+                &with(&base, &[key("project_ids")]),
+                "list at least one numeric Sentry project id",
+            );
+        }
+        self.token_env(&with(&base, &[key("token_env")]), sentry.token_env.as_ref());
+    }
+
+    fn pipeline(&mut self, config: &Config) {
+        let pipeline = &config.pipeline;
+        let base = [key("pipeline")];
+        if pipeline.workflow.trim().is_empty() {
+            self.report(&with(&base, &[key("workflow")]), "must not be empty");
+        }
+        let total_path = with(&base, &[key("total_target")]);
+        let alarm_path = with(&base, &[key("alarm_after")]);
+        self.positive(&total_path, pipeline.total_target);
+        self.positive(&alarm_path, pipeline.alarm_after);
+        if pipeline.alarm_after < pipeline.total_target {
+            let alarm = humantime::format_duration(pipeline.alarm_after.get());
+            let total = humantime::format_duration(pipeline.total_target.get());
+            if self.map.value_span(&alarm_path).is_some() {
+                self.report(
+                    &alarm_path,
+                    format!("must not be shorter than total_target ({total}); it is {alarm}"),
+                );
+            } else {
+                self.report(
+                    &total_path,
+                    format!(
+                        "must not be longer than alarm_after ({alarm}, the default); it is \
+                         {total}"
+                    ),
+                );
+            }
+        }
+        let stages_path = with(&base, &[key("stage")]);
+        let names: Vec<&str> = pipeline
+            .stages
+            .iter()
+            .map(|s| s.name.get_ref().as_str())
+            .collect();
+        self.unique_names(&stages_path, &names, "stage");
+        for (i, stage) in pipeline.stages.iter().enumerate() {
+            let path = with(&stages_path, &[index(i)]);
+            self.non_empty_name(&path, &stage.name);
+            if stage.jobs.is_empty() {
+                self.report(
+                    &with(&path, &[key("jobs")]),
+                    "list at least one job name pattern (e.g. jobs = [\"lint*\"])",
+                );
+            }
+            for (j, pattern) in stage.jobs.iter().enumerate() {
+                if pattern.trim().is_empty() {
+                    self.report(&with(&path, &[key("jobs"), index(j)]), "must not be empty");
+                }
+            }
+            self.positive(&with(&path, &[key("target")]), stage.target);
+        }
+    }
+
+    fn environments(&mut self, config: &Config) {
+        let base = [key("environment")];
+        if config.environments.is_empty() {
+            self.problems
+                .push((self.map.nearest_span(&base), NO_ENVIRONMENTS.to_string()));
+            return;
+        }
+        let names: Vec<&str> = config
+            .environments
+            .iter()
+            .map(|e| e.name.get_ref().as_str())
+            .collect();
+        self.unique_names(&base, &names, "environment");
+        for (i, env) in config.environments.iter().enumerate() {
+            let path = with(&base, &[index(i)]);
+            self.non_empty_name(&path, &env.name);
+            if env.branch.trim().is_empty() {
+                self.report(&with(&path, &[key("branch")]), "must not be empty");
+            }
+            self.url(&with(&path, &[key("url")]), env.url.get_ref());
+            self.token_env(
+                &with(&path, &[key("github_token_env")]),
+                env.github_token_env.as_ref(),
+            );
+            let sentry_token_path = with(&path, &[key("sentry_token_env")]);
+            self.token_env(&sentry_token_path, env.sentry_token_env.as_ref());
+            if env.sentry_token_env.is_some() && config.sentry.is_none() {
+                self.report(
+                    &sentry_token_path,
+                    "there is no [sentry] table for this token to be used with",
+                );
+            }
+            let services_path = with(&path, &[key("service")]);
+            let service_names: Vec<&str> = env
+                .services
+                .iter()
+                .map(|s| s.name.get_ref().as_str())
+                .collect();
+            self.unique_names(&services_path, &service_names, "service");
+            for (j, service) in env.services.iter().enumerate() {
+                let service_path = with(&services_path, &[index(j)]);
+                self.non_empty_name(&service_path, &service.name);
+                if service.github_environment.trim().is_empty() {
+                    self.report(
+                        &with(&service_path, &[key("github_environment")]),
+                        "must not be empty",
+                    );
+                }
+            }
+        }
+    }
+
+    fn smoke_checks(&mut self, checks: &[SmokeCheckConfig]) {
+        let base = [key("smoke")];
+        let names: Vec<&str> = checks.iter().map(|c| c.name.get_ref().as_str()).collect();
+        self.unique_names(&base, &names, "smoke check");
+        for (i, check) in checks.iter().enumerate() {
+            let path = with(&base, &[index(i)]);
+            self.non_empty_name(&path, &check.name);
+            if !(check.path.starts_with('/') || check.path.starts_with("{url}")) {
+                self.report(
+                    &with(&path, &[key("path")]),
+                    format!(
+                        "must start with \"/\" or \"{{url}}\", found {}",
+                        quote(&check.path)
+                    ),
+                );
+            }
+            if !(100..=599).contains(&check.status) {
+                self.report(
+                    &with(&path, &[key("status")]),
+                    format!("{} is not an HTTP status code (100 to 599)", check.status),
+                );
+            }
+            if check.json_equals.is_some() && check.json_pointer.is_none() {
+                self.report(
+                    &with(&path, &[key("json_equals")]),
+                    "needs json_pointer, the place in the JSON body to compare \
+                     (e.g. json_pointer = \"/status\")",
+                );
+            }
+            if let Some(pointer) = &check.json_pointer
+                && let Err(problem) = check_json_pointer(pointer)
+            {
+                self.report(&with(&path, &[key("json_pointer")]), problem);
+            }
+            self.positive(&with(&path, &[key("max_latency")]), check.max_latency);
+            self.positive(&with(&path, &[key("timeout")]), check.timeout);
+        }
+    }
+
+    fn positive(&mut self, path: &[Seg], duration: HumanDuration) {
+        if duration.get() == Duration::ZERO {
+            self.report(path, "must be longer than zero");
+        }
+    }
+
+    fn non_empty_name(&mut self, element: &[Seg], name: &Spanned<String>) {
+        if name.get_ref().trim().is_empty() {
+            self.report(&with(element, &[key("name")]), "must not be empty");
+        }
+    }
+
+    /// Reports every name already used by an earlier element of the array at `array_path`,
+    /// at the later one, saying where the first is.
+    fn unique_names(&mut self, array_path: &[Seg], names: &[&str], what: &str) {
+        let mut first_seen: HashMap<&str, usize> = HashMap::new();
+        for (i, name) in names.iter().enumerate() {
+            match first_seen.get(name) {
+                None => {
+                    first_seen.insert(name, i);
+                }
+                Some(&first) => {
+                    let first_path = with(array_path, &[index(first), key("name")]);
+                    let first_position =
+                        Position::of_offset(self.text, self.map.nearest_span(&first_path).start);
+                    let first_place = self.map.describe_table(&with(array_path, &[index(first)]));
+                    self.report(
+                        &with(array_path, &[index(i), key("name")]),
+                        format!(
+                            "duplicate {what} name {} (first used by {first_place} at \
+                             {first_position})",
+                            quote(name)
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    fn url(&mut self, path: &[Seg], raw: &str) {
+        if let Err(problem) = check_url(raw) {
+            self.report(path, problem);
+        }
+    }
+
+    fn token_env(&mut self, path: &[Seg], value: Option<&Spanned<String>>) {
+        let Some(value) = value else { return };
+        let name = value.get_ref();
+        if looks_like_token(name) {
+            self.report(
+                path,
+                "looks like a token; put the token in an environment variable and name the \
+                 variable here",
+            );
+        } else if let Some(stripped) = name.strip_prefix('$').filter(|s| is_variable_name(s)) {
+            self.report(
+                path,
+                format!("write the variable name without \"$\": {}", quote(stripped)),
+            );
+        } else if !is_variable_name(name) {
+            self.report(
+                path,
+                format!(
+                    "{} is not an environment variable name (letters, digits and _, not \
+                     starting with a digit)",
+                    quote(name)
+                ),
+            );
+        }
+    }
+}
+
+/// `owner/name`: two non-empty parts of letters, digits, `.`, `_` and `-`.
+fn is_owner_and_name(repo: &str) -> bool {
+    let part_ok = |part: &str| {
+        !part.is_empty()
+            && part != "."
+            && part != ".."
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    };
+    matches!(repo.split_once('/'), Some((owner, name)) if part_ok(owner) && part_ok(name))
+}
+
+/// An http(s) URL with a host and no credentials; plain http only to a loopback host, since
+/// requests to it may carry a token.
+fn check_url(raw: &str) -> Result<(), String> {
+    let url = Url::parse(raw).map_err(|err| format!("not a valid URL ({err}): {}", quote(raw)))?;
+    let scheme = url.scheme();
+    if scheme != "http" && scheme != "https" {
+        return Err(format!(
+            "must be an http:// or https:// URL, found {}",
+            quote(raw)
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "must not contain a user name or password; name an environment variable in \
+             token_env instead"
+                .to_string(),
+        );
+    }
+    let Some(host) = url.host_str() else {
+        return Err(format!("must name a host, found {}", quote(raw)));
+    };
+    if scheme == "http" && !is_loopback(host) {
+        return Err(format!(
+            "plain http:// is only allowed for loopback hosts (localhost, 127.0.0.0/8, [::1]), \
+             since a token would travel in clear; use https://, found {}",
+            quote(raw)
+        ));
+    }
+    Ok(())
+}
+
+/// `localhost`, 127.0.0.0/8 or `[::1]`, as the URL parser writes hosts.
+fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// RFC 6901, as a smoke check uses it: "/" then reference tokens, `~` only as `~0` or `~1`.
+fn check_json_pointer(pointer: &str) -> Result<(), String> {
+    if !pointer.starts_with('/') {
+        return Err(format!(
+            "a JSON pointer starts with \"/\" (e.g. \"/status\"), found {}",
+            quote(pointer)
+        ));
+    }
+    let mut chars = pointer.chars();
+    while let Some(c) = chars.next() {
+        if c == '~' && !matches!(chars.next(), Some('0' | '1')) {
+            return Err(format!(
+                "\"~\" in a JSON pointer must be followed by 0 or 1 (RFC 6901), found {}",
+                quote(pointer)
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_and_name_shape() {
+        assert!(is_owner_and_name("acme/shop"));
+        assert!(is_owner_and_name("my-org/web.app_2"));
+        assert!(!is_owner_and_name("acme"));
+        assert!(!is_owner_and_name("acme/"));
+        assert!(!is_owner_and_name("/shop"));
+        assert!(!is_owner_and_name("a/b/c"));
+        assert!(!is_owner_and_name("acme/.."));
+        assert!(!is_owner_and_name("ac me/shop"));
+    }
+
+    #[test]
+    fn urls_need_https_unless_loopback() {
+        assert!(check_url("https://api.github.com").is_ok());
+        assert!(check_url("http://127.0.0.1:8080").is_ok());
+        assert!(check_url("http://127.5.4.3").is_ok());
+        assert!(check_url("http://localhost:3000/").is_ok());
+        assert!(check_url("http://[::1]:9000").is_ok());
+        assert!(check_url("http://example.com").is_err());
+        assert!(check_url("http://10.0.0.1").is_err());
+        assert!(check_url("ftp://example.com").is_err());
+        assert!(check_url("example.com").is_err());
+        assert!(check_url("https://user:pw@example.com").is_err());
+    }
+
+    #[test]
+    fn json_pointers_follow_rfc_6901() {
+        assert!(check_json_pointer("/status").is_ok());
+        assert!(check_json_pointer("/a~1b/~0c").is_ok());
+        assert!(check_json_pointer("status").is_err());
+        assert!(check_json_pointer("/a~2").is_err());
+        assert!(check_json_pointer("/a~").is_err());
+    }
+}

@@ -1,0 +1,234 @@
+//! The pollers: one sequential loop per (environment, source), so the same thing is never
+//! fetched twice at once. Each fetch becomes an [`Update`] for the store; the wait before the
+//! next one comes from [`next_delay`]. Waits run on tokio's real time; what the world says
+//! the time is comes from the shared clock.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, watch};
+
+use super::schedule::{PollInputs, PollPolicy, next_delay};
+use super::stages::map_jobs_to_stages;
+use super::store::{Payload, Update, is_busy};
+use crate::clock::Clock;
+use crate::config::{EnvironmentConfig, PipelineConfig, SmokeCheckConfig};
+use crate::model::{EnvironmentSnapshot, PipelineState, SafeText, Snapshot, SourceKind};
+use crate::sources::SourceError;
+use crate::sources::github::GithubClient;
+use crate::sources::sentry::SentryClient;
+use crate::sources::smoke::run_check;
+
+/// Sentry's first fetch covers the whole error ring.
+const FULL_WINDOW_MINUTES: i64 = 6 * 60;
+/// Later fetches cover the time since the last success plus this overlap, so the minute that
+/// was still counting gets its final number.
+const OVERLAP_MINUTES: i64 = 2;
+
+/// Everything the pollers of one environment read from.
+pub(crate) struct EnvironmentSources {
+    pub index: usize,
+    pub config: EnvironmentConfig,
+    pub pipeline: PipelineConfig,
+    pub smoke: Vec<SmokeCheckConfig>,
+    pub github: Arc<GithubClient>,
+    pub sentry: Option<SentryClient>,
+    pub http: reqwest::Client,
+}
+
+/// What a poller remembers between fetches.
+#[derive(Debug, Default)]
+pub(crate) struct PollerMemory {
+    errors_fetched_at: Option<DateTime<Utc>>,
+}
+
+/// One fetch of `kind` for the environment; `view` is its latest published picture.
+pub(crate) async fn fetch(
+    kind: SourceKind,
+    sources: &EnvironmentSources,
+    view: Option<&EnvironmentSnapshot>,
+    memory: &mut PollerMemory,
+    clock: &Clock,
+) -> Result<Payload, SourceError> {
+    match kind {
+        SourceKind::Pipeline => {
+            let head = sources.github.branch_head(&sources.config.branch).await?;
+            let run = sources
+                .github
+                .latest_run(
+                    &sources.pipeline.workflow,
+                    &sources.config.branch,
+                    &head.sha,
+                )
+                .await?;
+            let pipeline = match run {
+                None => None,
+                Some(run) => {
+                    let jobs = sources.github.run_jobs(run.run_id).await?;
+                    let mapping = map_jobs_to_stages(
+                        &sources.pipeline.stages,
+                        &jobs,
+                        run.status.is_finished(),
+                    );
+                    Some(Box::new(PipelineState {
+                        run_id: run.run_id,
+                        run_number: run.run_number,
+                        run_attempt: run.run_attempt,
+                        sha: run.sha,
+                        status: run.status,
+                        html_url: run.html_url,
+                        started_at: run.started_at,
+                        completed_at: run.completed_at,
+                        stages: mapping.stages,
+                        unmapped_jobs: mapping.unmapped,
+                        total_target: sources.pipeline.total_target.get(),
+                        alarm_after: sources.pipeline.alarm_after.get(),
+                    }))
+                }
+            };
+            Ok(Payload::Pipeline { head, pipeline })
+        }
+        SourceKind::Deployments => {
+            let mut services = Vec::new();
+            for service in sources.config.effective_services() {
+                services.push(
+                    sources
+                        .github
+                        .service_state(service.name.get_ref(), &service.github_environment)
+                        .await?,
+                );
+            }
+            Ok(Payload::Deployments(services))
+        }
+        SourceKind::Smoke => {
+            let mut results = Vec::with_capacity(sources.smoke.len());
+            for check in &sources.smoke {
+                results.push(
+                    run_check(&sources.http, sources.config.url.get_ref(), check, || {
+                        clock.now()
+                    })
+                    .await,
+                );
+            }
+            Ok(Payload::Smoke(results))
+        }
+        SourceKind::Errors => {
+            let Some(sentry) = &sources.sentry else {
+                return Err(SourceError::Setup("Sentry is not configured".to_string()));
+            };
+            let now = clock.now();
+            let minutes = match memory.errors_fetched_at {
+                Some(last) => {
+                    ((now - last).num_minutes() + OVERLAP_MINUTES).min(FULL_WINDOW_MINUTES)
+                }
+                None => FULL_WINDOW_MINUTES,
+            };
+            let environment = sources.config.sentry_environment();
+            let buckets = sentry.error_counts(environment, minutes).await?;
+            let deployed_at = view
+                .and_then(|env| env.services.first())
+                .and_then(|s| s.last_success.as_ref())
+                .and_then(|d| d.at);
+            let new_types = match deployed_at {
+                Some(since) => sentry.new_error_types(environment, since).await?,
+                None => Vec::new(),
+            };
+            memory.errors_fetched_at = Some(now);
+            Ok(Payload::Errors { buckets, new_types })
+        }
+    }
+}
+
+/// Builds the store's update from a fetch result.
+pub(crate) fn to_update(
+    kind: SourceKind,
+    sources: &EnvironmentSources,
+    at: DateTime<Utc>,
+    result: &Result<Payload, SourceError>,
+) -> Update {
+    let uses_github = matches!(kind, SourceKind::Pipeline | SourceKind::Deployments);
+    Update {
+        env: sources.index,
+        source: kind,
+        at,
+        outcome: match result {
+            Ok(payload) => Ok(payload.clone()),
+            Err(error) => Err(SafeText::with_max(&error.to_string(), 200)),
+        },
+        rate_limit: if uses_github {
+            sources.github.rate_limit()
+        } else {
+            None
+        },
+    }
+}
+
+/// The loop of one (environment, source) until shutdown or the store is gone.
+pub(crate) async fn poll_loop(
+    kind: SourceKind,
+    sources: Arc<EnvironmentSources>,
+    updates: mpsc::Sender<Update>,
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    mut shutdown: watch::Receiver<bool>,
+    clock: Clock,
+    policy: PollPolicy,
+) {
+    let mut memory = PollerMemory::default();
+    let mut consecutive_errors: u32 = 0;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let view = snapshots.borrow().environments.get(sources.index).cloned();
+        let result = tokio::select! {
+            result = fetch(kind, &sources, view.as_ref(), &mut memory, &clock) => result,
+            _ = shutdown.changed() => return,
+        };
+        let (retry_after, reset) = match &result {
+            Ok(_) => (None, None),
+            Err(error) => (error.retry_after(), error.rate_reset()),
+        };
+        if let Err(error) = &result {
+            tracing::debug!(source = ?kind, env = sources.index, %error, "fetch failed");
+        }
+        consecutive_errors = if result.is_ok() {
+            0
+        } else {
+            consecutive_errors.saturating_add(1)
+        };
+        let update = to_update(kind, &sources, clock.now(), &result);
+        if updates.send(update).await.is_err() {
+            return;
+        }
+        let rate = if matches!(kind, SourceKind::Pipeline | SourceKind::Deployments) {
+            sources.github.rate_limit()
+        } else {
+            None
+        };
+        let now = clock.now();
+        let reset_at = reset.or(rate.map(|r| r.reset));
+        let busy = snapshots
+            .borrow()
+            .environments
+            .get(sources.index)
+            .is_some_and(is_busy);
+        let delay = next_delay(
+            &policy,
+            &PollInputs {
+                busy,
+                consecutive_errors,
+                rate_remaining: if reset.is_some() {
+                    Some(0)
+                } else {
+                    rate.map(|r| r.remaining)
+                },
+                rate_reset_in: reset_at.map(|at| (at - now).to_std().unwrap_or_default()),
+                retry_after,
+            },
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! The polling schedule as a plain function: how long a source waits before its next fetch,
+//! from what is going on (a run or deployment in progress), its recent failures and what the
+//! remote side said about rate limits.
+
+use std::time::Duration;
+
+/// Intervals of the schedule. [`PollPolicy::default`] is what shipdeck runs with.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PollPolicy {
+    /// While a run or deployment is in progress.
+    pub busy: Duration,
+    /// When nothing moves.
+    pub quiet: Duration,
+    /// First wait after a failure; doubles with each further failure.
+    pub error_base: Duration,
+    /// Longest wait after failures.
+    pub error_cap: Duration,
+    /// Longest wait for a rate-limit reset (a clock far off must not stall a source forever).
+    pub reset_cap: Duration,
+}
+
+impl Default for PollPolicy {
+    fn default() -> Self {
+        Self {
+            busy: Duration::from_millis(2500),
+            quiet: Duration::from_secs(20),
+            error_base: Duration::from_secs(2),
+            error_cap: Duration::from_secs(300),
+            reset_cap: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl PollPolicy {
+    /// A fast schedule for tests and the demo: busy 200 ms, quiet 500 ms, errors 200 ms..2 s.
+    pub fn fast() -> Self {
+        Self {
+            busy: Duration::from_millis(200),
+            quiet: Duration::from_millis(500),
+            error_base: Duration::from_millis(200),
+            error_cap: Duration::from_secs(2),
+            reset_cap: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What the next wait depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct PollInputs {
+    /// A run or deployment of this environment is in progress.
+    pub busy: bool,
+    /// Failures since the last success.
+    pub consecutive_errors: u32,
+    /// Requests left in the current rate-limit window, when known.
+    pub rate_remaining: Option<u64>,
+    /// Time until the rate-limit window resets, when known.
+    pub rate_reset_in: Option<Duration>,
+    /// The wait the remote side asked for.
+    pub retry_after: Option<Duration>,
+}
+
+/// The wait before the next fetch: busy or quiet interval; exponential backoff (capped) after
+/// failures; until the reset when no request is left; never shorter than `retry-after`.
+pub fn next_delay(policy: &PollPolicy, inputs: &PollInputs) -> Duration {
+    let mut delay = if inputs.busy {
+        policy.busy
+    } else {
+        policy.quiet
+    };
+    if inputs.consecutive_errors > 0 {
+        let exponent = (inputs.consecutive_errors - 1).min(16);
+        let backoff = policy
+            .error_base
+            .saturating_mul(1u32 << exponent)
+            .min(policy.error_cap);
+        delay = backoff;
+    }
+    if inputs.rate_remaining == Some(0) {
+        if let Some(reset_in) = inputs.rate_reset_in {
+            delay = delay.max(reset_in.min(policy.reset_cap));
+        }
+    }
+    if let Some(wait) = inputs.retry_after {
+        delay = delay.max(wait);
+    }
+    delay
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> PollPolicy {
+        PollPolicy::default()
+    }
+
+    #[test]
+    fn busy_is_fast_and_quiet_is_slow() {
+        let busy = next_delay(
+            &policy(),
+            &PollInputs {
+                busy: true,
+                ..Default::default()
+            },
+        );
+        let quiet = next_delay(&policy(), &PollInputs::default());
+        assert!(busy >= Duration::from_secs(2) && busy <= Duration::from_secs(3));
+        assert!(quiet >= Duration::from_secs(15) && quiet <= Duration::from_secs(30));
+    }
+
+    #[test]
+    fn errors_back_off_exponentially_up_to_the_cap() {
+        let delay = |n| {
+            next_delay(
+                &policy(),
+                &PollInputs {
+                    busy: true,
+                    consecutive_errors: n,
+                    ..Default::default()
+                },
+            )
+        };
+        assert_eq!(delay(1), Duration::from_secs(2));
+        assert_eq!(delay(2), Duration::from_secs(4));
+        assert_eq!(delay(3), Duration::from_secs(8));
+        assert_eq!(delay(20), Duration::from_secs(300));
+        assert_eq!(delay(u32::MAX), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn an_exhausted_limit_waits_for_the_reset() {
+        let inputs = PollInputs {
+            busy: true,
+            rate_remaining: Some(0),
+            rate_reset_in: Some(Duration::from_secs(600)),
+            ..Default::default()
+        };
+        assert_eq!(next_delay(&policy(), &inputs), Duration::from_secs(600));
+        let plenty = PollInputs {
+            rate_remaining: Some(10),
+            ..inputs
+        };
+        assert_eq!(next_delay(&policy(), &plenty), Duration::from_millis(2500));
+        let far = PollInputs {
+            rate_reset_in: Some(Duration::from_secs(86_400)),
+            ..inputs
+        };
+        assert_eq!(next_delay(&policy(), &far), Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn never_faster_than_retry_after() {
+        let inputs = PollInputs {
+            busy: true,
+            consecutive_errors: 1,
+            retry_after: Some(Duration::from_secs(60)),
+            ..Default::default()
+        };
+        assert_eq!(next_delay(&policy(), &inputs), Duration::from_secs(60));
+    }
+}

@@ -1,0 +1,676 @@
+//! The GitHub REST subset: routes over the world's state, and JSON builders shaped after
+//! GitHub's official examples (every field the published schemas and octocrab's models
+//! require). Transport concerns (auth, ETags, rate limits, Link headers) live in `http.rs`.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Value, json};
+
+use super::http::{ApiError, Page, Query};
+use super::world::{
+    Actor, CommitRecord, DeploymentRecord, DeploymentStatusRecord, JobRecord, OWNER, Progress,
+    REPO_NAME, RunRecord, WORKFLOW_FILE, WORKFLOW_ID, WORKFLOW_NAME, World,
+};
+
+const WEB: &str = "https://github.com";
+
+/// An answer before transport headers are added.
+pub struct Answer {
+    pub body: Value,
+    /// Present on paginated lists: drives the `Link` header.
+    pub page: Option<Page>,
+    /// Whether the request counts against the rate limit (`/rate_limit` does not).
+    pub counts: bool,
+}
+
+impl Answer {
+    fn one(body: Value) -> Self {
+        Self {
+            body,
+            page: None,
+            counts: true,
+        }
+    }
+}
+
+/// Routes a GET by its path segments. `api` is the API root the client called (for `url`
+/// fields), e.g. `http://127.0.0.1:PORT`.
+pub fn get(world: &World, api: &str, segments: &[&str], query: &Query) -> Result<Answer, ApiError> {
+    let now = world.now;
+    let urls = Urls { api };
+    match segments {
+        ["rate_limit"] => Ok(Answer {
+            body: rate_limit_json(world),
+            page: None,
+            counts: false,
+        }),
+        ["repos", owner, repo, rest @ ..] => {
+            if *owner != OWNER || *repo != REPO_NAME {
+                return Err(ApiError::NotFound);
+            }
+            repo_get(world, &urls, rest, query, now)
+        }
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+fn repo_get(
+    world: &World,
+    urls: &Urls,
+    rest: &[&str],
+    query: &Query,
+    now: DateTime<Utc>,
+) -> Result<Answer, ApiError> {
+    match rest {
+        ["branches", branch @ ..] if !branch.is_empty() => {
+            let name = branch.join("/");
+            let head = world.branches.get(&name).ok_or(ApiError::BranchNotFound)?;
+            let commit = world.commit(head).ok_or(ApiError::NotFound)?;
+            Ok(Answer::one(branch_json(urls, &name, commit)))
+        }
+        ["commits"] => {
+            let reference = query.get("sha").unwrap_or("main");
+            let commits = world.history(reference);
+            if commits.is_empty() {
+                return Err(ApiError::NotFound);
+            }
+            let (commits, page) = Page::slice(commits, query);
+            let items: Vec<Value> = commits
+                .into_iter()
+                .map(|c| commit_json(urls, c, false))
+                .collect();
+            Ok(Answer {
+                body: Value::Array(items),
+                page: Some(page),
+                counts: true,
+            })
+        }
+        ["commits", reference @ ..] if !reference.is_empty() => {
+            let reference = reference.join("/");
+            let commit = world.commit(&reference).ok_or(ApiError::NoCommit)?;
+            Ok(Answer::one(commit_json(urls, commit, true)))
+        }
+        ["git", "ref" | "refs", "heads", branch @ ..] if !branch.is_empty() => {
+            let name = branch.join("/");
+            let sha = world.branches.get(&name).ok_or(ApiError::NotFound)?;
+            Ok(Answer::one(ref_json(urls, &name, sha)))
+        }
+        ["actions", "workflows"] => Ok(Answer::one(json!({
+            "total_count": 1,
+            "workflows": [workflow_json(urls, world.start)],
+        }))),
+        ["actions", "workflows", workflow] => {
+            if !is_our_workflow(workflow) {
+                return Err(ApiError::NotFound);
+            }
+            Ok(Answer::one(workflow_json(urls, world.start)))
+        }
+        ["actions", "workflows", workflow, "runs"] => {
+            if !is_our_workflow(workflow) {
+                return Err(ApiError::NotFound);
+            }
+            list_runs(world, urls, query, now)
+        }
+        ["actions", "runs"] => list_runs(world, urls, query, now),
+        ["actions", "runs", run_id] => {
+            let run = parse_id(run_id).and_then(|id| world.run(id));
+            let run = run.ok_or(ApiError::NotFound)?;
+            Ok(Answer::one(run_json(world, urls, run, now)))
+        }
+        ["actions", "runs", run_id, "jobs"] => {
+            let run = parse_id(run_id).and_then(|id| world.run(id));
+            let run = run.ok_or(ApiError::NotFound)?;
+            let jobs: Vec<Value> = run
+                .jobs
+                .iter()
+                .map(|job| job_json(urls, run, job, now))
+                .collect();
+            let total = jobs.len();
+            let (items, page) = Page::slice(jobs, query);
+            Ok(Answer {
+                body: json!({ "total_count": total, "jobs": items }),
+                page: Some(page),
+                counts: true,
+            })
+        }
+        ["actions", "jobs", job_id] => {
+            let found = parse_id(job_id).and_then(|id| world.job(id));
+            let (run, job) = found.ok_or(ApiError::NotFound)?;
+            Ok(Answer::one(job_json(urls, run, job, now)))
+        }
+        ["deployments"] => {
+            let environment = query.get("environment");
+            let sha = query.get("sha");
+            let git_ref = query.get("ref");
+            let deployments: Vec<&DeploymentRecord> = world
+                .deployments
+                .iter()
+                .rev()
+                .filter(|d| environment.is_none_or(|e| d.environment == e))
+                .filter(|d| sha.is_none_or(|s| d.sha == s))
+                .filter(|d| git_ref.is_none_or(|r| d.git_ref == r || d.sha == r))
+                .collect();
+            let (deployments, page) = Page::slice(deployments, query);
+            let items: Vec<Value> = deployments
+                .into_iter()
+                .map(|d| deployment_json(urls, d))
+                .collect();
+            Ok(Answer {
+                body: Value::Array(items),
+                page: Some(page),
+                counts: true,
+            })
+        }
+        ["deployments", id] => {
+            let deployment = parse_id(id).and_then(|id| world.deployment(id));
+            let deployment = deployment.ok_or(ApiError::NotFound)?;
+            Ok(Answer::one(deployment_json(urls, deployment)))
+        }
+        ["deployments", id, "statuses"] => {
+            let deployment = parse_id(id).and_then(|id| world.deployment(id));
+            let deployment = deployment.ok_or(ApiError::NotFound)?;
+            let statuses: Vec<Value> = deployment
+                .statuses
+                .iter()
+                .rev()
+                .map(|s| deployment_status_json(urls, deployment, s))
+                .collect();
+            let (items, page) = Page::slice(statuses, query);
+            Ok(Answer {
+                body: Value::Array(items),
+                page: Some(page),
+                counts: true,
+            })
+        }
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+fn is_our_workflow(workflow: &str) -> bool {
+    workflow == WORKFLOW_FILE || workflow == WORKFLOW_ID.to_string()
+}
+
+fn parse_id(text: &str) -> Option<u64> {
+    text.parse().ok()
+}
+
+fn list_runs(
+    world: &World,
+    urls: &Urls,
+    query: &Query,
+    now: DateTime<Utc>,
+) -> Result<Answer, ApiError> {
+    let branch = query.get("branch");
+    let head_sha = query.get("head_sha");
+    let event = query.get("event");
+    let status = query.get("status");
+    let runs: Vec<&RunRecord> = world
+        .runs
+        .iter()
+        .rev()
+        .filter(|run| run.created_at <= now)
+        .filter(|run| branch.is_none_or(|b| run.branch == b))
+        .filter(|run| head_sha.is_none_or(|s| run.head_sha == s))
+        .filter(|run| event.is_none_or(|e| run.event == e))
+        .filter(|run| status.is_none_or(|s| run_matches_status(run.progress(now), s)))
+        .collect();
+    let total = runs.len();
+    // Build JSON for the requested page only: the run list grows all day in the demo.
+    let (runs, page) = Page::slice(runs, query);
+    let items: Vec<Value> = runs
+        .into_iter()
+        .map(|run| run_json(world, urls, run, now))
+        .collect();
+    Ok(Answer {
+        body: json!({ "total_count": total, "workflow_runs": items }),
+        page: Some(page),
+        counts: true,
+    })
+}
+
+/// GitHub's `status` filter accepts a status or a conclusion.
+fn run_matches_status(progress: Progress, wanted: &str) -> bool {
+    progress.status() == wanted || progress.conclusion() == Some(wanted)
+}
+
+/// Builds the URLs the JSON carries, rooted at the API address the client used.
+struct Urls<'a> {
+    api: &'a str,
+}
+
+impl Urls<'_> {
+    fn repo(&self) -> String {
+        format!("{}/repos/{OWNER}/{REPO_NAME}", self.api)
+    }
+}
+
+fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn node_id(kind: &str, id: u64) -> String {
+    // GitHub's node ids are opaque; a stable, readable stand-in does the job.
+    format!("{kind}_kwDO{id:X}")
+}
+
+fn user_json(urls: &Urls, actor: &Actor) -> Value {
+    // Bot logins carry brackets, which GitHub percent-encodes in URLs.
+    let login_in_url = actor.login.replace('[', "%5B").replace(']', "%5D");
+    let api = format!("{}/users/{login_in_url}", urls.api);
+    json!({
+        "login": actor.login,
+        "id": actor.id,
+        "node_id": node_id("U", actor.id),
+        "avatar_url": format!("https://avatars.githubusercontent.com/u/{}?v=4", actor.id),
+        "gravatar_id": "",
+        "url": api,
+        "html_url": format!("{WEB}/{login_in_url}"),
+        "followers_url": format!("{api}/followers"),
+        "following_url": format!("{api}/following{{/other_user}}"),
+        "gists_url": format!("{api}/gists{{/gist_id}}"),
+        "starred_url": format!("{api}/starred{{/owner}}{{/repo}}"),
+        "subscriptions_url": format!("{api}/subscriptions"),
+        "organizations_url": format!("{api}/orgs"),
+        "repos_url": format!("{api}/repos"),
+        "events_url": format!("{api}/events{{/privacy}}"),
+        "received_events_url": format!("{api}/received_events"),
+        "type": if actor.is_bot { "Bot" } else { "User" },
+        "site_admin": false,
+    })
+}
+
+fn org_actor() -> Actor {
+    Actor {
+        id: 91_730_412,
+        login: OWNER.to_string(),
+        name: "Acme".to_string(),
+        email: String::new(),
+        is_bot: false,
+    }
+}
+
+/// The minimal repository object of workflow runs.
+fn repository_json(urls: &Urls) -> Value {
+    let r = urls.repo();
+    let mut owner = user_json(urls, &org_actor());
+    owner["type"] = json!("Organization");
+    let mut body = json!({
+        "id": 583_114_926,
+        "node_id": "R_kgDOIsHmrg",
+        "name": REPO_NAME,
+        "full_name": format!("{OWNER}/{REPO_NAME}"),
+        "owner": owner,
+        "private": true,
+        "html_url": format!("{WEB}/{OWNER}/{REPO_NAME}"),
+        "description": "Acme's online shop",
+        "fork": false,
+        "url": r,
+    });
+    let templates = [
+        ("archive_url", "/{archive_format}{/ref}"),
+        ("assignees_url", "/assignees{/user}"),
+        ("blobs_url", "/git/blobs{/sha}"),
+        ("branches_url", "/branches{/branch}"),
+        ("collaborators_url", "/collaborators{/collaborator}"),
+        ("comments_url", "/comments{/number}"),
+        ("commits_url", "/commits{/sha}"),
+        ("compare_url", "/compare/{base}...{head}"),
+        ("contents_url", "/contents/{+path}"),
+        ("contributors_url", "/contributors"),
+        ("deployments_url", "/deployments"),
+        ("downloads_url", "/downloads"),
+        ("events_url", "/events"),
+        ("forks_url", "/forks"),
+        ("git_commits_url", "/git/commits{/sha}"),
+        ("git_refs_url", "/git/refs{/sha}"),
+        ("git_tags_url", "/git/tags{/sha}"),
+        ("hooks_url", "/hooks"),
+        ("issue_comment_url", "/issues/comments{/number}"),
+        ("issue_events_url", "/issues/events{/number}"),
+        ("issues_url", "/issues{/number}"),
+        ("keys_url", "/keys{/key_id}"),
+        ("labels_url", "/labels{/name}"),
+        ("languages_url", "/languages"),
+        ("merges_url", "/merges"),
+        ("milestones_url", "/milestones{/number}"),
+        (
+            "notifications_url",
+            "/notifications{?since,all,participating}",
+        ),
+        ("pulls_url", "/pulls{/number}"),
+        ("releases_url", "/releases{/id}"),
+        ("stargazers_url", "/stargazers"),
+        ("statuses_url", "/statuses/{sha}"),
+        ("subscribers_url", "/subscribers"),
+        ("subscription_url", "/subscription"),
+        ("tags_url", "/tags"),
+        ("teams_url", "/teams"),
+        ("trees_url", "/git/trees{/sha}"),
+    ];
+    for (key, suffix) in templates {
+        body[key] = json!(format!("{r}{suffix}"));
+    }
+    body
+}
+
+fn git_person(actor: &Actor, at: DateTime<Utc>) -> Value {
+    json!({ "name": actor.name, "email": actor.email, "date": time(at) })
+}
+
+/// A commit as `GET /repos/{o}/{r}/commits/{ref}` returns it; `detailed` adds stats and files.
+fn commit_json(urls: &Urls, commit: &CommitRecord, detailed: bool) -> Value {
+    let r = urls.repo();
+    let sha = &commit.sha;
+    let parents: Vec<Value> = commit
+        .parent
+        .iter()
+        .map(|p| {
+            json!({
+                "sha": p,
+                "url": format!("{r}/commits/{p}"),
+                "html_url": format!("{WEB}/{OWNER}/{REPO_NAME}/commit/{p}"),
+            })
+        })
+        .collect();
+    let mut body = json!({
+        "url": format!("{r}/commits/{sha}"),
+        "sha": sha,
+        "node_id": format!("C_kwDOIsHmrto{}", &sha[..20.min(sha.len())]),
+        "html_url": format!("{WEB}/{OWNER}/{REPO_NAME}/commit/{sha}"),
+        "comments_url": format!("{r}/commits/{sha}/comments"),
+        "commit": {
+            "url": format!("{r}/git/commits/{sha}"),
+            "author": git_person(&commit.author, commit.time),
+            "committer": {
+                "name": "GitHub",
+                "email": "noreply@github.com",
+                "date": time(commit.time),
+            },
+            "message": commit.message,
+            "tree": {
+                "url": format!("{r}/git/trees/{}", commit.tree_sha),
+                "sha": commit.tree_sha,
+            },
+            "comment_count": 0,
+            "verification": {
+                "verified": false,
+                "reason": "unsigned",
+                "signature": null,
+                "payload": null,
+                "verified_at": null,
+            },
+        },
+        "author": user_json(urls, &commit.author),
+        "committer": user_json(urls, &commit.author),
+        "parents": parents,
+    });
+    if detailed {
+        let files: Vec<Value> = commit
+            .files
+            .iter()
+            .enumerate()
+            .map(|(i, path)| {
+                let additions = 3 + (sha.len() + i * 7) % 40;
+                json!({
+                    "sha": format!("{:0>40}", format!("{i}{}", &sha[..10.min(sha.len())])),
+                    "filename": path,
+                    "status": "modified",
+                    "additions": additions,
+                    "deletions": additions / 3,
+                    "changes": additions + additions / 3,
+                    "blob_url": format!("{WEB}/{OWNER}/{REPO_NAME}/blob/{sha}/{path}"),
+                    "raw_url": format!("{WEB}/{OWNER}/{REPO_NAME}/raw/{sha}/{path}"),
+                    "contents_url": format!("{r}/contents/{path}?ref={sha}"),
+                    "patch": "@@ -1,3 +1,4 @@",
+                })
+            })
+            .collect();
+        let additions: u64 = files.iter().filter_map(|f| f["additions"].as_u64()).sum();
+        let deletions: u64 = files.iter().filter_map(|f| f["deletions"].as_u64()).sum();
+        body["stats"] = json!({
+            "additions": additions,
+            "deletions": deletions,
+            "total": additions + deletions,
+        });
+        body["files"] = Value::Array(files);
+    }
+    body
+}
+
+fn branch_json(urls: &Urls, name: &str, commit: &CommitRecord) -> Value {
+    let r = urls.repo();
+    let protected = name == "prod" || name == "main";
+    json!({
+        "name": name,
+        "commit": commit_json(urls, commit, false),
+        "_links": {
+            "html": format!("{WEB}/{OWNER}/{REPO_NAME}/tree/{name}"),
+            "self": format!("{r}/branches/{name}"),
+        },
+        "protected": protected,
+        "protection": {
+            "enabled": protected,
+            "required_status_checks": {
+                "enforcement_level": if protected { "non_admins" } else { "off" },
+                "contexts": [],
+                "checks": [],
+            },
+        },
+        "protection_url": format!("{r}/branches/{name}/protection"),
+    })
+}
+
+fn ref_json(urls: &Urls, branch: &str, sha: &str) -> Value {
+    let r = urls.repo();
+    json!({
+        "ref": format!("refs/heads/{branch}"),
+        "node_id": format!("REF_kwDOIsHmrq{}", branch.len()),
+        "url": format!("{r}/git/refs/heads/{branch}"),
+        "object": {
+            "type": "commit",
+            "sha": sha,
+            "url": format!("{r}/git/commits/{sha}"),
+        },
+    })
+}
+
+fn workflow_json(urls: &Urls, created: DateTime<Utc>) -> Value {
+    let r = urls.repo();
+    let created = created - chrono::TimeDelta::days(200);
+    json!({
+        "id": WORKFLOW_ID,
+        "node_id": node_id("W", WORKFLOW_ID),
+        "name": WORKFLOW_NAME,
+        "path": format!(".github/workflows/{WORKFLOW_FILE}"),
+        "state": "active",
+        "created_at": time(created),
+        "updated_at": time(created),
+        "url": format!("{r}/actions/workflows/{WORKFLOW_ID}"),
+        "html_url": format!("{WEB}/{OWNER}/{REPO_NAME}/blob/main/.github/workflows/{WORKFLOW_FILE}"),
+        "badge_url": format!("{WEB}/{OWNER}/{REPO_NAME}/workflows/{WORKFLOW_NAME}/badge.svg"),
+    })
+}
+
+fn run_json(world: &World, urls: &Urls, run: &RunRecord, now: DateTime<Utc>) -> Value {
+    let r = urls.repo();
+    let id = run.id;
+    let progress = run.progress(now);
+    let commit = world.commit(&run.head_sha);
+    let (message, author, commit_time, tree) = match commit {
+        Some(c) => (
+            c.message.clone(),
+            c.author.clone(),
+            c.time,
+            c.tree_sha.clone(),
+        ),
+        None => (
+            String::new(),
+            run.actor.clone(),
+            run.created_at,
+            String::new(),
+        ),
+    };
+    let repository = repository_json(urls);
+    json!({
+        "id": id,
+        "name": WORKFLOW_NAME,
+        "node_id": node_id("WFR", id),
+        "check_suite_id": id + 11_000_000_000,
+        "check_suite_node_id": node_id("CS", id + 11_000_000_000),
+        "head_branch": run.branch,
+        "head_sha": run.head_sha,
+        "path": format!(".github/workflows/{WORKFLOW_FILE}"),
+        "run_number": run.run_number,
+        "event": run.event,
+        "display_title": message.lines().next().unwrap_or(""),
+        "status": progress.status(),
+        "conclusion": progress.conclusion(),
+        "workflow_id": WORKFLOW_ID,
+        "url": format!("{r}/actions/runs/{id}"),
+        "html_url": format!("{WEB}/{OWNER}/{REPO_NAME}/actions/runs/{id}"),
+        "pull_requests": [],
+        "created_at": time(run.created_at),
+        "updated_at": time(run.updated_at(now)),
+        "actor": user_json(urls, &run.actor),
+        "triggering_actor": user_json(urls, &run.actor),
+        "run_attempt": run.run_attempt,
+        "referenced_workflows": [],
+        "run_started_at": time(run.created_at),
+        "jobs_url": format!("{r}/actions/runs/{id}/jobs"),
+        "logs_url": format!("{r}/actions/runs/{id}/logs"),
+        "check_suite_url": format!("{r}/check-suites/{}", id + 11_000_000_000),
+        "artifacts_url": format!("{r}/actions/runs/{id}/artifacts"),
+        "cancel_url": format!("{r}/actions/runs/{id}/cancel"),
+        "rerun_url": format!("{r}/actions/runs/{id}/rerun"),
+        "previous_attempt_url": null,
+        "workflow_url": format!("{r}/actions/workflows/{WORKFLOW_ID}"),
+        "head_commit": {
+            "id": run.head_sha,
+            "tree_id": tree,
+            "message": message,
+            "timestamp": time(commit_time),
+            "author": { "name": author.name, "email": author.email },
+            "committer": { "name": "GitHub", "email": "noreply@github.com" },
+        },
+        "repository": repository.clone(),
+        "head_repository": repository,
+    })
+}
+
+fn job_json(urls: &Urls, run: &RunRecord, job: &JobRecord, now: DateTime<Utc>) -> Value {
+    let r = urls.repo();
+    let progress = job.progress(now);
+    let steps: Vec<Value> = job
+        .steps
+        .iter()
+        .map(|step| {
+            let p = step.progress(now);
+            json!({
+                "name": step.name,
+                "status": p.status(),
+                "conclusion": p.conclusion(),
+                "number": step.number,
+                "started_at": (p != Progress::Queued).then(|| time(step.started_at)),
+                "completed_at": matches!(p, Progress::Completed(_)).then(|| time(step.completed_at)),
+            })
+        })
+        .collect();
+    let started = progress != Progress::Queued;
+    let runner = (started && job.runner_id > 0).then_some(job.runner_id);
+    json!({
+        "id": job.id,
+        "run_id": run.id,
+        "run_url": format!("{r}/actions/runs/{}", run.id),
+        "run_attempt": run.run_attempt,
+        "node_id": node_id("CR", job.id),
+        "head_sha": run.head_sha,
+        "url": format!("{r}/actions/jobs/{}", job.id),
+        "html_url": format!("{WEB}/{OWNER}/{REPO_NAME}/actions/runs/{}/job/{}", run.id, job.id),
+        "status": progress.status(),
+        "conclusion": progress.conclusion(),
+        "created_at": time(job.created_at),
+        // GitHub reports a start time even for a queued job: when it was queued.
+        "started_at": time(if started { job.started_at } else { job.created_at }),
+        "completed_at": matches!(progress, Progress::Completed(_)).then(|| time(job.completed_at)),
+        "name": job.name,
+        "steps": if started { steps } else { Vec::new() },
+        "check_run_url": format!("{r}/check-runs/{}", job.id),
+        "labels": ["ubuntu-latest"],
+        "runner_id": runner,
+        "runner_name": runner.map(|id| format!("GitHub Actions {id}")),
+        "runner_group_id": runner.map(|_| 2),
+        "runner_group_name": runner.map(|_| "GitHub Actions"),
+        "workflow_name": WORKFLOW_NAME,
+        "head_branch": run.branch,
+    })
+}
+
+fn deployment_json(urls: &Urls, deployment: &DeploymentRecord) -> Value {
+    let r = urls.repo();
+    let id = deployment.id;
+    json!({
+        "url": format!("{r}/deployments/{id}"),
+        "id": id,
+        "node_id": node_id("DE", id),
+        "sha": deployment.sha,
+        "ref": deployment.git_ref,
+        "task": "deploy",
+        "payload": {},
+        "original_environment": deployment.environment,
+        "environment": deployment.environment,
+        "description": deployment.description,
+        "creator": user_json(urls, &deployment.creator),
+        "created_at": time(deployment.created_at),
+        "updated_at": time(deployment.updated_at()),
+        "statuses_url": format!("{r}/deployments/{id}/statuses"),
+        "repository_url": r,
+        "transient_environment": false,
+        "production_environment": deployment.production,
+    })
+}
+
+fn deployment_status_json(
+    urls: &Urls,
+    deployment: &DeploymentRecord,
+    status: &DeploymentStatusRecord,
+) -> Value {
+    let r = urls.repo();
+    let log_url = format!(
+        "{WEB}/{OWNER}/{REPO_NAME}/deployments/{}",
+        deployment.environment
+    );
+    json!({
+        "url": format!("{r}/deployments/{}/statuses/{}", deployment.id, status.id),
+        "id": status.id,
+        "node_id": node_id("DES", status.id),
+        "state": status.state.as_str(),
+        "creator": user_json(urls, &deployment.creator),
+        "description": status.description,
+        "environment": deployment.environment,
+        "target_url": log_url,
+        "created_at": time(status.created_at),
+        "updated_at": time(status.created_at),
+        "deployment_url": format!("{r}/deployments/{}", deployment.id),
+        "repository_url": r,
+        "environment_url": format!("https://{}.shop.acme.example", deployment.environment),
+        "log_url": log_url,
+    })
+}
+
+fn rate_limit_json(world: &World) -> Value {
+    let rate = &world.rate_limit;
+    let core = json!({
+        "limit": rate.limit,
+        "used": rate.used,
+        "remaining": rate.remaining(),
+        "reset": rate.reset_at.timestamp(),
+    });
+    let search_reset = world.now.timestamp() + 60;
+    json!({
+        "resources": {
+            "core": core,
+            "search": { "limit": 30, "used": 0, "remaining": 30, "reset": search_reset },
+            "graphql": { "limit": 5000, "used": 0, "remaining": 5000, "reset": rate.reset_at.timestamp() },
+        },
+        "rate": core,
+    })
+}

@@ -1,0 +1,481 @@
+//! The sandbox's HTTP edge: one axum fallback handler per service that advances the world to
+//! the clock's time, checks the token, routes, and adds what the real services add around a
+//! body: GitHub's `ETag`/304, `x-ratelimit-*` and `Link` headers, JSON error bodies. Every
+//! request is recorded for tests and benchmarks.
+//!
+//! Routing is a match on path segments (method first), so write routes and a fault plan slot
+//! in beside the reads.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::Response;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::world::World;
+use super::{RecordedRequest, Service, apps, github, sentry};
+use crate::clock::Clock;
+
+/// What every handler shares.
+pub(crate) struct Shared {
+    pub world: Mutex<World>,
+    pub clock: Clock,
+    pub requests: Mutex<Vec<RecordedRequest>>,
+}
+
+impl Shared {
+    /// Locks the world after bringing it up to the clock's time.
+    fn world_now(&self) -> MutexGuard<'_, World> {
+        let mut world = lock(&self.world);
+        world.advance_to(self.clock.now());
+        world
+    }
+}
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The query string as ordered pairs (a key may repeat, e.g. Sentry's `project`).
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    pairs: Vec<(String, String)>,
+}
+
+impl Query {
+    pub fn parse(raw: Option<&str>) -> Query {
+        let pairs = raw
+            .unwrap_or("")
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| {
+                let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                (percent_decode(key), percent_decode(value))
+            })
+            .collect();
+        Query { pairs }
+    }
+
+    /// The first value of `key`, if present and not empty.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, v)| k == key && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn get_all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.pairs
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn with(&self, key: &str, value: String) -> String {
+        let mut pairs: Vec<(String, String)> = self
+            .pairs
+            .iter()
+            .filter(|(k, _)| k != key)
+            .cloned()
+            .collect();
+        pairs.push((key.to_string(), value));
+        pairs
+            .iter()
+            .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let hex_value = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match (hex_value(bytes[i + 1]), hex_value(bytes[i + 2])) {
+                    (Some(high), Some(low)) => {
+                        out.push((high * 16 + low) as u8);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            byte => out.push(byte),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// One page of a list, as GitHub paginates (`per_page` up to 100, `page` from 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub page: usize,
+    pub per_page: usize,
+    pub last: usize,
+}
+
+impl Page {
+    pub fn slice<T>(items: Vec<T>, query: &Query) -> (Vec<T>, Page) {
+        let per_page = query
+            .get("per_page")
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(30)
+            .clamp(1, 100);
+        let page = query
+            .get("page")
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(1)
+            .max(1);
+        let last = items.len().div_ceil(per_page).max(1);
+        let items = items
+            .into_iter()
+            .skip((page - 1).saturating_mul(per_page))
+            .take(per_page)
+            .collect();
+        (
+            items,
+            Page {
+                page,
+                per_page,
+                last,
+            },
+        )
+    }
+
+    /// The `Link` header GitHub sends, or nothing for a single page.
+    pub fn link_header(&self, base: &str, query: &Query) -> Option<String> {
+        if self.last <= 1 {
+            return None;
+        }
+        let url = |page: usize| format!("<{base}?{}>", query.with("page", page.to_string()));
+        let mut links = Vec::new();
+        if self.page > 1 {
+            links.push(format!("{}; rel=\"prev\"", url(self.page - 1)));
+        }
+        if self.page < self.last {
+            links.push(format!("{}; rel=\"next\"", url(self.page + 1)));
+            links.push(format!("{}; rel=\"last\"", url(self.last)));
+        }
+        if self.page > 1 {
+            links.push(format!("{}; rel=\"first\"", url(1)));
+        }
+        Some(links.join(", "))
+    }
+}
+
+/// The errors the routes answer with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    NotFound,
+    BranchNotFound,
+    NoCommit,
+    Unauthorized,
+    RateLimited,
+    BadRequest(String),
+}
+
+impl ApiError {
+    fn github(&self) -> (StatusCode, Value) {
+        let docs = "https://docs.github.com/rest";
+        let (status, message) = match self {
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "Not Found".to_string()),
+            ApiError::BranchNotFound => (StatusCode::NOT_FOUND, "Branch not found".to_string()),
+            ApiError::NoCommit => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "No commit found for SHA".to_string(),
+            ),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "Bad credentials".to_string()),
+            ApiError::RateLimited => (
+                StatusCode::FORBIDDEN,
+                "API rate limit exceeded for user. Wait until the reset time.".to_string(),
+            ),
+            ApiError::BadRequest(reason) => (StatusCode::BAD_REQUEST, reason.clone()),
+        };
+        (
+            status,
+            json!({
+                "message": message,
+                "documentation_url": docs,
+                "status": status.as_u16().to_string(),
+            }),
+        )
+    }
+
+    fn sentry(&self) -> (StatusCode, Value) {
+        let (status, detail) = match self {
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "Authentication credentials were not provided.".to_string(),
+            ),
+            ApiError::BadRequest(reason) => (StatusCode::BAD_REQUEST, reason.clone()),
+            ApiError::RateLimited => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "You are attempting to use this endpoint too frequently.".to_string(),
+            ),
+            _ => (
+                StatusCode::NOT_FOUND,
+                "The requested resource does not exist".to_string(),
+            ),
+        };
+        (status, json!({ "detail": detail }))
+    }
+}
+
+fn has_token(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("token "))
+        })
+        .is_some_and(|token| !token.trim().is_empty())
+}
+
+fn segments(path: &str) -> Vec<&str> {
+    path.split('/').filter(|s| !s.is_empty()).collect()
+}
+
+fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
+}
+
+fn to_bytes(value: &Value) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+fn insert(headers: &mut HeaderMap, name: &'static str, value: String) {
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        headers.insert(name, value);
+    }
+}
+
+fn record(
+    shared: &Shared,
+    service: Service,
+    method: &Method,
+    uri: &axum::http::Uri,
+    response: &Response,
+) {
+    let status = response.status().as_u16();
+    lock(&shared.requests).push(RecordedRequest {
+        service,
+        method: method.to_string(),
+        path: uri.path().to_string(),
+        query: uri.query().unwrap_or("").to_string(),
+        status,
+        not_modified: status == 304,
+    });
+}
+
+/// GitHub: auth, route, ETag/304, rate limit, Link.
+pub(crate) async fn github_handler(
+    State(shared): State<Arc<Shared>>,
+    request: Request,
+) -> Response {
+    let (parts, _body) = request.into_parts();
+    let response = {
+        let mut world = shared.world_now();
+        github_answer(&mut world, &parts.method, &parts.uri, &parts.headers)
+    };
+    record(
+        &shared,
+        Service::Github,
+        &parts.method,
+        &parts.uri,
+        &response,
+    );
+    response
+}
+
+fn github_answer(
+    world: &mut World,
+    method: &Method,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+) -> Response {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1")
+        .to_string();
+    let api = format!("http://{host}");
+    let query = Query::parse(uri.query());
+    let path_segments = segments(uri.path());
+
+    let result = if !has_token(headers) {
+        Err(ApiError::Unauthorized)
+    } else if world.rate_limit.remaining() == 0 && path_segments != ["rate_limit"] {
+        Err(ApiError::RateLimited)
+    } else if *method == Method::GET || *method == Method::HEAD {
+        github::get(world, &api, &path_segments, &query)
+    } else {
+        Err(ApiError::NotFound)
+    };
+
+    let (status, body, page, counts) = match result {
+        Ok(answer) => (StatusCode::OK, answer.body, answer.page, answer.counts),
+        Err(error) => {
+            let (status, body) = error.github();
+            // Unauthenticated requests are counted elsewhere by GitHub, not on this token.
+            (status, body, None, error != ApiError::Unauthorized)
+        }
+    };
+    let bytes = to_bytes(&body);
+    let etag = format!("\"{}\"", hex::encode(Sha256::digest(&bytes)));
+    let matches_etag = status == StatusCode::OK
+        && headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|wanted| {
+                wanted
+                    .split(',')
+                    .map(|tag| tag.trim().trim_start_matches("W/"))
+                    .any(|tag| tag == etag || tag == "*")
+            });
+
+    let mut response = if matches_etag {
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        response
+    } else {
+        if counts {
+            world.rate_limit.used += 1;
+        }
+        json_response(status, bytes)
+    };
+    let rate = &world.rate_limit;
+    let headers_out = response.headers_mut();
+    if status == StatusCode::OK {
+        insert(headers_out, "etag", etag);
+        insert(
+            headers_out,
+            "cache-control",
+            "private, max-age=60, s-maxage=60".to_string(),
+        );
+        if let Some(link) =
+            page.and_then(|p| p.link_header(&format!("{api}{}", uri.path()), &query))
+        {
+            insert(headers_out, "link", link);
+        }
+    }
+    insert(headers_out, "x-ratelimit-limit", rate.limit.to_string());
+    insert(
+        headers_out,
+        "x-ratelimit-remaining",
+        rate.remaining().to_string(),
+    );
+    insert(headers_out, "x-ratelimit-used", rate.used.to_string());
+    insert(
+        headers_out,
+        "x-ratelimit-reset",
+        rate.reset_at.timestamp().to_string(),
+    );
+    insert(headers_out, "x-ratelimit-resource", "core".to_string());
+    insert(
+        headers_out,
+        "x-github-api-version-selected",
+        "2022-11-28".to_string(),
+    );
+    response
+}
+
+/// Sentry: auth and route.
+pub(crate) async fn sentry_handler(
+    State(shared): State<Arc<Shared>>,
+    request: Request,
+) -> Response {
+    let (parts, _body) = request.into_parts();
+    let response = {
+        let world = shared.world_now();
+        let query = Query::parse(parts.uri.query());
+        let result = if !has_token(&parts.headers) {
+            Err(ApiError::Unauthorized)
+        } else if parts.method == Method::GET {
+            sentry::get(&world, &segments(parts.uri.path()), &query)
+        } else {
+            Err(ApiError::NotFound)
+        };
+        match result {
+            Ok(body) => json_response(StatusCode::OK, to_bytes(&body)),
+            Err(error) => {
+                let (status, body) = error.sentry();
+                json_response(status, to_bytes(&body))
+            }
+        }
+    };
+    record(
+        &shared,
+        Service::Sentry,
+        &parts.method,
+        &parts.uri,
+        &response,
+    );
+    response
+}
+
+/// The apps: smoke-check endpoints under `/{environment}`.
+pub(crate) async fn apps_handler(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let (parts, _body) = request.into_parts();
+    let response = {
+        let world = shared.world_now();
+        let (status, body) = apps::answer(&world, &parts.method, &segments(parts.uri.path()));
+        json_response(status, to_bytes(&body))
+    };
+    record(&shared, Service::App, &parts.method, &parts.uri, &response);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_and_links() {
+        let items: Vec<Value> = (0..45).map(|i| json!(i)).collect();
+        let query = Query::parse(Some("branch=main&per_page=20&page=2"));
+        let (slice, page) = Page::slice(items, &query);
+        assert_eq!(slice.first(), Some(&json!(20)));
+        assert_eq!(slice.len(), 20);
+        assert_eq!(page.last, 3);
+        let link = page.link_header("http://h/x", &query).unwrap();
+        assert!(link.contains("<http://h/x?branch=main&per_page=20&page=3>; rel=\"next\""));
+        assert!(link.contains("page=3>; rel=\"last\""));
+        assert!(link.contains("page=1>; rel=\"prev\""));
+    }
+
+    #[test]
+    fn query_decodes_and_repeats() {
+        let query = Query::parse(Some(
+            "query=is%3Aunresolved+firstSeen%3A-15m&project=1&project=2&x=",
+        ));
+        assert_eq!(query.get("query"), Some("is:unresolved firstSeen:-15m"));
+        assert_eq!(query.get_all("project").collect::<Vec<_>>(), ["1", "2"]);
+        assert_eq!(query.get("x"), None);
+    }
+}

@@ -1,0 +1,254 @@
+//! The scenario: the knobs that script the sandbox world (seed, pace of commits, which commits
+//! fail, how often environments are promoted, error rates, commit subjects). Loadable from a
+//! TOML file; every field has a default, so an empty file is the default demo.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A commit author in the scenario's pool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioAuthor {
+    pub name: String,
+    pub login: String,
+}
+
+/// Everything that scripts the world. Times are world time, read from the shared clock.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Scenario {
+    /// Seed of every random choice: same seed and same clock give the same answers.
+    pub seed: u64,
+    /// World time at which the scenario "starts" (history lies before it). Absent: the
+    /// clock's time when the sandbox starts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start: Option<DateTime<Utc>>,
+    /// Commits on `main` before the start time.
+    pub history_commits: u32,
+    /// A new commit lands on `main` every `commit_every_min_secs..=commit_every_max_secs`.
+    pub commit_every_min_secs: u64,
+    pub commit_every_max_secs: u64,
+    /// Every Nth commit fails Lint (0: never).
+    pub lint_fails_every: u32,
+    /// Chance that E2E fails on a push to `main` (a flaky test).
+    pub e2e_flake_probability: f64,
+    /// Chance that E2E runs long (130 s and more, over its target).
+    pub e2e_slow_probability: f64,
+    /// Staging fast-forwards to dev's deployed commit this often.
+    pub promote_staging_every_secs: u64,
+    /// Prod fast-forwards to staging's deployed commit this often.
+    pub promote_prod_every_secs: u64,
+    /// How long after the prod web deployment the worker follows.
+    pub worker_lag_secs: u64,
+    /// Staging's e-mail health is degraded for `email_degraded_for_secs` every
+    /// `email_degraded_every_secs` (0: never).
+    pub email_degraded_every_secs: u64,
+    pub email_degraded_for_secs: u64,
+    /// Sentry errors per minute, per environment.
+    pub error_rates: BTreeMap<String, f64>,
+    /// Subject of the commit staging runs when the scenario starts. Hostile by default, so
+    /// the sanitizer has work to do from the very first frame.
+    pub staging_head_subject: String,
+    /// Commit subjects, picked with the seed.
+    pub subjects: Vec<String>,
+    pub authors: Vec<ScenarioAuthor>,
+}
+
+/// Why a scenario could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("scenario file is not valid TOML for a scenario: {0}")]
+    Parse(#[from] toml::de::Error),
+    #[error("scenario setting `{field}` is invalid: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error("scenario could not be written as TOML: {0}")]
+    Write(#[from] toml::ser::Error),
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Self::default_demo()
+    }
+}
+
+impl Scenario {
+    /// The scenario `shipdeck demo` runs.
+    pub fn default_demo() -> Scenario {
+        Scenario {
+            seed: 20_261_120,
+            start: None,
+            history_commits: 20,
+            commit_every_min_secs: 150,
+            commit_every_max_secs: 300,
+            lint_fails_every: 7,
+            e2e_flake_probability: 0.12,
+            e2e_slow_probability: 0.2,
+            promote_staging_every_secs: 600,
+            promote_prod_every_secs: 1500,
+            worker_lag_secs: 45,
+            email_degraded_every_secs: 900,
+            email_degraded_for_secs: 120,
+            error_rates: [("dev", 2.0), ("staging", 4.0), ("prod", 15.0)]
+                .into_iter()
+                .map(|(env, rate)| (env.to_string(), rate))
+                .collect(),
+            staging_head_subject:
+                "Fix cart totals \u{1b}[2J\u{1b}]0;pwned\u{7} for EU \u{202e}sresu\u{200b}"
+                    .to_string(),
+            subjects: DEFAULT_SUBJECTS.iter().map(|s| s.to_string()).collect(),
+            authors: DEFAULT_AUTHORS
+                .iter()
+                .map(|(name, login)| ScenarioAuthor {
+                    name: name.to_string(),
+                    login: login.to_string(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Reads a scenario from TOML; absent keys take the default demo's values.
+    pub fn from_toml_str(text: &str) -> Result<Scenario, ScenarioError> {
+        let scenario: Scenario = toml::from_str(text)?;
+        scenario.validate()?;
+        Ok(scenario)
+    }
+
+    /// Writes the scenario as TOML that [`Scenario::from_toml_str`] reads back unchanged.
+    pub fn to_toml_string(&self) -> Result<String, ScenarioError> {
+        Ok(toml::to_string(self)?)
+    }
+
+    /// Checks the values that would make the world impossible to run.
+    pub fn validate(&self) -> Result<(), ScenarioError> {
+        let invalid = |field: &'static str, reason: &str| {
+            Err(ScenarioError::Invalid {
+                field,
+                reason: reason.to_string(),
+            })
+        };
+        if self.history_commits < 5 {
+            return invalid("history_commits", "must be at least 5");
+        }
+        if self.commit_every_min_secs == 0 {
+            return invalid("commit_every_min_secs", "must be more than 0");
+        }
+        if self.commit_every_min_secs > self.commit_every_max_secs {
+            return invalid(
+                "commit_every_min_secs",
+                "must not be more than commit_every_max_secs",
+            );
+        }
+        for (field, p) in [
+            ("e2e_flake_probability", self.e2e_flake_probability),
+            ("e2e_slow_probability", self.e2e_slow_probability),
+        ] {
+            if !(0.0..=1.0).contains(&p) {
+                return invalid(field, "must be between 0 and 1");
+            }
+        }
+        if self.promote_staging_every_secs == 0 {
+            return invalid("promote_staging_every_secs", "must be more than 0");
+        }
+        if self.promote_prod_every_secs == 0 {
+            return invalid("promote_prod_every_secs", "must be more than 0");
+        }
+        if self
+            .error_rates
+            .values()
+            .any(|rate| !rate.is_finite() || *rate < 0.0)
+        {
+            return invalid("error_rates", "every rate must be a number of 0 or more");
+        }
+        if self.subjects.is_empty() {
+            return invalid("subjects", "needs at least one subject");
+        }
+        if self.authors.is_empty() {
+            return invalid("authors", "needs at least one author");
+        }
+        Ok(())
+    }
+
+    /// Base errors per minute of an environment (0 when the scenario names none).
+    pub fn error_rate(&self, environment: &str) -> f64 {
+        self.error_rates.get(environment).copied().unwrap_or(0.0)
+    }
+}
+
+const DEFAULT_AUTHORS: [(&str, &str); 6] = [
+    ("Maya Okafor", "mokafor"),
+    ("Lukas Brandt", "lbrandt"),
+    ("Sofía Herrera", "sherrera"),
+    ("Kenji Watanabe", "kwatanabe"),
+    ("Priya Raman", "praman"),
+    ("Tom Nguyen", "tnguyen"),
+];
+
+const DEFAULT_SUBJECTS: [&str; 30] = [
+    "Add retry with jitter to payment webhook handler",
+    "Bump axios from 1.6.7 to 1.7.2",
+    "Fix off-by-one in order pagination",
+    "Refactor cart service into smaller modules",
+    "Add index on orders.customer_id",
+    "Show estimated delivery date on checkout page",
+    "Fix flaky test in inventory sync",
+    "Update Stripe API version to 2024-06-20",
+    "Cache product images at the edge for 24h",
+    "Remove unused feature flag new_header",
+    "Handle empty basket in recommendations widget",
+    "Log slow queries over 500ms",
+    "Translate checkout into Japanese: お支払い方法を選択",
+    "✨ New onboarding emails for trial users",
+    "🐛 Fix double charge when user double-clicks Pay",
+    "Add CSV export of invoices",
+    "Tighten CSP for the admin panel",
+    "Upgrade Node to 20.14 in CI image",
+    "Speed up search suggestions by 40%",
+    "Fix timezone bug in weekly report (UTC vs local)",
+    "Migrate sessions table to UUID keys",
+    "Rename 'wishlist' to 'saved items' everywhere",
+    "支付宝 payments: handle callback retries",
+    "Drop support for IE11 polyfills",
+    "Release \u{1b}[31mred\u{1b}[0m banner for outage notices",
+    "Ring the bell\u{7} on failed refunds",
+    "Escape C1 \u{9b}6n control in receipt printer",
+    "Fix RTL layout \u{202e}txet desrever\u{202c} in Arabic locale",
+    "Zero\u{200b}width\u{200d}joiner cleanup in product names",
+    "🚀 Enable HTTP/3 on the storefront",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_demo_round_trips_through_toml() {
+        let scenario = Scenario::default_demo();
+        let text = scenario.to_toml_string().unwrap();
+        assert_eq!(Scenario::from_toml_str(&text).unwrap(), scenario);
+    }
+
+    #[test]
+    fn empty_file_is_the_default_demo() {
+        assert_eq!(
+            Scenario::from_toml_str("").unwrap(),
+            Scenario::default_demo()
+        );
+    }
+
+    #[test]
+    fn unknown_key_and_bad_values_are_clear_errors() {
+        let typo = Scenario::from_toml_str("sed = 4\n").unwrap_err();
+        assert!(typo.to_string().contains("sed"), "{typo}");
+        let range =
+            Scenario::from_toml_str("commit_every_min_secs = 500\ncommit_every_max_secs = 100\n")
+                .unwrap_err();
+        assert!(
+            range.to_string().contains("commit_every_min_secs"),
+            "{range}"
+        );
+        let probability = Scenario::from_toml_str("e2e_flake_probability = 1.5\n").unwrap_err();
+        assert!(probability.to_string().contains("between 0 and 1"));
+    }
+}

@@ -1,0 +1,1123 @@
+//! The sandbox world's state and how it moves: commits, workflow runs with planned jobs and
+//! steps, deployments with their statuses, and the scheduled events that change them.
+//!
+//! The world advances lazily: every request first calls [`World::advance_to`] with the clock's
+//! time, which applies every scheduled event up to then in time order. A run's jobs are
+//! planned in full when the run is created (durations and outcomes drawn from the seed), and
+//! their status at any moment is computed from that plan, so a manual clock in a test sees a
+//! run go queued -> in_progress -> completed with no background task.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use sha2::{Digest, Sha256};
+
+use super::scenario::Scenario;
+
+/// The repository the world serves.
+pub const OWNER: &str = "acme";
+pub const REPO_NAME: &str = "shop";
+/// The one workflow: file name, numeric id, display name.
+pub const WORKFLOW_FILE: &str = "ci.yml";
+pub const WORKFLOW_ID: u64 = 61_024_817;
+pub const WORKFLOW_NAME: &str = "CI";
+
+/// Environments: (name, branch, GitHub deployment environments of its services).
+pub const ENVIRONMENTS: [(&str, &str, &[&str]); 3] = [
+    ("dev", "main", &["dev"]),
+    ("staging", "staging", &["staging"]),
+    ("prod", "prod", &["prod", "prod-worker"]),
+];
+
+/// The CI stages in order: the jobs of each (name, target seconds, what its main step runs).
+const STAGES: [&[(&str, i64, &str)]; 7] = [
+    &[("install", 20, "npm ci")],
+    &[
+        ("lint", 12, "npm run lint"),
+        ("format", 12, "prettier --check ."),
+    ],
+    &[("typecheck", 30, "tsc --noEmit")],
+    &[
+        ("unit (1/2)", 45, "vitest --shard=1/2"),
+        ("unit (2/2)", 45, "vitest --shard=2/2"),
+    ],
+    &[("integration", 70, "npm run test:integration")],
+    &[("e2e", 100, "playwright test")],
+    &[
+        ("security", 40, "npm audit --audit-level=high"),
+        ("performance", 40, "npm run bench:ci"),
+    ],
+];
+
+/// A person or bot acting in the world.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub id: u64,
+    pub login: String,
+    pub name: String,
+    pub email: String,
+    pub is_bot: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitRecord {
+    pub sha: String,
+    pub tree_sha: String,
+    pub parent: Option<String>,
+    pub message: String,
+    pub author: Actor,
+    pub time: DateTime<Utc>,
+    pub files: Vec<String>,
+    pub lint_fails: bool,
+}
+
+impl CommitRecord {
+    pub fn subject(&self) -> &str {
+        self.message.lines().next().unwrap_or("")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failure,
+    Skipped,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Skipped => "skipped",
+        }
+    }
+}
+
+/// Where a job, step or run stands at a given moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    Queued,
+    InProgress,
+    Completed(Outcome),
+}
+
+impl Progress {
+    pub fn status(self) -> &'static str {
+        match self {
+            Progress::Queued => "queued",
+            Progress::InProgress => "in_progress",
+            Progress::Completed(_) => "completed",
+        }
+    }
+
+    pub fn conclusion(self) -> Option<&'static str> {
+        match self {
+            Progress::Completed(outcome) => Some(outcome.as_str()),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepPlan {
+    pub number: u32,
+    pub name: String,
+    pub started_at: DateTime<Utc>,
+    pub completed_at: DateTime<Utc>,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRecord {
+    pub id: u64,
+    pub name: String,
+    pub stage: usize,
+    pub created_at: DateTime<Utc>,
+    pub started_at: DateTime<Utc>,
+    pub completed_at: DateTime<Utc>,
+    pub outcome: Outcome,
+    pub steps: Vec<StepPlan>,
+    pub runner_id: u32,
+}
+
+impl JobRecord {
+    pub fn progress(&self, now: DateTime<Utc>) -> Progress {
+        progress_between(self.started_at, self.completed_at, self.outcome, now)
+    }
+}
+
+impl StepPlan {
+    pub fn progress(&self, now: DateTime<Utc>) -> Progress {
+        progress_between(self.started_at, self.completed_at, self.outcome, now)
+    }
+}
+
+fn progress_between(
+    started: DateTime<Utc>,
+    completed: DateTime<Utc>,
+    outcome: Outcome,
+    now: DateTime<Utc>,
+) -> Progress {
+    if now < started {
+        Progress::Queued
+    } else if now < completed {
+        Progress::InProgress
+    } else {
+        Progress::Completed(outcome)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRecord {
+    pub id: u64,
+    pub run_number: u64,
+    pub branch: String,
+    pub head_sha: String,
+    pub event: String,
+    pub actor: Actor,
+    pub created_at: DateTime<Utc>,
+    pub run_attempt: u32,
+    pub jobs: Vec<JobRecord>,
+}
+
+impl RunRecord {
+    pub fn started_at(&self) -> DateTime<Utc> {
+        self.jobs
+            .iter()
+            .map(|job| job.started_at)
+            .min()
+            .unwrap_or(self.created_at)
+    }
+
+    pub fn completed_at(&self) -> DateTime<Utc> {
+        self.jobs
+            .iter()
+            .map(|job| job.completed_at)
+            .max()
+            .unwrap_or(self.created_at)
+    }
+
+    pub fn outcome(&self) -> Outcome {
+        if self.jobs.iter().any(|job| job.outcome == Outcome::Failure) {
+            Outcome::Failure
+        } else {
+            Outcome::Success
+        }
+    }
+
+    pub fn progress(&self, now: DateTime<Utc>) -> Progress {
+        progress_between(self.started_at(), self.completed_at(), self.outcome(), now)
+    }
+
+    /// The last moment, up to `now`, at which something about the run changed.
+    pub fn updated_at(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        self.jobs
+            .iter()
+            .flat_map(|job| [job.started_at, job.completed_at])
+            .filter(|t| *t <= now)
+            .max()
+            .unwrap_or(self.created_at)
+            .max(self.created_at)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeployState {
+    Queued,
+    InProgress,
+    Success,
+    Failure,
+    Inactive,
+}
+
+impl DeployState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeployState::Queued => "queued",
+            DeployState::InProgress => "in_progress",
+            DeployState::Success => "success",
+            DeployState::Failure => "failure",
+            DeployState::Inactive => "inactive",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentStatusRecord {
+    pub id: u64,
+    pub state: DeployState,
+    pub created_at: DateTime<Utc>,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentRecord {
+    pub id: u64,
+    pub sha: String,
+    pub git_ref: String,
+    pub environment: String,
+    pub creator: Actor,
+    pub created_at: DateTime<Utc>,
+    pub description: String,
+    pub production: bool,
+    /// Oldest first.
+    pub statuses: Vec<DeploymentStatusRecord>,
+}
+
+impl DeploymentRecord {
+    pub fn latest_state(&self) -> Option<DeployState> {
+        self.statuses.last().map(|status| status.state)
+    }
+
+    pub fn updated_at(&self) -> DateTime<Utc> {
+        self.statuses
+            .last()
+            .map(|status| status.created_at)
+            .unwrap_or(self.created_at)
+    }
+}
+
+/// A change the world makes at a given time.
+#[derive(Debug, Clone, PartialEq)]
+enum Event {
+    /// A commit lands on `main`; `subject` pins its subject, `periodic` schedules the next.
+    Commit {
+        subject: Option<String>,
+        periodic: bool,
+    },
+    /// A workflow run has finished: deploy when it passed on an environment's branch.
+    RunFinished { run_id: u64 },
+    /// Deploy `sha` to one GitHub environment.
+    Deploy {
+        environment: String,
+        sha: String,
+        succeeds: bool,
+    },
+    DeployStatus {
+        deployment_id: u64,
+        state: DeployState,
+    },
+    /// Fast-forward an environment's branch: to `sha`, or to the source environment's
+    /// deployed commit; `periodic` schedules the next one.
+    Promote {
+        environment: &'static str,
+        sha: Option<String>,
+        deploy_succeeds: bool,
+        periodic: bool,
+    },
+}
+
+/// GitHub's primary rate limit, counted in world time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimit {
+    pub limit: u64,
+    pub used: u64,
+    pub reset_at: DateTime<Utc>,
+}
+
+impl RateLimit {
+    pub fn remaining(&self) -> u64 {
+        self.limit.saturating_sub(self.used)
+    }
+
+    /// Starts a new hourly window once the old one is over.
+    pub fn roll_window(&mut self, now: DateTime<Utc>) {
+        while now >= self.reset_at {
+            self.used = 0;
+            self.reset_at += TimeDelta::hours(1);
+        }
+    }
+}
+
+/// The whole state of the sandbox world.
+#[derive(Debug)]
+pub struct World {
+    pub scenario: Scenario,
+    pub start: DateTime<Utc>,
+    pub now: DateTime<Utc>,
+    /// Every commit, oldest first; history is linear (branches are fast-forwarded).
+    pub commits: Vec<CommitRecord>,
+    commit_index: HashMap<String, usize>,
+    /// Branch name -> head sha.
+    pub branches: BTreeMap<String, String>,
+    /// Oldest first.
+    pub runs: Vec<RunRecord>,
+    /// Oldest first.
+    pub deployments: Vec<DeploymentRecord>,
+    pub rate_limit: RateLimit,
+    queue: BTreeMap<(DateTime<Utc>, u64), Event>,
+    next_event_seq: u64,
+    next_run_id: u64,
+    next_run_number: u64,
+    next_job_id: u64,
+    next_deployment_id: u64,
+    next_status_id: u64,
+    deploy_bot: Actor,
+    /// Deploy outcomes pinned by a promotion, keyed by (branch, sha).
+    pending_deploy_outcome: HashMap<(String, String), bool>,
+}
+
+impl World {
+    /// Builds the world with its history up to `start`.
+    pub fn new(scenario: Scenario, start: DateTime<Utc>) -> World {
+        let history = scenario.history_commits as usize;
+        let spacing = 240;
+        let origin = start - TimeDelta::seconds(spacing * history as i64 + 60);
+        let mut world = World {
+            start,
+            now: origin,
+            commits: Vec::new(),
+            commit_index: HashMap::new(),
+            branches: BTreeMap::new(),
+            runs: Vec::new(),
+            deployments: Vec::new(),
+            rate_limit: RateLimit {
+                limit: 5000,
+                used: 0,
+                reset_at: start + TimeDelta::hours(1),
+            },
+            queue: BTreeMap::new(),
+            next_event_seq: 0,
+            next_run_id: 9_400_000_000 + scenario.seed % 1_000_000,
+            next_run_number: 812,
+            next_job_id: 26_000_000_000,
+            next_deployment_id: 1_960_000_000,
+            next_status_id: 3_900_000_000,
+            deploy_bot: Actor {
+                id: 41_898_282,
+                login: "github-actions[bot]".to_string(),
+                name: "github-actions[bot]".to_string(),
+                email: "41898282+github-actions[bot]@users.noreply.github.com".to_string(),
+                is_bot: true,
+            },
+            pending_deploy_outcome: HashMap::new(),
+            scenario,
+        };
+        world.schedule_history(origin, spacing);
+        world.advance_to(start);
+        world.schedule_periodic();
+        world
+    }
+
+    fn schedule_history(&mut self, origin: DateTime<Utc>, spacing: i64) {
+        let history = self.scenario.history_commits as usize;
+        let mut rng = self.rng(b"history", 0);
+        let pick = |fraction: f64| self.passing_history_index(fraction, history);
+        let old_prod = pick(0.2);
+        let prod = pick(0.4);
+        let failed_staging = pick(0.6);
+        let staging = pick(0.75);
+        let commit_time = |i: usize| origin + TimeDelta::seconds(spacing * (i as i64 + 1));
+        for i in 0..history {
+            let jitter = TimeDelta::seconds(rng.random_range(-40..=40));
+            let subject = (i == staging).then(|| self.scenario.staging_head_subject.clone());
+            self.schedule(
+                commit_time(i) + jitter,
+                Event::Commit {
+                    subject,
+                    periodic: false,
+                },
+            );
+        }
+        // Promotions start once a commit's CI (about 6 min) has run on main.
+        let ci = TimeDelta::seconds(420);
+        let promotions: [(&'static str, usize, TimeDelta, bool); 6] = [
+            ("staging", old_prod, ci, true),
+            ("prod", old_prod, ci * 2, true),
+            ("staging", prod, ci, true),
+            ("prod", prod, ci * 2 + TimeDelta::seconds(120), true),
+            ("staging", failed_staging, ci, false),
+            ("staging", staging, ci, true),
+        ];
+        for (environment, index, delay, deploy_succeeds) in promotions {
+            self.schedule(
+                commit_time(index) + delay,
+                Event::Promote {
+                    environment,
+                    sha: Some(self.commit_sha(index)),
+                    deploy_succeeds,
+                    periodic: false,
+                },
+            );
+        }
+    }
+
+    /// The history commit near `fraction` of the way that does not fail lint.
+    fn passing_history_index(&self, fraction: f64, history: usize) -> usize {
+        let mut index = ((history as f64) * fraction) as usize;
+        while index > 0 && self.commit_fails_lint(index) {
+            index -= 1;
+        }
+        index.min(history.saturating_sub(1))
+    }
+
+    fn schedule_periodic(&mut self) {
+        let first_commit = self.commit_interval(self.commits.len());
+        self.schedule(
+            self.start + first_commit,
+            Event::Commit {
+                subject: None,
+                periodic: true,
+            },
+        );
+        for (environment, every) in [
+            ("staging", self.scenario.promote_staging_every_secs),
+            ("prod", self.scenario.promote_prod_every_secs),
+        ] {
+            self.schedule(
+                self.start + TimeDelta::seconds(every as i64),
+                Event::Promote {
+                    environment,
+                    sha: None,
+                    deploy_succeeds: true,
+                    periodic: true,
+                },
+            );
+        }
+    }
+
+    /// Applies every event scheduled up to `now`, in time order. Time never runs backwards.
+    pub fn advance_to(&mut self, now: DateTime<Utc>) {
+        while let Some(entry) = self.queue.first_entry() {
+            let (at, _) = *entry.key();
+            if at > now {
+                break;
+            }
+            let event = entry.remove();
+            self.now = self.now.max(at);
+            self.apply(at, event);
+        }
+        self.now = self.now.max(now);
+        self.rate_limit.roll_window(self.now);
+    }
+
+    fn schedule(&mut self, at: DateTime<Utc>, event: Event) {
+        self.next_event_seq += 1;
+        self.queue.insert((at, self.next_event_seq), event);
+    }
+
+    fn apply(&mut self, at: DateTime<Utc>, event: Event) {
+        match event {
+            Event::Commit { subject, periodic } => {
+                self.land_commit(at, subject);
+                if periodic {
+                    let next = self.commit_interval(self.commits.len());
+                    self.schedule(
+                        at + next,
+                        Event::Commit {
+                            subject: None,
+                            periodic: true,
+                        },
+                    );
+                }
+            }
+            Event::RunFinished { run_id } => self.run_finished(at, run_id),
+            Event::Deploy {
+                environment,
+                sha,
+                succeeds,
+            } => self.start_deployment(at, &environment, &sha, succeeds),
+            Event::DeployStatus {
+                deployment_id,
+                state,
+            } => self.add_deployment_status(at, deployment_id, state),
+            Event::Promote {
+                environment,
+                sha,
+                deploy_succeeds,
+                periodic,
+            } => {
+                self.promote(at, environment, sha, deploy_succeeds);
+                if periodic {
+                    let every = match environment {
+                        "prod" => self.scenario.promote_prod_every_secs,
+                        _ => self.scenario.promote_staging_every_secs,
+                    };
+                    self.schedule(
+                        at + TimeDelta::seconds(every as i64),
+                        Event::Promote {
+                            environment,
+                            sha: None,
+                            deploy_succeeds,
+                            periodic,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    fn commit_interval(&self, index: usize) -> TimeDelta {
+        let mut rng = self.rng(b"commit-interval", index as u64);
+        let secs = rng.random_range(
+            self.scenario.commit_every_min_secs..=self.scenario.commit_every_max_secs,
+        );
+        TimeDelta::seconds(secs as i64)
+    }
+
+    fn commit_fails_lint(&self, index: usize) -> bool {
+        let every = self.scenario.lint_fails_every as usize;
+        every > 0 && (index + 1) % every == 0
+    }
+
+    fn commit_sha(&self, index: usize) -> String {
+        self.hash_hex(b"commit", index as u64)
+    }
+
+    fn land_commit(&mut self, at: DateTime<Utc>, subject: Option<String>) {
+        let index = self.commits.len();
+        let mut rng = self.rng(b"commit", index as u64);
+        let subject = subject.unwrap_or_else(|| {
+            let pool = &self.scenario.subjects;
+            pool[rng.random_range(0..pool.len())].clone()
+        });
+        let authors = &self.scenario.authors;
+        let author = &authors[rng.random_range(0..authors.len())];
+        let author = Actor {
+            id: 7_000_000
+                + u64::from(
+                    author
+                        .login
+                        .bytes()
+                        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b))),
+                ) % 1_000_000,
+            login: author.login.clone(),
+            name: author.name.clone(),
+            email: format!("{}@acme.example", author.login),
+            is_bot: false,
+        };
+        let message = if rng.random_bool(0.4) {
+            format!(
+                "{subject}\n\nReviewed-in: #{}\nCo-authored-by: {} <{}>",
+                1200 + index,
+                author.name,
+                author.email
+            )
+        } else {
+            subject
+        };
+        let file_pool = [
+            "src/cart/service.ts",
+            "src/checkout/page.tsx",
+            "src/payments/webhook.ts",
+            "src/search/suggest.ts",
+            "db/migrations/20261101_orders_index.sql",
+            "package.json",
+            "README.md",
+            ".github/workflows/ci.yml",
+            "src/i18n/ja.json",
+        ];
+        let file_count = rng.random_range(1..=3);
+        let mut files: Vec<String> = (0..file_count)
+            .map(|_| file_pool[rng.random_range(0..file_pool.len())].to_string())
+            .collect();
+        files.sort();
+        files.dedup();
+        let commit = CommitRecord {
+            sha: self.commit_sha(index),
+            tree_sha: self.hash_hex(b"tree", index as u64),
+            parent: self.commits.last().map(|c| c.sha.clone()),
+            message,
+            author: author.clone(),
+            time: at,
+            files,
+            lint_fails: self.commit_fails_lint(index),
+        };
+        let sha = commit.sha.clone();
+        self.commit_index.insert(sha.clone(), index);
+        self.commits.push(commit);
+        self.branches.insert("main".to_string(), sha.clone());
+        // The first commit is where every branch begins.
+        if index == 0 {
+            self.branches.insert("staging".to_string(), sha.clone());
+            self.branches.insert("prod".to_string(), sha.clone());
+        }
+        let flaky = self.scenario.e2e_flake_probability;
+        self.start_run(at + TimeDelta::seconds(2), "main", &sha, author, flaky);
+    }
+
+    /// Creates a push-triggered run with its whole job plan and schedules its end.
+    fn start_run(
+        &mut self,
+        at: DateTime<Utc>,
+        branch: &str,
+        sha: &str,
+        actor: Actor,
+        e2e_flake_probability: f64,
+    ) {
+        let id = self.next_run_id;
+        self.next_run_id += 1 + (id % 7);
+        let run_number = self.next_run_number;
+        self.next_run_number += 1;
+        let lint_fails = self.commit(sha).is_some_and(|c| c.lint_fails);
+        let mut rng = self.rng(b"run", id);
+        let mut jobs = Vec::new();
+        let mut stage_start = at + TimeDelta::seconds(rng.random_range(3..=9));
+        let mut failed_at: Option<DateTime<Utc>> = None;
+        for (stage, stage_jobs) in STAGES.iter().enumerate() {
+            let mut stage_end = stage_start;
+            for (name, target, command) in stage_jobs.iter() {
+                let job_id = self.next_job_id;
+                self.next_job_id += 1 + rng.random_range(0..3);
+                if let Some(skipped_at) = failed_at {
+                    jobs.push(JobRecord {
+                        id: job_id,
+                        name: name.to_string(),
+                        stage,
+                        created_at: at,
+                        started_at: skipped_at,
+                        completed_at: skipped_at,
+                        outcome: Outcome::Skipped,
+                        steps: Vec::new(),
+                        runner_id: 0,
+                    });
+                    continue;
+                }
+                let fails = (name.starts_with("lint") && lint_fails)
+                    || (name.starts_with("e2e") && rng.random_bool(e2e_flake_probability));
+                let mut seconds = (*target as f64 * rng.random_range(0.75..1.12)).round() as i64;
+                if name.starts_with("e2e") && rng.random_bool(self.scenario.e2e_slow_probability) {
+                    seconds = rng.random_range(130..=165);
+                }
+                if fails {
+                    seconds = (seconds * 2 / 3).max(6);
+                }
+                let started_at = stage_start + TimeDelta::seconds(rng.random_range(0..=3));
+                let completed_at = started_at + TimeDelta::seconds(seconds.max(6));
+                let outcome = if fails {
+                    Outcome::Failure
+                } else {
+                    Outcome::Success
+                };
+                let steps = plan_steps(started_at, completed_at, command, outcome);
+                stage_end = stage_end.max(completed_at);
+                jobs.push(JobRecord {
+                    id: job_id,
+                    name: name.to_string(),
+                    stage,
+                    created_at: at,
+                    started_at,
+                    completed_at,
+                    outcome,
+                    steps,
+                    runner_id: rng.random_range(1..=40),
+                });
+            }
+            if failed_at.is_none()
+                && jobs
+                    .iter()
+                    .any(|j| j.stage == stage && j.outcome == Outcome::Failure)
+            {
+                failed_at = Some(stage_end);
+            }
+            stage_start = stage_end + TimeDelta::seconds(rng.random_range(2..=6));
+        }
+        let run = RunRecord {
+            id,
+            run_number,
+            branch: branch.to_string(),
+            head_sha: sha.to_string(),
+            event: "push".to_string(),
+            actor,
+            created_at: at,
+            run_attempt: 1,
+            jobs,
+        };
+        let finished = run.completed_at();
+        self.runs.push(run);
+        self.schedule(finished, Event::RunFinished { run_id: id });
+    }
+
+    fn run_finished(&mut self, at: DateTime<Utc>, run_id: u64) {
+        let Some(run) = self.run(run_id) else { return };
+        if run.outcome() != Outcome::Success {
+            return;
+        }
+        let (branch, sha) = (run.branch.clone(), run.head_sha.clone());
+        let Some((environment, _, services)) = ENVIRONMENTS.iter().find(|(_, b, _)| *b == branch)
+        else {
+            return;
+        };
+        // Never deploy a commit older than what the environment already runs.
+        let index_of = |sha: &str| self.commit_index.get(sha).copied();
+        if let (Some(deployed), Some(this)) = (
+            self.deployed_sha(environment).and_then(|d| index_of(&d)),
+            index_of(&sha),
+        ) && deployed >= this
+        {
+            return;
+        }
+        let succeeds = self
+            .pending_deploy_outcome
+            .remove(&(branch.clone(), sha.clone()))
+            .unwrap_or(true);
+        for (position, service) in services.iter().enumerate() {
+            let lag =
+                TimeDelta::seconds(2 + position as i64 * self.scenario.worker_lag_secs as i64);
+            self.schedule(
+                at + lag,
+                Event::Deploy {
+                    environment: service.to_string(),
+                    sha: sha.clone(),
+                    succeeds,
+                },
+            );
+        }
+    }
+
+    fn start_deployment(
+        &mut self,
+        at: DateTime<Utc>,
+        environment: &str,
+        sha: &str,
+        succeeds: bool,
+    ) {
+        let id = self.next_deployment_id;
+        self.next_deployment_id += 1 + (id % 5);
+        let git_ref = ENVIRONMENTS
+            .iter()
+            .find(|(_, _, services)| services.contains(&environment))
+            .map(|(_, branch, _)| branch.to_string())
+            .unwrap_or_else(|| sha.to_string());
+        let production = environment.starts_with("prod");
+        self.deployments.push(DeploymentRecord {
+            id,
+            sha: sha.to_string(),
+            git_ref,
+            environment: environment.to_string(),
+            creator: self.deploy_bot.clone(),
+            created_at: at,
+            description: format!("Deploy {} to {environment}", short_sha(sha)),
+            production,
+            statuses: Vec::new(),
+        });
+        self.add_deployment_status(at, id, DeployState::Queued);
+        let mut rng = self.rng(b"deploy", id);
+        let started = at + TimeDelta::seconds(rng.random_range(3..=8));
+        let finished = at + TimeDelta::seconds(rng.random_range(20..=40));
+        self.schedule(
+            started,
+            Event::DeployStatus {
+                deployment_id: id,
+                state: DeployState::InProgress,
+            },
+        );
+        let state = if succeeds {
+            DeployState::Success
+        } else {
+            DeployState::Failure
+        };
+        self.schedule(
+            finished,
+            Event::DeployStatus {
+                deployment_id: id,
+                state,
+            },
+        );
+    }
+
+    fn add_deployment_status(&mut self, at: DateTime<Utc>, deployment_id: u64, state: DeployState) {
+        let Some(position) = self.deployments.iter().position(|d| d.id == deployment_id) else {
+            return;
+        };
+        if state == DeployState::Success {
+            // GitHub marks the environment's earlier successful deployments inactive.
+            let environment = self.deployments[position].environment.clone();
+            let earlier: Vec<u64> = self
+                .deployments
+                .iter()
+                .filter(|d| {
+                    d.id != deployment_id
+                        && d.environment == environment
+                        && d.latest_state() == Some(DeployState::Success)
+                })
+                .map(|d| d.id)
+                .collect();
+            for id in earlier {
+                self.push_status(at, id, DeployState::Inactive);
+            }
+        }
+        self.push_status(at, deployment_id, state);
+    }
+
+    fn push_status(&mut self, at: DateTime<Utc>, deployment_id: u64, state: DeployState) {
+        let id = self.next_status_id;
+        self.next_status_id += 1 + (id % 3);
+        let Some(deployment) = self.deployments.iter_mut().find(|d| d.id == deployment_id) else {
+            return;
+        };
+        let description = match state {
+            DeployState::Queued => "Deployment queued",
+            DeployState::InProgress => "Deployment in progress",
+            DeployState::Success => "Deployment finished successfully.",
+            DeployState::Failure => "Deployment failed: health check did not pass",
+            DeployState::Inactive => "Superseded by a newer deployment",
+        };
+        deployment.statuses.push(DeploymentStatusRecord {
+            id,
+            state,
+            created_at: at,
+            description: description.to_string(),
+        });
+    }
+
+    fn promote(
+        &mut self,
+        at: DateTime<Utc>,
+        environment: &str,
+        sha: Option<String>,
+        deploy_succeeds: bool,
+    ) {
+        let Some((_, branch, _)) = ENVIRONMENTS
+            .iter()
+            .find(|(name, _, _)| *name == environment)
+        else {
+            return;
+        };
+        let source = match environment {
+            "prod" => "staging",
+            _ => "dev",
+        };
+        let Some(sha) = sha.or_else(|| self.deployed_sha(source)) else {
+            return;
+        };
+        let current = self.branches.get(*branch).cloned();
+        let (Some(target), Some(current_index)) = (
+            self.commit_index.get(&sha).copied(),
+            current
+                .as_ref()
+                .and_then(|c| self.commit_index.get(c).copied()),
+        ) else {
+            return;
+        };
+        // Only ever fast-forward.
+        if target <= current_index {
+            return;
+        }
+        self.branches.insert(branch.to_string(), sha.clone());
+        if !deploy_succeeds {
+            self.pending_deploy_outcome
+                .insert((branch.to_string(), sha.clone()), false);
+        }
+        let actor = self.commits[target].author.clone();
+        self.start_run(at + TimeDelta::seconds(2), branch, &sha, actor, 0.0);
+    }
+
+    /// The commit of an environment's latest successful deployment (its first service).
+    pub fn deployed_sha(&self, environment: &str) -> Option<String> {
+        let (_, _, services) = ENVIRONMENTS
+            .iter()
+            .find(|(name, _, _)| *name == environment)?;
+        let service = services.first()?;
+        self.deployments
+            .iter()
+            .rev()
+            .find(|d| {
+                d.environment == *service && matches!(d.latest_state(), Some(DeployState::Success))
+            })
+            .map(|d| d.sha.clone())
+    }
+
+    /// A commit by full sha, unambiguous prefix (7+ characters) or branch name.
+    pub fn commit(&self, reference: &str) -> Option<&CommitRecord> {
+        let reference = reference.strip_prefix("refs/heads/").unwrap_or(reference);
+        if let Some(head) = self.branches.get(reference) {
+            return self.commit_index.get(head).map(|i| &self.commits[*i]);
+        }
+        if let Some(index) = self.commit_index.get(reference) {
+            return Some(&self.commits[*index]);
+        }
+        if reference.len() >= 7 && reference.chars().all(|c| c.is_ascii_hexdigit()) {
+            let mut matching = self.commits.iter().filter(|c| c.sha.starts_with(reference));
+            let first = matching.next()?;
+            return matching.next().is_none().then_some(first);
+        }
+        None
+    }
+
+    /// The commits reachable from `reference`, newest first.
+    pub fn history(&self, reference: &str) -> Vec<&CommitRecord> {
+        let Some(head) = self.commit(reference) else {
+            return Vec::new();
+        };
+        let Some(index) = self.commit_index.get(&head.sha) else {
+            return Vec::new();
+        };
+        self.commits[..=*index].iter().rev().collect()
+    }
+
+    pub fn run(&self, id: u64) -> Option<&RunRecord> {
+        self.runs.iter().find(|run| run.id == id)
+    }
+
+    pub fn job(&self, id: u64) -> Option<(&RunRecord, &JobRecord)> {
+        self.runs.iter().find_map(|run| {
+            run.jobs
+                .iter()
+                .find(|job| job.id == id)
+                .map(|job| (run, job))
+        })
+    }
+
+    pub fn deployment(&self, id: u64) -> Option<&DeploymentRecord> {
+        self.deployments.iter().find(|d| d.id == id)
+    }
+
+    /// Whether staging's e-mail health is degraded at `now`.
+    pub fn email_degraded(&self, environment: &str, now: DateTime<Utc>) -> bool {
+        let every = self.scenario.email_degraded_every_secs as i64;
+        let lasts = self.scenario.email_degraded_for_secs as i64;
+        if environment != "staging" || every <= 0 {
+            return false;
+        }
+        let since_start = (now - self.start).num_seconds();
+        // The first window opens a few minutes in, so the demo starts healthy.
+        let phase = (since_start - every / 3).rem_euclid(every);
+        since_start >= every / 3 && phase < lasts
+    }
+
+    /// A random generator for one entity, independent of the order events happen in.
+    pub fn rng(&self, kind: &[u8], n: u64) -> SmallRng {
+        let digest = self.digest(kind, n);
+        let mut seed = [0u8; 8];
+        seed.copy_from_slice(&digest[..8]);
+        SmallRng::seed_from_u64(u64::from_le_bytes(seed))
+    }
+
+    fn digest(&self, kind: &[u8], n: u64) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        hasher.update(self.scenario.seed.to_le_bytes());
+        hasher.update(kind);
+        hasher.update(n.to_le_bytes());
+        hasher.finalize().into()
+    }
+
+    fn hash_hex(&self, kind: &[u8], n: u64) -> String {
+        hex::encode(&self.digest(kind, n)[..20])
+    }
+}
+
+/// A job's steps: set up, checkout, the job's command, complete. A failing job fails in its
+/// command step; the rest still completes.
+fn plan_steps(
+    started: DateTime<Utc>,
+    completed: DateTime<Utc>,
+    command: &str,
+    outcome: Outcome,
+) -> Vec<StepPlan> {
+    let total = (completed - started).num_seconds().max(4);
+    let setup = started + TimeDelta::seconds(1);
+    let checkout = setup + TimeDelta::seconds((total / 10).clamp(1, 3));
+    let command_end = completed - TimeDelta::seconds(1);
+    let spans = [
+        ("Set up job".to_string(), started, setup, Outcome::Success),
+        ("Checkout".to_string(), setup, checkout, Outcome::Success),
+        (format!("Run {command}"), checkout, command_end, outcome),
+        (
+            "Complete job".to_string(),
+            command_end,
+            completed,
+            Outcome::Success,
+        ),
+    ];
+    spans
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, started_at, completed_at, outcome))| StepPlan {
+            number: i as u32 + 1,
+            name,
+            started_at,
+            completed_at: completed_at.max(started_at),
+            outcome,
+        })
+        .collect()
+}
+
+pub fn short_sha(sha: &str) -> &str {
+    sha.get(..7).unwrap_or(sha)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn start() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-20T10:00:00Z")
+            .map(|t| t.to_utc())
+            .unwrap()
+    }
+
+    #[test]
+    fn history_leaves_three_branches_in_order_with_hostile_staging_head() {
+        let world = World::new(Scenario::default_demo(), start());
+        assert_eq!(world.commits.len(), 20);
+        let index = |branch: &str| world.commit_index[&world.branches[branch]];
+        assert!(index("prod") < index("staging"));
+        assert!(index("staging") < index("main"));
+        let staging = world.commit("staging").unwrap();
+        assert!(staging.subject().contains('\u{1b}'));
+        assert_eq!(world.deployed_sha("staging"), Some(staging.sha.clone()));
+        assert!(world.deployed_sha("prod").is_some());
+        assert!(world.deployed_sha("dev").is_some());
+    }
+
+    #[test]
+    fn history_has_failed_and_inactive_deployments() {
+        let world = World::new(Scenario::default_demo(), start());
+        let states: Vec<_> = world
+            .deployments
+            .iter()
+            .filter_map(|d| d.latest_state())
+            .collect();
+        assert!(states.contains(&DeployState::Failure));
+        assert!(states.contains(&DeployState::Inactive));
+        assert!(
+            world
+                .deployments
+                .iter()
+                .any(|d| d.environment == "prod-worker")
+        );
+    }
+
+    #[test]
+    fn lint_failure_skips_later_stages() {
+        let world = World::new(Scenario::default_demo(), start());
+        let failing = world.commits.iter().find(|c| c.lint_fails).unwrap();
+        let run = world
+            .runs
+            .iter()
+            .find(|r| r.head_sha == failing.sha)
+            .unwrap();
+        assert_eq!(run.outcome(), Outcome::Failure);
+        let lint = run.jobs.iter().find(|j| j.name == "lint").unwrap();
+        assert_eq!(lint.outcome, Outcome::Failure);
+        assert!(
+            run.jobs
+                .iter()
+                .filter(|j| j.stage > lint.stage)
+                .all(|j| j.outcome == Outcome::Skipped)
+        );
+    }
+
+    #[test]
+    fn same_seed_same_world() {
+        let a = World::new(Scenario::default_demo(), start());
+        let b = World::new(Scenario::default_demo(), start());
+        assert_eq!(a.commits, b.commits);
+        assert_eq!(a.runs, b.runs);
+        assert_eq!(a.deployments, b.deployments);
+    }
+
+    #[test]
+    fn email_health_degrades_only_in_staging_windows() {
+        let world = World::new(Scenario::default_demo(), start());
+        let at = |secs: i64| start() + TimeDelta::seconds(secs);
+        assert!(!world.email_degraded("staging", at(0)));
+        assert!(world.email_degraded("staging", at(300 + 10)));
+        assert!(!world.email_degraded("staging", at(300 + 130)));
+        assert!(!world.email_degraded("prod", at(310)));
+    }
+}

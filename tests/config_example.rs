@@ -1,0 +1,81 @@
+//! The documented example configuration parses, and where it claims to write out the
+//! defaults (stages, smoke checks, URLs, pipeline targets), it equals them.
+
+use std::path::Path;
+
+use shipdeck::config::{Config, Credentials, defaults, load_file};
+
+fn example() -> Config {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml.example");
+    match load_file(&path) {
+        Ok(config) => config,
+        Err(err) => panic!("{}", err.report()),
+    }
+}
+
+#[test]
+fn example_writes_out_the_default_stages_and_targets() {
+    let config = example();
+    assert_eq!(config.pipeline.stages, defaults::stages());
+    assert_eq!(config.pipeline.workflow, defaults::workflow());
+    assert_eq!(config.pipeline.total_target, defaults::total_target());
+    assert_eq!(config.pipeline.alarm_after, defaults::alarm_after());
+}
+
+#[test]
+fn example_writes_out_the_default_smoke_checks() {
+    let config = example();
+    assert_eq!(config.smoke, defaults::smoke_checks());
+}
+
+#[test]
+fn example_uses_the_default_hosts() {
+    let config = example();
+    assert_eq!(config.github.api_url, defaults::github_api_url());
+    let sentry = config.sentry.as_ref().expect("example has [sentry]");
+    assert_eq!(sentry.url, defaults::sentry_url());
+    assert!(!config.read_only);
+    assert_eq!(config.ui.theme, None);
+}
+
+#[test]
+fn example_has_three_environments_and_prod_runs_two_services_with_its_own_tokens() {
+    let config = example();
+    let names: Vec<&str> = config
+        .environments
+        .iter()
+        .map(|e| e.name.get_ref().as_str())
+        .collect();
+    assert_eq!(names, ["dev", "staging", "prod"]);
+    let prod = &config.environments[2];
+    let services: Vec<(String, String)> = prod
+        .effective_services()
+        .into_iter()
+        .map(|s| (s.name.into_inner(), s.github_environment))
+        .collect();
+    assert_eq!(
+        services,
+        [
+            ("web".to_string(), "production-web".to_string()),
+            ("worker".to_string(), "production-worker".to_string())
+        ]
+    );
+    let credentials = Credentials::resolve(&config, |name| Some(format!("token-for-{name}")))
+        .expect("all variables set");
+    assert_eq!(
+        credentials.github_for("prod").map(|s| s.expose()),
+        Some("token-for-PROD_GITHUB_TOKEN")
+    );
+    assert_eq!(
+        credentials.github_for("staging").map(|s| s.expose()),
+        Some("token-for-GITHUB_TOKEN")
+    );
+    assert_eq!(
+        credentials.sentry_for("prod").map(|s| s.expose()),
+        Some("token-for-PROD_SENTRY_TOKEN")
+    );
+    assert_eq!(
+        credentials.sentry_for("dev").map(|s| s.expose()),
+        Some("token-for-SENTRY_AUTH_TOKEN")
+    );
+}

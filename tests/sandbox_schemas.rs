@@ -1,0 +1,270 @@
+//! The sandbox's GitHub and Sentry answers validate against the official response schemas,
+//! and decode into octocrab's models, at several moments of a run's life.
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use shipdeck::clock::Clock;
+use shipdeck::sandbox::{Sandbox, SandboxOptions, Scenario};
+
+fn start_time() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-20T10:00:00Z")
+        .unwrap()
+        .to_utc()
+}
+
+async fn start_sandbox() -> Sandbox {
+    Sandbox::start(SandboxOptions {
+        scenario: Scenario::default_demo(),
+        clock: Clock::manual(start_time()),
+    })
+    .await
+    .unwrap()
+}
+
+async fn get_json(url: &str) -> Value {
+    let response = reqwest::Client::new()
+        .get(url)
+        .bearer_auth("demo-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "GET {url}");
+    response.json().await.unwrap()
+}
+
+/// OpenAPI 3.0 -> JSON Schema: `nullable: true` becomes a type union (or an `anyOf` with
+/// null when there is no `type`), and OpenAPI-only keywords are dropped.
+fn openapi_to_json_schema(value: &mut Value, is_property_map: bool) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map.iter_mut() {
+                openapi_to_json_schema(child, !is_property_map && key == "properties");
+            }
+            if is_property_map {
+                return;
+            }
+            let nullable = map.remove("nullable") == Some(Value::Bool(true));
+            for keyword in [
+                "discriminator",
+                "readOnly",
+                "writeOnly",
+                "xml",
+                "externalDocs",
+                "example",
+            ] {
+                map.remove(keyword);
+            }
+            if !nullable {
+                return;
+            }
+            if let Some(Value::Array(options)) = map.get_mut("enum")
+                && !options.contains(&Value::Null)
+            {
+                options.push(Value::Null);
+            }
+            match map.get_mut("type") {
+                Some(Value::String(kind)) => {
+                    let kind = kind.clone();
+                    map.insert("type".to_string(), json!([kind, "null"]));
+                }
+                _ => {
+                    let inner = Value::Object(std::mem::take(map));
+                    map.insert("anyOf".to_string(), json!([inner, { "type": "null" }]));
+                }
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                openapi_to_json_schema(item, false);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn validator(schema_file: &str) -> jsonschema::Validator {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/schemas")
+        .join(schema_file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut schema: Value = serde_json::from_str(&text).unwrap();
+    openapi_to_json_schema(&mut schema, false);
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft4)
+        .build(&schema)
+        .unwrap()
+}
+
+fn assert_valid(schema_file: &str, what: &str, body: &Value) {
+    let validator = validator(schema_file);
+    let errors: Vec<String> = validator
+        .iter_errors(body)
+        .take(10)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{what} does not match {schema_file}:\n{}",
+        errors.join("\n")
+    );
+}
+
+/// Every GitHub read endpoint, with the schema its answer must follow.
+async fn check_github_endpoints(sandbox: &Sandbox) {
+    let api = sandbox.github_api_url();
+    let repo = format!("{api}/repos/acme/shop");
+    let runs = get_json(&format!("{repo}/actions/runs?branch=main&per_page=5")).await;
+    let run_id = runs["workflow_runs"][0]["id"].as_u64().unwrap();
+    let jobs = get_json(&format!(
+        "{repo}/actions/runs/{run_id}/jobs?filter=latest&per_page=50"
+    ))
+    .await;
+    let job_id = jobs["jobs"][0]["id"].as_u64().unwrap();
+    let deployments = get_json(&format!(
+        "{repo}/deployments?environment=staging&per_page=5"
+    ))
+    .await;
+    let deployment_id = deployments[0]["id"].as_u64().unwrap();
+    let head = get_json(&format!("{repo}/branches/main")).await["commit"]["sha"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let checks = [
+        (
+            "repos__get-branch.200.schema.json",
+            format!("{repo}/branches/staging"),
+        ),
+        (
+            "repos__get-commit.200.schema.json",
+            format!("{repo}/commits/{head}"),
+        ),
+        (
+            "repos__get-commit.200.schema.json",
+            format!("{repo}/commits/prod"),
+        ),
+        (
+            "repos__list-commits.200.schema.json",
+            format!("{repo}/commits?sha=main&per_page=10"),
+        ),
+        (
+            "git__get-ref.200.schema.json",
+            format!("{repo}/git/ref/heads/main"),
+        ),
+        (
+            "git__get-ref.200.schema.json",
+            format!("{repo}/git/refs/heads/prod"),
+        ),
+        (
+            "actions__list-workflow-runs.200.schema.json",
+            format!("{repo}/actions/workflows/ci.yml/runs?branch=main&per_page=10"),
+        ),
+        (
+            "actions__list-workflow-runs-for-repo.200.schema.json",
+            format!("{repo}/actions/runs?head_sha={head}&per_page=10"),
+        ),
+        (
+            "actions__get-workflow-run.200.schema.json",
+            format!("{repo}/actions/runs/{run_id}"),
+        ),
+        (
+            "actions__list-jobs-for-workflow-run.200.schema.json",
+            format!("{repo}/actions/runs/{run_id}/jobs?filter=latest&per_page=50"),
+        ),
+        (
+            "actions__get-job-for-workflow-run.200.schema.json",
+            format!("{repo}/actions/jobs/{job_id}"),
+        ),
+        (
+            "repos__list-deployments.200.schema.json",
+            format!("{repo}/deployments?per_page=100"),
+        ),
+        (
+            "repos__get-deployment.200.schema.json",
+            format!("{repo}/deployments/{deployment_id}"),
+        ),
+        (
+            "repos__list-deployment-statuses.200.schema.json",
+            format!("{repo}/deployments/{deployment_id}/statuses?per_page=100"),
+        ),
+        (
+            "rate-limit__get.200.schema.json",
+            format!("{api}/rate_limit"),
+        ),
+    ];
+    for (schema, url) in checks {
+        let body = get_json(&url).await;
+        assert_valid(schema, &url, &body);
+    }
+}
+
+#[tokio::test]
+async fn github_answers_match_official_schemas_as_runs_progress() {
+    let sandbox = start_sandbox().await;
+    // At the start, then while the first live commit's run is queued and running.
+    for step in [0, 240, 30, 60, 120] {
+        sandbox.clock().advance(Duration::from_secs(step));
+        check_github_endpoints(&sandbox).await;
+    }
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn sentry_issues_match_official_schema() {
+    let sandbox = start_sandbox().await;
+    sandbox.clock().advance(Duration::from_secs(3600));
+    let url = format!(
+        "{}/api/0/organizations/acme/issues/?query=is:unresolved&statsPeriod=24h&project=4501&project=4502",
+        sandbox.sentry_url()
+    );
+    let body = get_json(&url).await;
+    assert!(
+        body.as_array().is_some_and(|issues| issues.len() >= 5),
+        "{body}"
+    );
+    assert_valid(
+        "sentry__listOrganizationIssues.200.schema.json",
+        &url,
+        &body,
+    );
+    for issue in body.as_array().unwrap() {
+        assert!(issue["count"].is_string());
+        assert!(issue["userCount"].is_u64());
+    }
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn github_answers_decode_into_octocrab_models() {
+    use octocrab::models::repos::{Branch, Deployment, DeploymentStatus, Ref, RepoCommit};
+    use octocrab::models::workflows::{Job, Run};
+
+    let sandbox = start_sandbox().await;
+    sandbox.clock().advance(Duration::from_secs(300));
+    let repo = format!("{}/repos/acme/shop", sandbox.github_api_url());
+    let runs = get_json(&format!("{repo}/actions/runs?per_page=100")).await;
+    for run in runs["workflow_runs"].as_array().unwrap() {
+        serde_json::from_value::<Run>(run.clone()).unwrap();
+        let id = run["id"].as_u64().unwrap();
+        let jobs = get_json(&format!("{repo}/actions/runs/{id}/jobs?filter=latest")).await;
+        for job in jobs["jobs"].as_array().unwrap() {
+            serde_json::from_value::<Job>(job.clone()).unwrap();
+        }
+    }
+    let deployments = get_json(&format!("{repo}/deployments?per_page=100")).await;
+    for deployment in deployments.as_array().unwrap() {
+        serde_json::from_value::<Deployment>(deployment.clone()).unwrap();
+        let id = deployment["id"].as_u64().unwrap();
+        let statuses = get_json(&format!("{repo}/deployments/{id}/statuses")).await;
+        serde_json::from_value::<Vec<DeploymentStatus>>(statuses).unwrap();
+    }
+    serde_json::from_value::<Branch>(get_json(&format!("{repo}/branches/main")).await).unwrap();
+    serde_json::from_value::<RepoCommit>(get_json(&format!("{repo}/commits/main")).await).unwrap();
+    serde_json::from_value::<Vec<RepoCommit>>(get_json(&format!("{repo}/commits?sha=prod")).await)
+        .unwrap();
+    serde_json::from_value::<Ref>(get_json(&format!("{repo}/git/ref/heads/main")).await).unwrap();
+    sandbox.shutdown().await;
+}
