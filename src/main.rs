@@ -1,1 +1,380 @@
-fn main() {}
+//! The `shipdeck` binary: parses the command line, sets up logging to a file (the terminal
+//! belongs to the UI), and wires config, engine, UI and, for `demo`, the sandbox together.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use shipdeck::clock::Clock;
+use shipdeck::config::{self, Config, Credentials};
+use shipdeck::engine::{self, Engine, EngineOptions};
+use shipdeck::model::status::StatusDocument;
+use shipdeck::model::{Snapshot, sanitize};
+use shipdeck::sandbox::{Sandbox, SandboxOptions, Scenario};
+use shipdeck::ui::{self, Theme, UiOptions};
+
+/// Exit code for bad input: usage errors, invalid config, missing config or token.
+const EXIT_BAD_INPUT: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "shipdeck",
+    version,
+    about = "A terminal release cockpit: dev, staging and prod side by side",
+    long_about = "A terminal release cockpit: dev, staging and prod side by side, with what is \
+                  deployed where, each branch's CI pipeline stage by stage, smoke checks and \
+                  error rates.\n\nTry it with no setup: shipdeck demo"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    #[command(flatten)]
+    config: ConfigArg,
+}
+
+#[derive(Debug, Args, Clone)]
+struct ConfigArg {
+    /// Config file (default: $SHIPDECK_CONFIG, then the user config dir's shipdeck/config.toml)
+    #[arg(long, short = 'c', value_name = "FILE", global = true)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the cockpit against the built-in sandbox (no setup, no network)
+    Demo(DemoArgs),
+    /// Run the cockpit for the configured repository (the default command)
+    Run,
+    /// Run the cockpit read-only, for a wall display: nothing can be changed from it
+    Watch,
+    /// Validate a config file: exit 0, or exit 2 with FILE:LINE:COL: message
+    CheckConfig {
+        /// The config file to check
+        file: PathBuf,
+    },
+    /// Fetch every source once and print the state of every environment
+    Status {
+        /// Print the documented JSON document instead of text
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// How many times faster than the wall clock the sandbox world runs
+    #[arg(long, default_value_t = 5.0, value_parser = parse_speed)]
+    speed: f64,
+    /// A scenario file (TOML) to load instead of the built-in one
+    #[arg(long, value_name = "FILE")]
+    scenario: Option<PathBuf>,
+    /// Show the demo read-only, as `shipdeck watch` would
+    #[arg(long)]
+    watch: bool,
+}
+
+fn parse_speed(raw: &str) -> Result<f64, String> {
+    let speed: f64 = raw
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a number"))?;
+    if speed.is_finite() && (0.1..=1000.0).contains(&speed) {
+        Ok(speed)
+    } else {
+        Err("speed must be between 0.1 and 1000".to_string())
+    }
+}
+
+/// An error that has already been explained to the user; carries the exit code.
+#[derive(Debug)]
+struct Exit(u8);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let _log_guard = init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("shipdeck: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(err) => {
+            if let Some(Exit(code)) = err.downcast_ref::<Exit>() {
+                return ExitCode::from(*code);
+            }
+            print_error(&err);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Some(Command::Demo(args)) => demo(args).await,
+        None | Some(Command::Run) => cockpit(&cli.config, false).await,
+        Some(Command::Watch) => cockpit(&cli.config, true).await,
+        Some(Command::CheckConfig { file }) => check_config(file),
+        Some(Command::Status { json }) => status(&cli.config, json).await,
+    }
+}
+
+/// Prints an error chain, each line sanitized: messages may quote outside text.
+fn print_error(err: &anyhow::Error) {
+    let text = format!("{err:#}");
+    for line in text.lines() {
+        eprintln!("shipdeck: {}", sanitize(line, 2000));
+    }
+}
+
+/// Prints a bad-input message and returns the error that exits with code 2.
+fn bad_input(message: impl std::fmt::Display) -> anyhow::Error {
+    for line in message.to_string().lines() {
+        eprintln!("{}", sanitize(line, 2000));
+    }
+    Exit(EXIT_BAD_INPUT).into()
+}
+
+fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    let dirs = directories::ProjectDirs::from("", "", "shipdeck")?;
+    let dir = dirs
+        .state_dir()
+        .unwrap_or_else(|| dirs.cache_dir())
+        .to_path_buf();
+    std::fs::create_dir_all(&dir).ok()?;
+    let appender = tracing_appender::rolling::Builder::new()
+        .rotation(tracing_appender::rolling::Rotation::DAILY)
+        .filename_prefix("shipdeck")
+        .filename_suffix("log")
+        .max_log_files(7)
+        .build(&dir)
+        .ok()?;
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SHIPDECK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(false)
+        .try_init()
+        .ok()?;
+    Some(guard)
+}
+
+fn load_config(arg: &ConfigArg) -> Result<Config> {
+    let path = config::locate(arg.config.as_deref(), std::env::var_os("SHIPDECK_CONFIG")).map_err(
+        |e| {
+            bad_input(format!(
+                "{e}\nTo see shipdeck without any setup, run: shipdeck demo\n\
+                 To set it up, copy config.toml.example to one of the places above."
+            ))
+        },
+    )?;
+    config::load_file(&path).map_err(bad_input)
+}
+
+fn resolve_credentials(config: &Config) -> Result<Credentials> {
+    Credentials::resolve(config, |name| std::env::var(name).ok()).map_err(bad_input)
+}
+
+fn theme_for(config: &Config) -> Result<Theme> {
+    let name = config.ui.theme.as_deref().unwrap_or("default");
+    Theme::builtin(name).ok_or_else(|| bad_input(format!("unknown theme {:?}", sanitize(name, 60))))
+}
+
+async fn cockpit(arg: &ConfigArg, force_read_only: bool) -> Result<ExitCode> {
+    let config = load_config(arg)?;
+    let credentials = resolve_credentials(&config)?;
+    let theme = theme_for(&config)?;
+    let read_only = force_read_only || config.read_only;
+    let title = config.github.repo.get_ref().clone();
+    run_cockpit(
+        config,
+        credentials,
+        Clock::system(),
+        theme,
+        title,
+        read_only,
+    )
+    .await
+}
+
+async fn demo(args: DemoArgs) -> Result<ExitCode> {
+    let scenario = match &args.scenario {
+        None => Scenario::default_demo(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| bad_input(format!("{}: cannot read scenario: {e}", path.display())))?;
+            Scenario::from_toml_str(&text)
+                .map_err(|e| bad_input(format!("{}: {e}", path.display())))?
+        }
+    };
+    let clock = Clock::scaled(chrono::Utc::now(), args.speed);
+    let sandbox = Sandbox::start(SandboxOptions {
+        scenario,
+        clock: clock.clone(),
+    })
+    .await
+    .context("starting the demo sandbox")?;
+    let config = config::parse_str(&sandbox.demo_config_toml(), "<demo config>")
+        .context("the demo config does not parse")?;
+    let theme = theme_for(&config)?;
+    let title = format!("demo sandbox · {} · {}x speed", sandbox.repo(), args.speed);
+    // The sandbox accepts any token; the demo needs no environment variables.
+    let credentials = Credentials::fixed("demo-github-token", "demo-sentry-token");
+    let code = run_cockpit(config, credentials, clock, theme, title, args.watch).await;
+    sandbox.shutdown().await;
+    code
+}
+
+async fn run_cockpit(
+    config: Config,
+    credentials: Credentials,
+    clock: Clock,
+    theme: Theme,
+    title: String,
+    read_only: bool,
+) -> Result<ExitCode> {
+    let engine = Engine::spawn(EngineOptions {
+        config: Arc::new(config),
+        credentials,
+        clock: clock.clone(),
+        title: title.clone(),
+    })
+    .context("starting the engine")?;
+    let result = ui::run(
+        engine.snapshots(),
+        UiOptions {
+            clock,
+            read_only,
+            theme,
+            title,
+        },
+    )
+    .await;
+    engine.shutdown().await;
+    result.context("the terminal UI failed")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check_config(file: PathBuf) -> Result<ExitCode> {
+    let config = config::load_file(&file).map_err(bad_input)?;
+    println!(
+        "{}: ok ({} environments, {} pipeline stages, {} smoke checks)",
+        sanitize(&file.display().to_string(), 500),
+        config.environments.len(),
+        config.pipeline.stages.len(),
+        config.smoke.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn status(arg: &ConfigArg, json: bool) -> Result<ExitCode> {
+    let config = load_config(arg)?;
+    let credentials = resolve_credentials(&config)?;
+    let clock = Clock::system();
+    let title = config.github.repo.get_ref().clone();
+    let snapshot = engine::snapshot_once(EngineOptions {
+        config: Arc::new(config),
+        credentials,
+        clock: clock.clone(),
+        title,
+    })
+    .await
+    .context("fetching the status")?;
+    let document = StatusDocument::from_snapshot(&snapshot, clock.now());
+    if json {
+        let text = serde_json::to_string_pretty(&document).context("encoding the status")?;
+        println!("{text}");
+    } else {
+        print!("{}", status_text(&snapshot, clock.now()));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A short plain-text summary, one block per environment.
+fn status_text(snapshot: &Snapshot, now: chrono::DateTime<chrono::Utc>) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for env in &snapshot.environments {
+        let _ = writeln!(out, "{} ({})", env.name, env.branch);
+        match env.deployed() {
+            Some(c) => {
+                let _ = writeln!(
+                    out,
+                    "  deployed  {} {} ({})",
+                    c.short_sha(),
+                    c.subject,
+                    c.author
+                );
+            }
+            None => {
+                let _ = writeln!(out, "  deployed  unknown");
+            }
+        }
+        if let Some(p) = &env.pipeline {
+            let stages: Vec<String> = p
+                .stages
+                .iter()
+                .map(|s| format!("{} {}", s.name, s.status.word()))
+                .collect();
+            let _ = writeln!(
+                out,
+                "  pipeline  {} {}: {}",
+                p.sha.get(..7).unwrap_or(&p.sha),
+                p.status.word(),
+                stages.join(", ")
+            );
+        }
+        let failing: Vec<&str> = env
+            .smoke
+            .iter()
+            .filter(|s| !s.ok)
+            .map(|s| s.name.as_str())
+            .collect();
+        let _ = writeln!(
+            out,
+            "  smoke     {}/{} passing{}",
+            env.smoke.len() - failing.len(),
+            env.smoke.len(),
+            if failing.is_empty() {
+                String::new()
+            } else {
+                format!(" (failing: {})", failing.join(", "))
+            }
+        );
+        let current = env
+            .errors
+            .current_per_minute()
+            .map_or("?".to_string(), |c| c.to_string());
+        let baseline = env
+            .errors
+            .baseline_per_minute
+            .map_or("?".to_string(), |b| format!("{b:.1}"));
+        let age = env
+            .health
+            .errors
+            .age(now)
+            .map_or("never".to_string(), |a| format!("{}s ago", a.as_secs()));
+        let _ = writeln!(
+            out,
+            "  errors    {current}/min, baseline {baseline}/min (updated {age})"
+        );
+    }
+    out
+}

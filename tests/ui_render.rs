@@ -283,8 +283,11 @@ fn meaning_carrying_colours_come_from_the_theme() {
 
     let (x, y) = find_from(buffer, "failed", staging_x).expect("failed stage in staging");
     assert_eq!(buffer[(x, y)].fg, theme.fail, "failed stage word");
-    // Icon, space, the name padded to the longest (cut) stage name, space, then the word.
-    let icon_x = x - 2 - 15;
+    // The icon starts the same line, left of the stage name.
+    let icon_x = (0..x)
+        .rev()
+        .find(|&cx| buffer[(cx, y)].symbol() == "✗")
+        .expect("an icon left of the failed word");
     assert_eq!(buffer[(icon_x, y)].symbol(), "✗");
     assert_eq!(buffer[(icon_x, y)].fg, theme.fail, "failed stage icon");
 

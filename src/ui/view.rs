@@ -208,7 +208,14 @@ fn draw_column(
     let room_for_pipeline = (inner.height as usize)
         .saturating_sub(fixed)
         .saturating_sub(MIN_CHART_ROWS as usize);
-    top.extend(pipeline_lines(env, now, narrow, room_for_pipeline, theme));
+    top.extend(pipeline_lines(
+        env,
+        now,
+        narrow,
+        room_for_pipeline,
+        inner.width as usize,
+        theme,
+    ));
     top.extend(smoke);
     top.extend(errors_text);
 
@@ -435,6 +442,7 @@ fn pipeline_lines(
     now: DateTime<Utc>,
     narrow: bool,
     room: usize,
+    width: usize,
     theme: &Theme,
 ) -> Vec<Line<'static>> {
     let Some(pipeline) = &env.pipeline else {
@@ -464,16 +472,30 @@ fn pipeline_lines(
     // Heading, stages and the total line; fold passed stages when that does not fit.
     let full = lines.len() + pipeline.stages.len() + 1;
     let fold_passed = full > room && pipeline.stages.len() > 1;
-    let name_width = if narrow {
-        8
+    let longest_name = pipeline
+        .stages
+        .iter()
+        .map(|s| s.name.as_str().chars().count())
+        .max()
+        .unwrap_or(8);
+    let longest_times = pipeline
+        .stages
+        .iter()
+        .map(|s| stage_times(s, now).chars().count())
+        .max()
+        .unwrap_or(5);
+    let layout = if narrow {
+        StageLayout {
+            name_width: 8,
+            bar_width: 0,
+            over_label: "▲",
+        }
     } else {
-        pipeline
+        let any_over = pipeline
             .stages
             .iter()
-            .map(|s| s.name.as_str().chars().count())
-            .max()
-            .unwrap_or(8)
-            .clamp(8, 14)
+            .any(|s| stage_elapsed(s, now).is_some_and(|e| e > s.target));
+        StageLayout::fit(width, longest_name, longest_times, any_over)
     };
     let is_foldable = |stage: &StageState| {
         fold_passed
@@ -490,20 +512,91 @@ fn pipeline_lines(
         )));
     }
     for stage in pipeline.stages.iter().filter(|s| !is_foldable(s)) {
-        lines.push(stage_line(stage, now, narrow, name_width, theme));
+        lines.push(stage_line(stage, now, narrow, &layout, theme));
     }
     lines.push(total_line(pipeline, now, narrow, theme));
     lines
+}
+
+/// How a wide column's stage line spends its width: the whole stage name first, then a bar
+/// of at least a few cells, then the long "▲ over" marker rather than the bare "▲".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StageLayout {
+    pub name_width: usize,
+    pub bar_width: usize,
+    pub over_label: &'static str,
+}
+
+impl StageLayout {
+    const MAX_NAME: usize = 20;
+    const MIN_NAME: usize = 8;
+    const MIN_BAR: usize = 3;
+    const MAX_BAR: usize = 10;
+
+    /// `width`: the column's inner width; `longest_name` and `longest_times` in characters;
+    /// `any_over`: whether some stage is over its target (else no room is kept for the marker).
+    pub fn fit(width: usize, longest_name: usize, longest_times: usize, any_over: bool) -> Self {
+        // icon + space, space after the name, the state word, space before the times.
+        let fixed = 2 + 1 + 8 + 1 + longest_times;
+        let available = width.saturating_sub(fixed);
+        let wanted_name = longest_name.clamp(Self::MIN_NAME, Self::MAX_NAME);
+        let over_label = if available >= wanted_name + Self::MIN_BAR + 1 + " ▲ over".chars().count()
+        {
+            " ▲ over"
+        } else {
+            " ▲"
+        };
+        let over_cells = if any_over {
+            over_label.chars().count()
+        } else {
+            0
+        };
+        let after_name = available.saturating_sub(wanted_name + over_cells);
+        if after_name >= Self::MIN_BAR {
+            Self {
+                name_width: wanted_name,
+                bar_width: after_name.min(Self::MAX_BAR),
+                over_label,
+            }
+        } else {
+            Self {
+                name_width: available
+                    .saturating_sub(over_cells + Self::MIN_BAR)
+                    .max(Self::MIN_NAME),
+                bar_width: Self::MIN_BAR,
+                over_label,
+            }
+        }
+    }
+}
+
+/// "elapsed/target", or "–/target" before a stage starts or when it was skipped.
+fn stage_times(stage: &StageState, now: DateTime<Utc>) -> String {
+    format!(
+        "{}/{}",
+        stage_elapsed(stage, now)
+            .map(format_duration)
+            .unwrap_or_else(|| "–".to_string()),
+        format_duration(stage.target)
+    )
+}
+
+fn stage_elapsed(stage: &StageState, now: DateTime<Utc>) -> Option<std::time::Duration> {
+    match stage.status {
+        RunStatus::Skipped | RunStatus::Queued => None,
+        _ => stage.elapsed(now),
+    }
 }
 
 fn stage_line(
     stage: &StageState,
     now: DateTime<Utc>,
     narrow: bool,
-    name_width: usize,
+    layout: &StageLayout,
     theme: &Theme,
 ) -> Line<'static> {
-    let elapsed = stage.elapsed(now);
+    let name_width = layout.name_width;
+    let elapsed = stage_elapsed(stage, now);
     let over = elapsed.is_some_and(|e| e > stage.target);
     let color = status_color(stage.status, theme);
     let state_style = if stage.status == RunStatus::Failed {
@@ -511,13 +604,7 @@ fn stage_line(
     } else {
         theme.style(color)
     };
-    let times = format!(
-        "{}/{}",
-        elapsed
-            .map(format_duration)
-            .unwrap_or_else(|| "–".to_string()),
-        format_duration(stage.target)
-    );
+    let times = stage_times(stage, now);
     let times_style = if over {
         theme.style(theme.warn).add_modifier(Modifier::BOLD)
     } else {
@@ -547,17 +634,17 @@ fn stage_line(
             format!("{:<8}", stage.status.word()),
             state_style,
         ));
-        const BAR_WIDTH: usize = 10;
+        let bar_width = layout.bar_width;
         let fraction = elapsed
             .map(|e| e.as_secs_f64() / stage.target.as_secs_f64().max(1.0))
             .unwrap_or(0.0);
-        let filled = ((fraction.min(1.0) * BAR_WIDTH as f64).round() as usize).min(BAR_WIDTH);
+        let filled = ((fraction.min(1.0) * bar_width as f64).round() as usize).min(bar_width);
         let bar_color = if over { theme.warn } else { theme.bar };
         spans.push(Span::styled("█".repeat(filled), theme.style(bar_color)));
-        spans.push(Span::styled("░".repeat(BAR_WIDTH - filled), theme.muted()));
+        spans.push(Span::styled("░".repeat(bar_width - filled), theme.muted()));
         spans.push(Span::styled(format!(" {times}"), times_style));
         if over {
-            spans.push(Span::styled(" ▲ over", times_style));
+            spans.push(Span::styled(layout.over_label, times_style));
         }
     }
     Line::from(spans)
@@ -878,9 +965,14 @@ pub(crate) fn details_lines(
             theme.muted(),
         ),
     ])];
+    let layout = StageLayout {
+        name_width: 22,
+        bar_width: 10,
+        over_label: " ▲ over",
+    };
     for stage in &pipeline.stages {
         lines.push(Line::raw(""));
-        lines.push(stage_line(stage, now, false, 20, theme));
+        lines.push(stage_line(stage, now, false, &layout, theme));
         for job in &stage.jobs {
             lines.extend(job_lines(job, now, theme));
         }
@@ -1021,6 +1113,41 @@ pub fn format_duration(duration: Duration) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn stage_layout_keeps_whole_names_when_the_column_allows() {
+        // 160 columns: three columns of 51 inner cells.
+        let layout = StageLayout::fit(51, "Security+Performance".len(), 9, true);
+        assert_eq!(layout.name_width, 20);
+        assert!(layout.bar_width >= 4, "{layout:?}");
+        assert_eq!(layout.over_label, " ▲");
+        let shorter_times = StageLayout::fit(51, 20, 7, true);
+        assert_eq!(shorter_times.over_label, " ▲ over");
+        assert!(shorter_times.bar_width >= 4, "{shorter_times:?}");
+        let quiet = StageLayout::fit(51, 20, 9, false);
+        assert_eq!((quiet.name_width, quiet.bar_width), (20, 10));
+        let wide = StageLayout::fit(80, 20, 9, true);
+        assert_eq!(
+            (wide.name_width, wide.bar_width, wide.over_label),
+            (20, 10, " ▲ over")
+        );
+    }
+
+    #[test]
+    fn stage_layout_shortens_names_before_dropping_the_bar() {
+        let layout = StageLayout::fit(40, 20, 9, true);
+        assert_eq!(layout.bar_width, 3);
+        assert!(
+            layout.name_width < 20 && layout.name_width >= 8,
+            "{layout:?}"
+        );
+        let fixed = 2 + 1 + 8 + 1 + 9;
+        let over = layout.over_label.chars().count();
+        assert!(
+            fixed + layout.name_width + layout.bar_width + over <= 40,
+            "{layout:?}"
+        );
+    }
+
     use super::*;
 
     #[test]

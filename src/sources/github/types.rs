@@ -172,11 +172,18 @@ pub struct WireJob {
 
 impl WireJob {
     pub fn to_job_state(&self) -> JobState {
+        let status = RunStatus::from_github(self.status.as_deref(), self.conclusion.as_deref());
         JobState {
             id: self.id,
             name: SafeText::with_max(&self.name, 120),
-            status: RunStatus::from_github(self.status.as_deref(), self.conclusion.as_deref()),
-            started_at: self.started_at,
+            status,
+            // GitHub fills `started_at` of a queued job with its creation time; nothing has
+            // started, so no time has elapsed against the stage's target.
+            started_at: if status == RunStatus::Queued {
+                None
+            } else {
+                self.started_at
+            },
             completed_at: self.completed_at,
             html_url: self.html_url.as_deref().map(SafeText::new),
             steps: self
@@ -306,5 +313,20 @@ mod tests {
                 .unwrap();
         assert_eq!(job.started_at, None);
         assert_eq!(job.to_job_state().status, RunStatus::Unknown);
+    }
+
+    #[test]
+    fn a_queued_job_has_not_started_whatever_github_says() {
+        let job: WireJob = serde_json::from_str(
+            r#"{"id": 2, "name": "e2e", "status": "queued", "started_at": "2026-11-20T10:00:00Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(job.to_job_state().status, RunStatus::Queued);
+        assert_eq!(job.to_job_state().started_at, None);
+        let running: WireJob = serde_json::from_str(
+            r#"{"id": 3, "name": "e2e", "status": "in_progress", "started_at": "2026-11-20T10:00:00Z"}"#,
+        )
+        .unwrap();
+        assert!(running.to_job_state().started_at.is_some());
     }
 }
