@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use shipdeck::clock::Clock;
 use shipdeck::config::{self, Config, Credentials};
-use shipdeck::engine::{self, Engine, EngineOptions};
+use shipdeck::engine::{self, Engine, EngineOptions, PollPolicy};
 use shipdeck::model::status::StatusDocument;
 use shipdeck::model::{Snapshot, sanitize};
 use shipdeck::sandbox::{Sandbox, SandboxOptions, Scenario};
@@ -250,12 +250,17 @@ async fn run_cockpit(
     title: String,
     read_only: bool,
 ) -> Result<ExitCode> {
-    let engine = Engine::spawn(EngineOptions {
-        config: Arc::new(config),
-        credentials,
-        clock: clock.clone(),
-        title: title.clone(),
-    })
+    // Poll on the world's schedule: a demo clock running faster polls proportionally faster.
+    let policy = PollPolicy::default().for_clock_speed(clock.speed());
+    let engine = Engine::spawn_with_policy(
+        EngineOptions {
+            config: Arc::new(config),
+            credentials,
+            clock: clock.clone(),
+            title: title.clone(),
+        },
+        policy,
+    )
     .context("starting the engine")?;
     let result = ui::run(
         engine.snapshots(),

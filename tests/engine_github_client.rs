@@ -2,6 +2,10 @@
 //! on 304, rate-limit figures are read, a rate-limit answer says when to retry, and the token
 //! never shows in an error.
 
+mod support;
+
+use support::engine::serve;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -15,15 +19,6 @@ use shipdeck::sources::github::GithubClient;
 
 const BRANCH: &str = r#"{"name":"main","commit":{"sha":"7fd1a60b01f91b314f59955a4e4d4e80d8edf11d",
   "commit":{"message":"Add checkout\n\nbody","author":{"name":"Ada","date":"2026-01-01T10:00:00Z"}}}}"#;
-
-async fn serve(router: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    format!("http://{addr}")
-}
 
 #[tokio::test]
 async fn repeat_reads_use_etags_and_count_304s() {

@@ -2,6 +2,10 @@
 //! app) with a manual clock: a failing source marks only itself, nothing new means no new
 //! version, and `snapshot_once` covers every environment.
 
+mod support;
+
+use support::engine::{serve, wait_for};
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -12,19 +16,9 @@ use chrono::{DateTime, Utc};
 use shipdeck::clock::Clock;
 use shipdeck::config::{Config, Credentials};
 use shipdeck::engine::{Engine, EngineOptions, PollPolicy, snapshot_once};
-use shipdeck::model::Snapshot;
 
 const BRANCH: &str = r#"{"name":"main","commit":{"sha":"7fd1a60b01f91b314f59955a4e4d4e80d8edf11d",
   "commit":{"message":"Add checkout","author":{"name":"Ada","date":"2026-01-01T10:00:00Z"}}}}"#;
-
-async fn serve(router: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    format!("http://{addr}")
-}
 
 fn closed_port_url() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -94,17 +88,6 @@ fn options(config: Arc<Config>, clock: Clock) -> EngineOptions {
         clock,
         title: "local".to_string(),
     }
-}
-
-async fn wait_for(
-    rx: &mut tokio::sync::watch::Receiver<Arc<Snapshot>>,
-    what: impl Fn(&Snapshot) -> bool,
-) -> Arc<Snapshot> {
-    let found = tokio::time::timeout(Duration::from_secs(20), rx.wait_for(|s| what(s)))
-        .await
-        .expect("condition not met within 20 s")
-        .expect("engine stopped");
-    Arc::clone(&found)
 }
 
 #[tokio::test]

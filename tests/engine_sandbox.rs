@@ -2,6 +2,10 @@
 //! arrives (three environments, deployed commits, seven stages, seven smoke results, error
 //! buckets), repeat polls are answered 304 from ETags, and stepping the clock moves a run.
 
+mod support;
+
+use support::engine::wait_for;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,17 +39,6 @@ fn options(sandbox: &Sandbox, clock: Clock) -> EngineOptions {
         clock,
         title: "demo sandbox".to_string(),
     }
-}
-
-async fn wait_for(
-    rx: &mut tokio::sync::watch::Receiver<Arc<Snapshot>>,
-    what: impl Fn(&Snapshot) -> bool,
-) -> Arc<Snapshot> {
-    let found = tokio::time::timeout(Duration::from_secs(20), rx.wait_for(|s| what(s)))
-        .await
-        .expect("condition not met within 20 s")
-        .expect("engine stopped");
-    Arc::clone(&found)
 }
 
 fn complete(s: &Snapshot) -> bool {

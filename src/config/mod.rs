@@ -22,3 +22,4 @@ pub use accessors::URL_PLACEHOLDER;
 pub use error::{ConfigError, LocateError, Position};
 pub use load::{check_str, load_file, parse_str};
 pub use locate::{CONFIG_ENV_VAR, locate, locate_with_default};
+pub use validate::is_loopback_host;

@@ -355,7 +355,7 @@ fn check_url(raw: &str) -> Result<(), String> {
     let Some(host) = url.host_str() else {
         return Err(format!("must name a host, found {}", quote(raw)));
     };
-    if scheme == "http" && !is_loopback(host) {
+    if scheme == "http" && !is_loopback_host(host) {
         return Err(format!(
             "plain http:// is only allowed for loopback hosts (localhost, 127.0.0.0/8, [::1]), \
              since a token would travel in clear; use https://, found {}",
@@ -366,7 +366,9 @@ fn check_url(raw: &str) -> Result<(), String> {
 }
 
 /// `localhost`, 127.0.0.0/8 or `[::1]`, as the URL parser writes hosts.
-fn is_loopback(host: &str) -> bool {
+/// Whether `host` (as in a URL: `localhost`, `127.0.0.1`, `[::1]`) never leaves the machine,
+/// the one case where a token may travel over plain http.
+pub fn is_loopback_host(host: &str) -> bool {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")
         || bare

@@ -32,6 +32,23 @@ impl Default for PollPolicy {
 }
 
 impl PollPolicy {
+    /// The same schedule in world time for a clock that runs `speed` times faster than the
+    /// wall (the demo): waits shrink by that factor, never below 100 ms; caps stay.
+    pub fn for_clock_speed(self, speed: f64) -> Self {
+        let speed = if speed.is_finite() && speed >= 1.0 {
+            speed
+        } else {
+            1.0
+        };
+        let scale = |d: Duration| d.div_f64(speed).max(Duration::from_millis(100));
+        Self {
+            busy: scale(self.busy),
+            quiet: scale(self.quiet),
+            error_base: scale(self.error_base),
+            ..self
+        }
+    }
+
     /// A fast schedule for tests and the demo: busy 200 ms, quiet 500 ms, errors 200 ms..2 s.
     pub fn fast() -> Self {
         Self {
@@ -88,6 +105,20 @@ pub fn next_delay(policy: &PollPolicy, inputs: &PollInputs) -> Duration {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_faster_clock_polls_proportionally_faster_with_a_floor() {
+        let policy = PollPolicy::default().for_clock_speed(5.0);
+        assert_eq!(policy.busy, Duration::from_millis(500));
+        assert_eq!(policy.quiet, Duration::from_secs(4));
+        assert_eq!(policy.error_cap, PollPolicy::default().error_cap);
+        let absurd = PollPolicy::default().for_clock_speed(1000.0);
+        assert_eq!(absurd.busy, Duration::from_millis(100));
+        assert_eq!(
+            PollPolicy::default().for_clock_speed(f64::NAN),
+            PollPolicy::default()
+        );
+    }
+
     use super::*;
 
     fn policy() -> PollPolicy {

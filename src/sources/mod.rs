@@ -102,15 +102,7 @@ pub fn is_safe_api_url(url: &str) -> bool {
     };
     match uri.scheme_str() {
         Some("https") => uri.host().is_some(),
-        Some("http") => {
-            matches!(
-                uri.host(),
-                Some("localhost") | Some("127.0.0.1") | Some("[::1]") | Some("::1")
-            ) || uri
-                .host()
-                .and_then(|h| h.parse::<std::net::IpAddr>().ok())
-                .is_some_and(|ip| ip.is_loopback())
-        }
+        Some("http") => uri.host().is_some_and(crate::config::is_loopback_host),
         _ => false,
     }
 }
