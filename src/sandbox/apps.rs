@@ -2,10 +2,36 @@
 //! (`config::defaults::DEFAULT_SMOKE`) under `/{environment}`. Healthy, except that staging's
 //! e-mail health is degraded now and then (scenario-driven), so a failing check shows up.
 
+use std::time::Duration;
+
 use axum::http::{Method, StatusCode};
+use rand::Rng;
 use serde_json::{Value, json};
 
 use super::world::{ENVIRONMENTS, World, short_sha};
+
+/// How long the app takes to answer (real time: smoke checks measure the wall clock). Each
+/// endpoint has its own typical range, as real dependencies do (the AI endpoint is slow, the
+/// health probe quick); drawn from the seed per environment, endpoint and world minute.
+pub fn latency(world: &World, segments: &[&str]) -> Duration {
+    let (low, high) = match segments.get(1..).unwrap_or_default() {
+        ["healthz"] => (2, 15),
+        ["api", "auth", "session"] => (30, 110),
+        ["api", "db", "ping"] => (8, 35),
+        ["api", "files", "probe"] => (12, 45),
+        ["api", "ai", "health"] => (150, 520),
+        ["api", "email", "health"] => (15, 60),
+        ["api", "payments", "health"] => (60, 210),
+        _ => (1, 5),
+    };
+    let key = format!("{}:{}", segments.join("/"), world.now.timestamp() / 60);
+    let mut hash = 0u64;
+    for byte in key.bytes() {
+        hash = hash.wrapping_mul(31).wrapping_add(u64::from(byte));
+    }
+    let mut rng = world.rng(b"app-latency", hash);
+    Duration::from_millis(rng.random_range(low..=high))
+}
 
 pub fn answer(world: &World, method: &Method, segments: &[&str]) -> (StatusCode, Value) {
     let not_found = (StatusCode::NOT_FOUND, json!({ "error": "not found" }));

@@ -6,6 +6,7 @@
 //! Routing is a match on path segments (method first), so write routes and a fault plan slot
 //! in beside the reads.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use axum::body::Body;
@@ -19,11 +20,15 @@ use super::world::World;
 use super::{RecordedRequest, Service, apps, github, sentry};
 use crate::clock::Clock;
 
+/// Requests remembered for tests; older ones fall off so a long demo does not grow.
+pub const MAX_RECORDED_REQUESTS: usize = 20_000;
+
 /// What every handler shares.
 pub(crate) struct Shared {
     pub world: Mutex<World>,
     pub clock: Clock,
-    pub requests: Mutex<Vec<RecordedRequest>>,
+    /// The most recent requests, at most [`MAX_RECORDED_REQUESTS`].
+    pub requests: Mutex<VecDeque<RecordedRequest>>,
 }
 
 impl Shared {
@@ -283,7 +288,11 @@ fn record(
     response: &Response,
 ) {
     let status = response.status().as_u16();
-    lock(&shared.requests).push(RecordedRequest {
+    let mut requests = lock(&shared.requests);
+    if requests.len() == MAX_RECORDED_REQUESTS {
+        requests.pop_front();
+    }
+    requests.push_back(RecordedRequest {
         service,
         method: method.to_string(),
         path: uri.path().to_string(),
@@ -442,11 +451,17 @@ pub(crate) async fn sentry_handler(
 /// The apps: smoke-check endpoints under `/{environment}`.
 pub(crate) async fn apps_handler(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let (parts, _body) = request.into_parts();
-    let response = {
+    let path = segments(parts.uri.path());
+    let (response, delay) = {
         let world = shared.world_now();
-        let (status, body) = apps::answer(&world, &parts.method, &segments(parts.uri.path()));
-        json_response(status, to_bytes(&body))
+        let (status, body) = apps::answer(&world, &parts.method, &path);
+        (
+            json_response(status, to_bytes(&body)),
+            apps::latency(&world, &path),
+        )
     };
+    // Outside the world's lock: a slow answer holds up nothing else.
+    tokio::time::sleep(delay).await;
     record(&shared, Service::App, &parts.method, &parts.uri, &response);
     response
 }

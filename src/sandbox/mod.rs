@@ -87,7 +87,7 @@ impl Sandbox {
         let shared = Arc::new(Shared {
             world: Mutex::new(World::new(options.scenario, start)),
             clock: options.clock,
-            requests: Mutex::new(Vec::new()),
+            requests: Mutex::new(std::collections::VecDeque::new()),
         });
         let (stop, stopped) = watch::channel(false);
         let mut servers = Vec::new();
@@ -190,7 +190,7 @@ impl Sandbox {
 
     /// Every request received so far, oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        lock(&self.shared.requests).clone()
+        lock(&self.shared.requests).iter().cloned().collect()
     }
 
     pub fn clock(&self) -> &Clock {

@@ -332,6 +332,20 @@ impl RateLimit {
     }
 }
 
+/// Workflow runs kept (days of demo at its usual pace); older ones answer 404, as runs past
+/// GitHub's retention do. Keeps a demo left running for weeks from growing without bound.
+pub const MAX_RUNS: usize = 1500;
+/// Deployments kept, across all environments (hours of history even for dev).
+pub const MAX_DEPLOYMENTS: usize = 2000;
+
+/// Drops the oldest entries of an oldest-first list beyond `max`.
+fn keep_newest<T>(items: &mut Vec<T>, max: usize) {
+    if items.len() > max {
+        let excess = items.len() - max;
+        items.drain(..excess);
+    }
+}
+
 /// The whole state of the sandbox world.
 #[derive(Debug)]
 pub struct World {
@@ -728,6 +742,7 @@ impl World {
         };
         let finished = run.completed_at();
         self.runs.push(run);
+        keep_newest(&mut self.runs, MAX_RUNS);
         self.schedule(finished, Event::RunFinished { run_id: id });
     }
 
@@ -794,6 +809,7 @@ impl World {
             production,
             statuses: Vec::new(),
         });
+        keep_newest(&mut self.deployments, MAX_DEPLOYMENTS);
         self.add_deployment_status(at, id, DeployState::Queued);
         let mut rng = self.rng(b"deploy", id);
         let started = at + TimeDelta::seconds(rng.random_range(3..=8));
@@ -1042,6 +1058,26 @@ pub fn short_sha(sha: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn history_is_bounded_however_long_the_world_runs() {
+        let start = DateTime::parse_from_rfc3339("2026-11-20T10:00:00Z")
+            .unwrap()
+            .to_utc();
+        let mut world = World::new(Scenario::default_demo(), start);
+        // Three weeks of world time.
+        world.advance_to(start + TimeDelta::days(21));
+        assert!(world.runs.len() <= MAX_RUNS, "{} runs", world.runs.len());
+        assert!(world.deployments.len() <= MAX_DEPLOYMENTS);
+        assert_eq!(world.runs.len(), MAX_RUNS, "the world kept moving");
+        // The newest state is intact: every branch head still has its run.
+        for sha in world.branches.values() {
+            assert!(
+                world.runs.iter().any(|r| &r.head_sha == sha),
+                "run for {sha}"
+            );
+        }
+    }
+
     use super::*;
 
     fn start() -> DateTime<Utc> {
