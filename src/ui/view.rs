@@ -10,11 +10,8 @@ use chrono::{DateTime, Utc};
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
-use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{
-    Axis, Block, BorderType, Chart, Clear, Dataset, GraphType, Paragraph, Wrap,
-};
+use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Wrap};
 
 use super::app::{App, FOCUS_FOOTER, KEYMAP, Overlay};
 use super::theme::Theme;
@@ -33,6 +30,8 @@ const WIDE_COLUMN: u16 = 40;
 const MIN_CHART_ROWS: u16 = 3;
 /// Minutes of error history drawn.
 const CHART_MINUTES: i64 = 60;
+/// Taller bars add nothing but ink: 8 rows already give 64 levels.
+const MAX_CHART_ROWS: usize = 8;
 
 /// Draws the whole screen.
 pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, now: DateTime<Utc>, theme: &Theme) {
@@ -832,6 +831,73 @@ fn error_lines(
     lines
 }
 
+/// What one cell of the error chart shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChartCell {
+    Empty,
+    /// Part of a minute's bar; the glyph is one of the eighth blocks.
+    Bar {
+        glyph: char,
+        over_baseline: bool,
+    },
+    /// The baseline, where no bar covers it.
+    Baseline,
+    /// The baseline drawn through a bar that rises past it.
+    BaselineThroughBar {
+        over_baseline: bool,
+    },
+}
+
+const EIGHTHS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/// Errors per minute as bars of eighth blocks, one column per minute, newest at the right,
+/// with the baseline drawn across where no bar covers it. A minute counts as over the
+/// baseline when it is more than half again as high (the figure the engine alarms on).
+/// Rows are returned top first. `None` is a minute with no data: left blank, not drawn as 0.
+pub fn error_chart_cells(
+    counts: &[Option<u64>],
+    baseline: Option<f64>,
+    height: usize,
+) -> Vec<Vec<ChartCell>> {
+    let peak = counts
+        .iter()
+        .flatten()
+        .map(|&c| c as f64)
+        .chain(baseline)
+        .fold(1.0f64, f64::max);
+    let levels = (height * 8) as f64;
+    let scale = levels / (peak * 1.1);
+    let baseline_row = baseline.map(|b| ((b * scale) / 8.0).floor() as usize);
+    (0..height)
+        .rev()
+        .map(|row| {
+            counts
+                .iter()
+                .map(|count| {
+                    let filled = count.map_or(0, |c| (c as f64 * scale).round() as usize);
+                    let here = filled.saturating_sub(row * 8).min(8);
+                    let over_baseline = match (count, baseline) {
+                        (Some(c), Some(b)) => *c as f64 > b * 1.5 && *c >= 3,
+                        _ => false,
+                    };
+                    if here == 8 && baseline_row == Some(row) {
+                        ChartCell::BaselineThroughBar { over_baseline }
+                    } else if here > 0 {
+                        ChartCell::Bar {
+                            glyph: EIGHTHS[here],
+                            over_baseline,
+                        }
+                    } else if baseline_row == Some(row) {
+                        ChartCell::Baseline
+                    } else {
+                        ChartCell::Empty
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
 fn draw_error_chart(
     frame: &mut Frame,
     area: Rect,
@@ -839,49 +905,67 @@ fn draw_error_chart(
     now: DateTime<Utc>,
     theme: &Theme,
 ) {
+    let minutes = (area.width as i64).clamp(1, CHART_MINUTES);
     let first_minute =
-        crate::model::errors::floor_minute(now) - chrono::TimeDelta::minutes(CHART_MINUTES - 1);
-    let points: Vec<(f64, f64)> = env
-        .errors
-        .recent(now, CHART_MINUTES)
+        crate::model::errors::floor_minute(now) - chrono::TimeDelta::minutes(minutes - 1);
+    let mut counts: Vec<Option<u64>> = vec![None; minutes as usize];
+    for bucket in env.errors.recent(now, minutes) {
+        let index = (bucket.minute - first_minute).num_minutes();
+        if let Some(slot) = usize::try_from(index).ok().and_then(|i| counts.get_mut(i)) {
+            *slot = Some(bucket.count);
+        }
+    }
+    // A scale row under the bars when there is room: the span covered, and the peak.
+    let with_scale = area.height >= 4;
+    let bar_rows = (area.height.saturating_sub(u16::from(with_scale)) as usize).min(MAX_CHART_ROWS);
+    let cells = error_chart_cells(&counts, env.errors.baseline_per_minute, bar_rows);
+    let bar_style = theme.style(theme.bar);
+    let high_style = theme.style(theme.fail);
+    let baseline_style = theme.style(theme.baseline);
+    let mut lines: Vec<Line> = cells
         .iter()
-        .map(|b| {
-            (
-                (b.minute - first_minute).num_minutes() as f64,
-                b.count as f64,
+        .map(|row| {
+            Line::from(
+                row.iter()
+                    .map(|cell| match *cell {
+                        ChartCell::Empty => Span::raw(" "),
+                        ChartCell::Bar {
+                            glyph,
+                            over_baseline,
+                        } => Span::styled(
+                            glyph.to_string(),
+                            if over_baseline { high_style } else { bar_style },
+                        ),
+                        ChartCell::Baseline => Span::styled("─", baseline_style),
+                        ChartCell::BaselineThroughBar { over_baseline } => Span::styled(
+                            "━",
+                            baseline_style.bg(if over_baseline { theme.fail } else { theme.bar }),
+                        ),
+                    })
+                    .collect::<Vec<_>>(),
             )
         })
         .collect();
-    let x_max = (CHART_MINUTES - 1) as f64;
-    let baseline = env.errors.baseline_per_minute;
-    let baseline_points: Vec<(f64, f64)> = baseline
-        .map(|b| vec![(0.0, b), (x_max, b)])
-        .unwrap_or_default();
-    let peak = points
-        .iter()
-        .map(|(_, y)| *y)
-        .chain(baseline)
-        .fold(1.0f64, f64::max);
-    let mut datasets = vec![
-        Dataset::default()
-            .marker(Marker::Braille)
-            .graph_type(GraphType::Bar)
-            .style(theme.style(theme.bar))
-            .data(&points),
-    ];
-    if !baseline_points.is_empty() {
-        datasets.push(
-            Dataset::default()
-                .marker(Marker::Braille)
-                .graph_type(GraphType::Line)
-                .style(theme.style(theme.baseline))
-                .data(&baseline_points),
-        );
+    if with_scale {
+        let peak = counts.iter().flatten().max().copied().unwrap_or(0);
+        let left = format!("{minutes}m ago");
+        let right = format!("peak {peak}/min · now");
+        let gap = (minutes as usize).saturating_sub(left.chars().count() + right.chars().count());
+        lines.push(Line::from(Span::styled(
+            format!("{left}{}{right}", " ".repeat(gap)),
+            theme.muted(),
+        )));
     }
-    let chart = Chart::new(datasets)
-        .x_axis(Axis::default().bounds([0.0, x_max]))
-        .y_axis(Axis::default().bounds([0.0, peak * 1.15]));
-    frame.render_widget(chart, area);
+    // Bottom right: the newest minute sits at the column's corner.
+    let offset = area.width.saturating_sub(minutes as u16);
+    let rows = (lines.len() as u16).min(area.height);
+    let chart_area = Rect {
+        x: area.x + offset,
+        y: area.y + area.height - rows,
+        width: area.width - offset,
+        height: rows,
+    };
+    frame.render_widget(Paragraph::new(lines), chart_area);
 }
 
 fn draw_help(frame: &mut Frame, body: Rect, theme: &Theme) {
@@ -1113,6 +1197,56 @@ pub fn format_duration(duration: Duration) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn error_chart_draws_bars_in_eighths_and_the_baseline_between() {
+        // Peak 10 → scale 8 rows*... height 2: 16 levels over 11 → 10 fills 15 eighths.
+        let cells = error_chart_cells(&[Some(10), Some(0), None, Some(3)], Some(2.0), 2);
+        assert_eq!(cells.len(), 2);
+        let glyphs = |row: &Vec<ChartCell>| -> String {
+            row.iter()
+                .map(|c| match c {
+                    ChartCell::Empty => ' ',
+                    ChartCell::Bar { glyph, .. } => *glyph,
+                    ChartCell::Baseline => '─',
+                    ChartCell::BaselineThroughBar { .. } => '━',
+                })
+                .collect()
+        };
+        assert_eq!(glyphs(&cells[0]), "▇   ");
+        // The bottom row holds the baseline: drawn through the tall bar, between the others.
+        assert_eq!(glyphs(&cells[1]), "━──▄");
+        // A bar that rises past the baseline's row shows the line through it.
+        let crossing = error_chart_cells(&[Some(10), Some(1)], Some(6.0), 3);
+        assert_eq!(glyphs(&crossing[1]), "━─");
+        assert!(matches!(
+            cells[1][0],
+            ChartCell::BaselineThroughBar {
+                over_baseline: true
+            }
+        ));
+        assert!(matches!(
+            cells[0][0],
+            ChartCell::Bar {
+                over_baseline: true,
+                ..
+            }
+        ));
+        assert!(matches!(
+            cells[1][3],
+            ChartCell::Bar {
+                over_baseline: false,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn error_chart_without_data_or_baseline_is_blank() {
+        let cells = error_chart_cells(&[None, None], None, 3);
+        assert!(cells.iter().flatten().all(|c| *c == ChartCell::Empty));
+        assert!(error_chart_cells(&[Some(1)], None, 0).is_empty());
+    }
+
     #[test]
     fn stage_layout_keeps_whole_names_when_the_column_allows() {
         // 160 columns: three columns of 51 inner cells.
