@@ -850,9 +850,18 @@ pub enum ChartCell {
 
 const EIGHTHS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
+/// Whether one minute's count stands out from the baseline: more than half again as high
+/// *and* beyond three standard deviations of a Poisson count with that mean, so the noise of
+/// a quiet service (4 errors against 2.4) is not painted as trouble.
+pub fn unusually_high(count: u64, baseline: f64) -> bool {
+    let count = count as f64;
+    let baseline = baseline.max(0.0);
+    count > baseline * 1.5 && count > baseline + 3.0 * baseline.sqrt().max(1.0)
+}
+
 /// Errors per minute as bars of eighth blocks, one column per minute, newest at the right,
-/// with the baseline drawn across where no bar covers it. A minute counts as over the
-/// baseline when it is more than half again as high (the figure the engine alarms on).
+/// with the baseline drawn across (and through the bars that pass it). Minutes that are
+/// [`unusually_high`] are marked.
 /// Rows are returned top first. `None` is a minute with no data: left blank, not drawn as 0.
 pub fn error_chart_cells(
     counts: &[Option<u64>],
@@ -877,7 +886,7 @@ pub fn error_chart_cells(
                     let filled = count.map_or(0, |c| (c as f64 * scale).round() as usize);
                     let here = filled.saturating_sub(row * 8).min(8);
                     let over_baseline = match (count, baseline) {
-                        (Some(c), Some(b)) => *c as f64 > b * 1.5 && *c >= 3,
+                        (Some(c), Some(b)) => unusually_high(*c, b),
                         _ => false,
                     };
                     if here == 8 && baseline_row == Some(row) {
@@ -1238,6 +1247,17 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn low_traffic_noise_is_not_unusual_but_a_real_jump_is() {
+        assert!(!unusually_high(4, 2.4));
+        assert!(!unusually_high(6, 2.4));
+        assert!(unusually_high(9, 2.4));
+        assert!(!unusually_high(20, 15.4));
+        assert!(unusually_high(30, 15.4));
+        assert!(!unusually_high(3, 0.0));
+        assert!(unusually_high(5, 0.0));
     }
 
     #[test]
