@@ -44,6 +44,18 @@ fn bad_value_is_a_usage_error() {
 }
 
 #[test]
+fn a_bad_scenario_file_is_bad_input_naming_the_file() {
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("scenario.toml");
+    std::fs::write(&file, "seed = 1\ncommits_per_hour = 12\n").unwrap();
+    let out = shipdeck(&["demo", "--scenario", file.to_str().unwrap()], home.path(), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("scenario.toml"), "{err}");
+    assert!(err.contains("commits_per_hour"), "{err}");
+}
+
+#[test]
 fn help_and_version_exit_zero() {
     let home = tempfile::tempdir().unwrap();
     let out = shipdeck(&["--help"], home.path(), &[]);

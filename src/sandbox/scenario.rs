@@ -220,6 +220,13 @@ const DEFAULT_SUBJECTS: [&str; 30] = [
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_shipped_example_is_the_built_in_scenario() {
+        let example = include_str!("../../scenario.toml.example");
+        let parsed = Scenario::from_toml_str(example).expect("scenario.toml.example parses");
+        assert_eq!(parsed, Scenario::default_demo());
+    }
+
     use super::*;
 
     #[test]
