@@ -48,7 +48,11 @@ fn a_bad_scenario_file_is_bad_input_naming_the_file() {
     let home = tempfile::tempdir().unwrap();
     let file = home.path().join("scenario.toml");
     std::fs::write(&file, "seed = 1\ncommits_per_hour = 12\n").unwrap();
-    let out = shipdeck(&["demo", "--scenario", file.to_str().unwrap()], home.path(), &[]);
+    let out = shipdeck(
+        &["demo", "--scenario", file.to_str().unwrap()],
+        home.path(),
+        &[],
+    );
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(err.contains("scenario.toml"), "{err}");
