@@ -164,7 +164,11 @@ fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
         .max_log_files(7)
         .build(&dir)
         .ok()?;
-    let (writer, guard) = tracing_appender::non_blocking(appender);
+    // The default queue preallocates room for 128k lines (megabytes); shipdeck logs little,
+    // and a wall display should not carry that for weeks.
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(8192)
+        .finish(appender);
     let filter = tracing_subscriber::EnvFilter::try_from_env("SHIPDECK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()

@@ -71,6 +71,13 @@ impl Engine {
     ) -> Result<EngineHandle, EngineError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| EngineError::NoRuntime)?;
         let environments = build_sources(&options)?;
+        tracing::info!(
+            title = %crate::model::sanitize(&options.title, 120),
+            github = %crate::model::sanitize(options.config.github.api_url.get_ref(), 200),
+            environments = options.config.environments.len(),
+            sentry = options.config.sentry.is_some(),
+            "engine started"
+        );
         let mut store = Store::new(&options.config, &options.title, options.clock.now());
         let (snapshot_tx, snapshot_rx) =
             watch::channel(Arc::new(store.publish(options.clock.now())));

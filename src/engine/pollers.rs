@@ -188,8 +188,22 @@ pub(crate) async fn poll_loop(
             Ok(_) => (None, None),
             Err(error) => (error.retry_after(), error.rate_reset()),
         };
-        if let Err(error) = &result {
-            tracing::debug!(source = ?kind, env = sources.index, %error, "fetch failed");
+        let environment = sources.config.name.get_ref().as_str();
+        // Transitions only: a source failing every few seconds for an hour is one line, not
+        // a thousand. Error texts are sanitized and never hold a token.
+        match &result {
+            Err(error) if consecutive_errors == 0 => {
+                let error = SafeText::with_max(&error.to_string(), 300);
+                tracing::warn!(source = ?kind, environment, %error, "source started failing");
+            }
+            Err(error) => {
+                let error = SafeText::with_max(&error.to_string(), 300);
+                tracing::debug!(source = ?kind, environment, %error, "fetch failed again");
+            }
+            Ok(_) if consecutive_errors > 0 => {
+                tracing::info!(source = ?kind, environment, failures = consecutive_errors, "source recovered");
+            }
+            Ok(_) => {}
         }
         consecutive_errors = if result.is_ok() {
             0
