@@ -332,11 +332,11 @@ impl RateLimit {
     }
 }
 
-/// Workflow runs kept (days of demo at its usual pace); older ones answer 404, as runs past
+/// Workflow runs kept (a day and more of world time at the demo's pace); older ones answer 404, as runs past
 /// GitHub's retention do. Keeps a demo left running for weeks from growing without bound.
-pub const MAX_RUNS: usize = 1500;
+pub const MAX_RUNS: usize = 500;
 /// Deployments kept, across all environments (hours of history even for dev).
-pub const MAX_DEPLOYMENTS: usize = 2000;
+pub const MAX_DEPLOYMENTS: usize = 1000;
 
 /// Drops the oldest entries of an oldest-first list beyond `max`.
 fn keep_newest<T>(items: &mut Vec<T>, max: usize) {
