@@ -24,6 +24,16 @@ pub fn alarm_after() -> HumanDuration {
     HumanDuration::secs(10 * 60)
 }
 
+/// How long a candidate runs in the source environment before it may be promoted.
+pub fn soak() -> HumanDuration {
+    HumanDuration::secs(30 * 60)
+}
+
+/// Freeze windows are read in UTC unless they name a time zone.
+pub fn time_zone() -> Spanned<String> {
+    Spanned::new(0..0, "UTC".to_string())
+}
+
 pub fn method() -> HttpMethod {
     HttpMethod::Get
 }

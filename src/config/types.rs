@@ -26,6 +26,9 @@ pub struct Config {
     pub read_only: bool,
     #[serde(default)]
     pub ui: UiConfig,
+    /// Freeze windows: weekly windows and dated blackouts during which promotions wait.
+    #[serde(rename = "freeze", default)]
+    pub freezes: Vec<FreezeConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -105,6 +108,10 @@ pub struct EnvironmentConfig {
     /// environment, deployed to `github_environment`.
     #[serde(rename = "service", default)]
     pub services: Vec<ServiceConfig>,
+    /// How code gets into this environment; absent: nothing is promoted into it.
+    pub promotion: Option<PromotionConfig>,
+    /// How this environment is rolled back; absent: the default (force the branch back).
+    pub rollback: Option<RollbackConfig>,
 }
 
 impl EnvironmentConfig {
@@ -138,6 +145,219 @@ impl EnvironmentConfig {
 pub struct ServiceConfig {
     pub name: Spanned<String>,
     pub github_environment: String,
+}
+
+/// How code gets into an environment and the gates it must pass first.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PromotionConfig {
+    /// The environment the candidate comes from; absent: the one before this in the list.
+    pub from: Option<Spanned<String>>,
+    #[serde(default)]
+    pub strategy: PromotionStrategy,
+    /// How long the candidate must have run in `from`.
+    #[serde(default = "crate::config::defaults::soak")]
+    pub soak: HumanDuration,
+    /// Extra check-run or commit status names that must be green at the candidate.
+    #[serde(default)]
+    pub required_checks: Vec<String>,
+    /// Glob patterns over changed file paths that make a change high-risk.
+    #[serde(default)]
+    pub high_risk: Vec<String>,
+    /// High-risk changes need an approving review by someone other than the author.
+    #[serde(default)]
+    pub require_review: bool,
+    /// `workflow-dispatch`: the workflow file to run (e.g. `deploy.yml`).
+    pub workflow: Option<String>,
+    /// `workflow-dispatch`: inputs passed to the workflow.
+    #[serde(default)]
+    pub inputs: BTreeMap<String, String>,
+    /// `command`: the program and its arguments (no shell).
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// `pull-request`: how the pull request is merged.
+    pub merge_method: Option<MergeMethod>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum PromotionStrategy {
+    /// Move the target branch to the candidate (a fast-forward update of the ref).
+    #[default]
+    FastForward,
+    PullRequest,
+    WorkflowDispatch,
+    Command,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum MergeMethod {
+    #[default]
+    Merge,
+    Squash,
+    Rebase,
+}
+
+/// How an environment is rolled back to its last good deployment.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackConfig {
+    #[serde(default)]
+    pub strategy: RollbackStrategy,
+    /// `workflow-dispatch`: the workflow file to run.
+    pub workflow: Option<String>,
+    /// `workflow-dispatch`: inputs passed to the workflow.
+    #[serde(default)]
+    pub inputs: BTreeMap<String, String>,
+    /// `command`: the program and its arguments (no shell).
+    #[serde(default)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum RollbackStrategy {
+    /// Force the branch back to the last good commit.
+    #[default]
+    ForceBranch,
+    WorkflowDispatch,
+    Command,
+}
+
+/// A freeze: either a weekly window or one dated day, in a time zone.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FreezeConfig {
+    /// `"Fri 17:00 - Mon 09:00"`; may wrap over the week end.
+    pub weekly: Option<Spanned<String>>,
+    /// `"2026-11-27"`: the whole day in `time_zone`.
+    pub date: Option<Spanned<String>>,
+    /// IANA time zone name.
+    #[serde(default = "crate::config::defaults::time_zone")]
+    pub time_zone: Spanned<String>,
+    /// Environments it applies to; absent: every environment that has a promotion.
+    pub environments: Option<Vec<String>>,
+    #[serde(default)]
+    pub reason: String,
+}
+
+impl FreezeConfig {
+    /// Whether this freeze holds promotions into `env`.
+    pub fn applies_to(&self, env: &str) -> bool {
+        self.environments
+            .as_ref()
+            .is_none_or(|names| names.iter().any(|n| n == env))
+    }
+
+    /// The time zone, if its name is known.
+    pub fn tz(&self) -> Result<chrono_tz::Tz, String> {
+        let name = self.time_zone.get_ref();
+        name.trim().parse::<chrono_tz::Tz>().map_err(|_| {
+            format!(
+                "unknown time zone \"{}\" (use an IANA name such as \"Europe/Berlin\" or \"UTC\")",
+                crate::model::sanitize(name, 60)
+            )
+        })
+    }
+
+    /// The freeze as a schedule, or why its text is not one.
+    pub fn window(&self) -> Result<FreezeWindow, String> {
+        match (&self.weekly, &self.date) {
+            (Some(weekly), None) => WeeklyWindow::parse(weekly.get_ref()).map(FreezeWindow::Weekly),
+            (None, Some(date)) => {
+                chrono::NaiveDate::parse_from_str(date.get_ref().trim(), "%Y-%m-%d")
+                    .map(FreezeWindow::Date)
+                    .map_err(|_| {
+                        format!(
+                            "\"{}\" is not a date; write it like \"2026-11-27\"",
+                            crate::model::sanitize(date.get_ref(), 40)
+                        )
+                    })
+            }
+            (Some(_), Some(_)) => Err(FREEZE_BOTH.to_string()),
+            (None, None) => Err(FREEZE_NEITHER.to_string()),
+        }
+    }
+}
+
+pub(crate) const FREEZE_BOTH: &str =
+    "has both weekly and date; a freeze is one or the other (write two [[freeze]] tables)";
+pub(crate) const FREEZE_NEITHER: &str =
+    "needs weekly = \"Fri 17:00 - Mon 09:00\" or date = \"2026-11-27\"";
+
+/// A parsed freeze schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FreezeWindow {
+    Weekly(WeeklyWindow),
+    /// The whole day, midnight to midnight in the freeze's time zone.
+    Date(chrono::NaiveDate),
+}
+
+/// A weekly window from a day and time to a day and time, local to the freeze's time zone.
+/// An end at or before the start wraps into the next week.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WeeklyWindow {
+    pub start_day: chrono::Weekday,
+    pub start_time: chrono::NaiveTime,
+    pub end_day: chrono::Weekday,
+    pub end_time: chrono::NaiveTime,
+}
+
+impl WeeklyWindow {
+    /// Parses `"Fri 17:00 - Mon 09:00"` (days Mon..Sun, 24-hour times).
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "\"{}\" is not a weekly window; write it like \"Fri 17:00 - Mon 09:00\" (days \
+                 Mon, Tue, Wed, Thu, Fri, Sat, Sun; 24-hour times)",
+                crate::model::sanitize(raw, 60)
+            )
+        };
+        let (start, end) = raw.split_once('-').ok_or_else(bad)?;
+        let point = |text: &str| -> Option<(chrono::Weekday, chrono::NaiveTime)> {
+            let mut words = text.split_whitespace();
+            let day = parse_weekday(words.next()?)?;
+            let time = chrono::NaiveTime::parse_from_str(words.next()?, "%H:%M").ok()?;
+            words.next().is_none().then_some((day, time))
+        };
+        let (start_day, start_time) = point(start).ok_or_else(bad)?;
+        let (end_day, end_time) = point(end).ok_or_else(bad)?;
+        Ok(Self {
+            start_day,
+            start_time,
+            end_day,
+            end_time,
+        })
+    }
+
+    /// Length of the window in whole local days and time (0 < length <= 7 days).
+    pub fn length(&self) -> chrono::TimeDelta {
+        let start = i64::from(self.start_day.num_days_from_monday()) * 86_400
+            + i64::from(chrono::Timelike::num_seconds_from_midnight(
+                &self.start_time,
+            ));
+        let end = i64::from(self.end_day.num_days_from_monday()) * 86_400
+            + i64::from(chrono::Timelike::num_seconds_from_midnight(&self.end_time));
+        let week = 7 * 86_400;
+        let len = (end - start).rem_euclid(week);
+        chrono::TimeDelta::seconds(if len == 0 { week } else { len })
+    }
+}
+
+fn parse_weekday(word: &str) -> Option<chrono::Weekday> {
+    use chrono::Weekday::*;
+    let day = match word.to_ascii_lowercase().as_str() {
+        "mon" => Mon,
+        "tue" => Tue,
+        "wed" => Wed,
+        "thu" => Thu,
+        "fri" => Fri,
+        "sat" => Sat,
+        "sun" => Sun,
+        _ => return None,
+    };
+    Some(day)
 }
 
 /// One smoke check: a request and what its answer must satisfy.

@@ -15,7 +15,10 @@ use crate::config::doc_map::{DocumentMap, Seg, index, key};
 use crate::config::error::{ConfigError, Position};
 use crate::config::load::NO_ENVIRONMENTS;
 use crate::config::token_shape::{is_variable_name, looks_like_token, redact_tokens};
-use crate::config::types::{Config, HumanDuration, SmokeCheckConfig};
+use crate::config::types::{
+    Config, FREEZE_BOTH, FREEZE_NEITHER, HumanDuration, PromotionStrategy, RollbackStrategy,
+    SmokeCheckConfig,
+};
 use crate::model::sanitize;
 
 /// Longest user value quoted back in a message.
@@ -38,6 +41,8 @@ pub(crate) fn validate(
     checker.pipeline(config);
     checker.environments(config);
     checker.smoke_checks(&config.smoke);
+    checker.promotions(config);
+    checker.freezes(config);
     let mut problems = checker.problems;
     problems.sort_by_key(|(span, _)| span.start);
     problems
@@ -249,6 +254,156 @@ impl Checker<'_, '_> {
         }
     }
 
+    fn promotions(&mut self, config: &Config) {
+        let names: Vec<&str> = config
+            .environments
+            .iter()
+            .map(|e| e.name.get_ref().as_str())
+            .collect();
+        // Index of each environment's source, where it is valid; used for the cycle check.
+        let mut source_of: Vec<Option<usize>> = vec![None; names.len()];
+        for (i, env) in config.environments.iter().enumerate() {
+            let path = with(&[key("environment"), index(i)], &[key("promotion")]);
+            if let Some(rollback) = &env.rollback {
+                let rollback_path = with(&[key("environment"), index(i)], &[key("rollback")]);
+                self.strategy_settings(
+                    &rollback_path,
+                    rollback.strategy == RollbackStrategy::WorkflowDispatch,
+                    rollback.workflow.as_deref(),
+                    rollback.strategy == RollbackStrategy::Command,
+                    &rollback.command,
+                );
+            }
+            let Some(promotion) = &env.promotion else {
+                continue;
+            };
+            let from_path = with(&path, &[key("from")]);
+            match &promotion.from {
+                Some(from) => {
+                    let from = from.get_ref();
+                    match names.iter().position(|n| n == from) {
+                        None => self.report(
+                            &from_path,
+                            format!(
+                                "no environment is named {}; environments: {}",
+                                quote(from),
+                                names.join(", ")
+                            ),
+                        ),
+                        Some(j) if j == i => {
+                            self.report(&from_path, "an environment cannot promote from itself")
+                        }
+                        Some(j) => source_of[i] = Some(j),
+                    }
+                }
+                None if i == 0 => self.report(
+                    &path,
+                    "the first environment has none before it to promote from; set from =                      \"<environment>\"",
+                ),
+                None => source_of[i] = Some(i - 1),
+            }
+            self.positive(&with(&path, &[key("soak")]), promotion.soak);
+            for (j, check) in promotion.required_checks.iter().enumerate() {
+                if check.trim().is_empty() {
+                    self.report(
+                        &with(&path, &[key("required_checks"), index(j)]),
+                        "must not be empty",
+                    );
+                }
+            }
+            for (j, pattern) in promotion.high_risk.iter().enumerate() {
+                if let Err(err) = globset::Glob::new(pattern) {
+                    self.report(
+                        &with(&path, &[key("high_risk"), index(j)]),
+                        format!(
+                            "{} is not a valid glob pattern ({}); e.g. \"migrations/**\"",
+                            quote(pattern),
+                            sanitize(&err.kind().to_string(), QUOTE_MAX_CHARS)
+                        ),
+                    );
+                }
+            }
+            self.strategy_settings(
+                &path,
+                promotion.strategy == PromotionStrategy::WorkflowDispatch,
+                promotion.workflow.as_deref(),
+                promotion.strategy == PromotionStrategy::Command,
+                &promotion.command,
+            );
+        }
+        for i in 0..names.len() {
+            if let Some(cycle) = promotion_cycle(&source_of, i) {
+                let path = with(
+                    &[key("environment"), index(i)],
+                    &[key("promotion"), key("from")],
+                );
+                let route: Vec<&str> = cycle.iter().map(|&k| names[k]).collect();
+                self.report(
+                    &path,
+                    format!("promotions go round in a circle: {}", route.join(" <- ")),
+                );
+            }
+        }
+    }
+
+    fn strategy_settings(
+        &mut self,
+        path: &[Seg],
+        is_dispatch: bool,
+        workflow: Option<&str>,
+        is_command: bool,
+        command: &[String],
+    ) {
+        if is_dispatch && workflow.is_none_or(|w| w.trim().is_empty()) {
+            self.report(
+                &with(path, &[key("workflow")]),
+                "strategy \"workflow-dispatch\" needs workflow = \"<file>.yml\"",
+            );
+        }
+        if is_command && command.first().is_none_or(|c| c.trim().is_empty()) {
+            self.report(
+                &with(path, &[key("command")]),
+                "strategy \"command\" needs command = [\"program\", \"argument\", ...]",
+            );
+        }
+    }
+
+    fn freezes(&mut self, config: &Config) {
+        let names: Vec<&str> = config
+            .environments
+            .iter()
+            .map(|e| e.name.get_ref().as_str())
+            .collect();
+        for (i, freeze) in config.freezes.iter().enumerate() {
+            let path = [key("freeze"), index(i)];
+            if let Err(problem) = freeze.window() {
+                let at = if problem == FREEZE_BOTH || problem == FREEZE_NEITHER {
+                    path.to_vec()
+                } else if freeze.weekly.is_some() {
+                    with(&path, &[key("weekly")])
+                } else {
+                    with(&path, &[key("date")])
+                };
+                self.report(&at, problem);
+            }
+            if let Err(problem) = freeze.tz() {
+                self.report(&with(&path, &[key("time_zone")]), problem);
+            }
+            for (j, env) in freeze.environments.iter().flatten().enumerate() {
+                if !names.contains(&env.as_str()) {
+                    self.report(
+                        &with(&path, &[key("environments"), index(j)]),
+                        format!(
+                            "no environment is named {}; environments: {}",
+                            quote(env),
+                            names.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
     fn positive(&mut self, path: &[Seg], duration: HumanDuration) {
         if duration.get() == Duration::ZERO {
             self.report(path, "must be longer than zero");
@@ -319,6 +474,25 @@ impl Checker<'_, '_> {
             );
         }
     }
+}
+
+/// The environments on a circle of promotion sources that `start` is the smallest index of,
+/// in order from `start`; `None` when `start` is on no circle (or not the first on it, so
+/// each circle is reported once).
+fn promotion_cycle(source_of: &[Option<usize>], start: usize) -> Option<Vec<usize>> {
+    let mut route = vec![start];
+    let mut current = start;
+    while let Some(next) = source_of.get(current).copied().flatten() {
+        if next == start {
+            return route.iter().all(|&k| k >= start).then_some(route);
+        }
+        if route.contains(&next) {
+            return None;
+        }
+        route.push(next);
+        current = next;
+    }
+    None
 }
 
 /// `owner/name`: two non-empty parts of letters, digits, `.`, `_` and `-`.
