@@ -79,3 +79,29 @@ fn example_has_three_environments_and_prod_runs_two_services_with_its_own_tokens
         Some("token-for-SENTRY_AUTH_TOKEN")
     );
 }
+
+#[test]
+fn example_documents_promotion_rollback_and_freezes() {
+    let config = example();
+    assert!(config.environments[0].promotion.is_none());
+    let staging = config.environments[1]
+        .promotion
+        .as_ref()
+        .expect("staging promotion");
+    assert_eq!(
+        staging.from.as_ref().map(|f| f.get_ref().as_str()),
+        Some("dev")
+    );
+    let prod = config.environments[2]
+        .promotion
+        .as_ref()
+        .expect("prod promotion");
+    assert_eq!(prod.soak, defaults::soak());
+    assert_eq!(prod.high_risk.len(), 3);
+    assert!(config.environments[2].rollback.is_some());
+    assert_eq!(config.freezes.len(), 2);
+    for freeze in &config.freezes {
+        assert!(freeze.window().is_ok());
+        assert!(freeze.tz().is_ok());
+    }
+}

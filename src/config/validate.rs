@@ -263,10 +263,12 @@ impl Checker<'_, '_> {
         // Index of each environment's source, where it is valid; used for the cycle check.
         let mut source_of: Vec<Option<usize>> = vec![None; names.len()];
         for (i, env) in config.environments.iter().enumerate() {
+            let env_name = names[i];
             let path = with(&[key("environment"), index(i)], &[key("promotion")]);
             if let Some(rollback) = &env.rollback {
                 let rollback_path = with(&[key("environment"), index(i)], &[key("rollback")]);
                 self.strategy_settings(
+                    env_name,
                     &rollback_path,
                     rollback.strategy == RollbackStrategy::WorkflowDispatch,
                     rollback.workflow.as_deref(),
@@ -282,7 +284,8 @@ impl Checker<'_, '_> {
                 Some(from) => {
                     let from = from.get_ref();
                     match names.iter().position(|n| n == from) {
-                        None => self.report(
+                        None => self.report_in(
+                            env_name,
                             &from_path,
                             format!(
                                 "no environment is named {}; environments: {}",
@@ -290,22 +293,33 @@ impl Checker<'_, '_> {
                                 names.join(", ")
                             ),
                         ),
-                        Some(j) if j == i => {
-                            self.report(&from_path, "an environment cannot promote from itself")
-                        }
+                        Some(j) if j == i => self.report_in(
+                            env_name,
+                            &from_path,
+                            "an environment cannot promote from itself",
+                        ),
                         Some(j) => source_of[i] = Some(j),
                     }
                 }
-                None if i == 0 => self.report(
+                None if i == 0 => self.report_in(
+                    env_name,
                     &path,
-                    "the first environment has none before it to promote from; set from =                      \"<environment>\"",
+                    "the first environment has none before it to promote from; set from = \
+                     \"<environment>\"",
                 ),
                 None => source_of[i] = Some(i - 1),
             }
-            self.positive(&with(&path, &[key("soak")]), promotion.soak);
+            if promotion.soak.get() == Duration::ZERO {
+                self.report_in(
+                    env_name,
+                    &with(&path, &[key("soak")]),
+                    "must be longer than zero",
+                );
+            }
             for (j, check) in promotion.required_checks.iter().enumerate() {
                 if check.trim().is_empty() {
-                    self.report(
+                    self.report_in(
+                        env_name,
                         &with(&path, &[key("required_checks"), index(j)]),
                         "must not be empty",
                     );
@@ -313,7 +327,8 @@ impl Checker<'_, '_> {
             }
             for (j, pattern) in promotion.high_risk.iter().enumerate() {
                 if let Err(err) = globset::Glob::new(pattern) {
-                    self.report(
+                    self.report_in(
+                        env_name,
                         &with(&path, &[key("high_risk"), index(j)]),
                         format!(
                             "{} is not a valid glob pattern ({}); e.g. \"migrations/**\"",
@@ -324,6 +339,7 @@ impl Checker<'_, '_> {
                 }
             }
             self.strategy_settings(
+                env_name,
                 &path,
                 promotion.strategy == PromotionStrategy::WorkflowDispatch,
                 promotion.workflow.as_deref(),
@@ -333,12 +349,15 @@ impl Checker<'_, '_> {
         }
         for i in 0..names.len() {
             if let Some(cycle) = promotion_cycle(&source_of, i) {
+                let env_name = names[i];
                 let path = with(
                     &[key("environment"), index(i)],
                     &[key("promotion"), key("from")],
                 );
-                let route: Vec<&str> = cycle.iter().map(|&k| names[k]).collect();
-                self.report(
+                let mut route: Vec<&str> = cycle.iter().map(|&k| names[k]).collect();
+                route.push(names[i]);
+                self.report_in(
+                    env_name,
                     &path,
                     format!("promotions go round in a circle: {}", route.join(" <- ")),
                 );
@@ -348,6 +367,7 @@ impl Checker<'_, '_> {
 
     fn strategy_settings(
         &mut self,
+        env_name: &str,
         path: &[Seg],
         is_dispatch: bool,
         workflow: Option<&str>,
@@ -355,17 +375,30 @@ impl Checker<'_, '_> {
         command: &[String],
     ) {
         if is_dispatch && workflow.is_none_or(|w| w.trim().is_empty()) {
-            self.report(
+            self.report_in(
+                env_name,
                 &with(path, &[key("workflow")]),
                 "strategy \"workflow-dispatch\" needs workflow = \"<file>.yml\"",
             );
         }
         if is_command && command.first().is_none_or(|c| c.trim().is_empty()) {
-            self.report(
+            self.report_in(
+                env_name,
                 &with(path, &[key("command")]),
                 "strategy \"command\" needs command = [\"program\", \"argument\", ...]",
             );
         }
+    }
+
+    /// Like [`Self::report`], naming the environment after the place, for tables nested in an
+    /// `[[environment]]` whose place text alone does not say which one.
+    fn report_in(&mut self, env_name: &str, path: &[Seg], problem: impl Display) {
+        let span = self.map.nearest_span(path);
+        let place = self.map.describe(path);
+        self.problems.push((
+            span,
+            format!("{place} (environment {}): {problem}", quote(env_name)),
+        ));
     }
 
     fn freezes(&mut self, config: &Config) {
