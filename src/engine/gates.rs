@@ -347,7 +347,7 @@ fn source_deployed_gate(facts: &PromotionFacts) -> Gate {
         );
     };
     let deployed = short_sha(&deploy.sha);
-    let measured = format!("{deployed}: {:?}", deploy.status).to_lowercase();
+    let measured = format!("{deployed}: {}", deploy.status.word());
     if deploy.sha != facts.candidate_sha {
         return Gate::new(
             GateKind::SourceDeployed,
@@ -678,7 +678,9 @@ fn lock_gate(lock: Option<&LockHolder>) -> Gate {
     }
 }
 
-/// Whether `env` is frozen at `now`, until when, and when promotions open again. Freezes with
+/// Whether `env` is frozen at `now`, until when, and when promotions open again. A freeze that
+/// lists no environments applies to every environment asked about: the engine asks only for
+/// environments that have a promotion, which is what the configuration promises. Freezes with
 /// an unknown time zone or unreadable window (validation rejects both) are read as UTC or
 /// skipped.
 pub fn freeze_state(freezes: &[FreezeConfig], env: &str, now: DateTime<Utc>) -> FreezeState {
@@ -1035,6 +1037,7 @@ mod tests {
             gate.reason.as_str(),
             "the source runs 9f8e7d6, not the candidate 4b09a38"
         );
+        assert_eq!(gate.measured.as_str(), "9f8e7d6: deployed");
         facts.source_deploy = Some(SourceDeploy {
             sha: SHA.to_string(),
             status: DeployStatus::Failure,
