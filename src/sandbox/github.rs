@@ -2,19 +2,23 @@
 //! GitHub's official examples (every field the published schemas and octocrab's models
 //! require). Transport concerns (auth, ETags, rate limits, Link headers) live in `http.rs`.
 
+use axum::http::StatusCode;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
 use super::http::{ApiError, Page, Query};
 use super::world::{
-    Actor, CommitRecord, DeploymentRecord, DeploymentStatusRecord, JobRecord, OWNER, Progress,
-    REPO_NAME, RunRecord, WORKFLOW_FILE, WORKFLOW_ID, WORKFLOW_NAME, World,
+    Actor, CommitRecord, DeployState, DeploymentRecord, DeploymentStatusRecord, JobRecord,
+    NewDeployment, OWNER, Progress, REPO_NAME, RunRecord, WORKFLOW_FILE, WORKFLOW_ID,
+    WORKFLOW_NAME, World, WriteError,
 };
 
 const WEB: &str = "https://github.com";
 
 /// An answer before transport headers are added.
 pub struct Answer {
+    pub status: axum::http::StatusCode,
+    /// `Value::Null` with a 204: no body.
     pub body: Value,
     /// Present on paginated lists: drives the `Link` header.
     pub page: Option<Page>,
@@ -25,9 +29,17 @@ pub struct Answer {
 impl Answer {
     fn one(body: Value) -> Self {
         Self {
+            status: axum::http::StatusCode::OK,
             body,
             page: None,
             counts: true,
+        }
+    }
+
+    fn with_status(status: axum::http::StatusCode, body: Value) -> Self {
+        Self {
+            status,
+            ..Self::one(body)
         }
     }
 }
@@ -39,6 +51,7 @@ pub fn get(world: &World, api: &str, segments: &[&str], query: &Query) -> Result
     let urls = Urls { api };
     match segments {
         ["rate_limit"] => Ok(Answer {
+            status: axum::http::StatusCode::OK,
             body: rate_limit_json(world),
             page: None,
             counts: false,
@@ -79,6 +92,7 @@ fn repo_get(
                 .map(|c| commit_json(urls, c, false))
                 .collect();
             Ok(Answer {
+                status: axum::http::StatusCode::OK,
                 body: Value::Array(items),
                 page: Some(page),
                 counts: true,
@@ -89,10 +103,10 @@ fn repo_get(
             let commit = world.commit(&reference).ok_or(ApiError::NoCommit)?;
             Ok(Answer::one(commit_json(urls, commit, true)))
         }
-        ["git", "ref" | "refs", "heads", branch @ ..] if !branch.is_empty() => {
-            let name = branch.join("/");
-            let sha = world.branches.get(&name).ok_or(ApiError::NotFound)?;
-            Ok(Answer::one(ref_json(urls, &name, sha)))
+        ["git", "ref" | "refs", name @ ..] if !name.is_empty() => {
+            let full = format!("refs/{}", name.join("/"));
+            let sha = world.ref_sha(&full).ok_or(ApiError::NotFound)?;
+            Ok(Answer::one(ref_json(urls, &full, sha)))
         }
         ["actions", "workflows"] => Ok(Answer::one(json!({
             "total_count": 1,
@@ -127,6 +141,7 @@ fn repo_get(
             let total = jobs.len();
             let (items, page) = Page::slice(jobs, query);
             Ok(Answer {
+                status: axum::http::StatusCode::OK,
                 body: json!({ "total_count": total, "jobs": items }),
                 page: Some(page),
                 counts: true,
@@ -155,6 +170,7 @@ fn repo_get(
                 .map(|d| deployment_json(urls, d))
                 .collect();
             Ok(Answer {
+                status: axum::http::StatusCode::OK,
                 body: Value::Array(items),
                 page: Some(page),
                 counts: true,
@@ -176,12 +192,161 @@ fn repo_get(
                 .collect();
             let (items, page) = Page::slice(statuses, query);
             Ok(Answer {
+                status: axum::http::StatusCode::OK,
                 body: Value::Array(items),
                 page: Some(page),
                 counts: true,
             })
         }
         _ => Err(ApiError::NotFound),
+    }
+}
+
+/// Routes a write (POST, PATCH, PUT, DELETE) by its path segments; `request` is the JSON
+/// body (`{}` when empty).
+pub fn write(
+    world: &mut World,
+    api: &str,
+    method: &axum::http::Method,
+    segments: &[&str],
+    request: &Value,
+) -> Result<Answer, ApiError> {
+    let urls = Urls { api };
+    let ["repos", owner, repo, rest @ ..] = segments else {
+        return Err(ApiError::NotFound);
+    };
+    if *owner != OWNER || *repo != REPO_NAME {
+        return Err(ApiError::NotFound);
+    }
+    match (method.as_str(), rest) {
+        ("PATCH", ["git", "refs", "heads", branch @ ..]) if !branch.is_empty() => {
+            let branch = branch.join("/");
+            let sha = required_str(request, "sha")?;
+            let force = request
+                .get("force")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            world
+                .update_branch(&branch, sha, force)
+                .map_err(write_error)?;
+            let full = format!("refs/heads/{branch}");
+            Ok(Answer::one(ref_json(&urls, &full, sha)))
+        }
+        ("POST", ["git", "refs"]) => {
+            let full = required_str(request, "ref")?;
+            if !full.starts_with("refs/") || full.split('/').count() < 3 {
+                return Err(ApiError::Unprocessable(
+                    "Reference name must start with 'refs/' and have at least two slashes."
+                        .to_string(),
+                ));
+            }
+            let sha = required_str(request, "sha")?;
+            world.create_ref(full, sha).map_err(write_error)?;
+            Ok(Answer::with_status(
+                StatusCode::CREATED,
+                ref_json(&urls, full, sha),
+            ))
+        }
+        ("DELETE", ["git", "refs", name @ ..]) if !name.is_empty() => {
+            let full = format!("refs/{}", name.join("/"));
+            world.delete_ref(&full).map_err(write_error)?;
+            Ok(Answer::with_status(StatusCode::NO_CONTENT, Value::Null))
+        }
+        ("POST", ["deployments"]) => {
+            let git_ref = required_str(request, "ref")?.to_string();
+            let environment = request
+                .get("environment")
+                .and_then(Value::as_str)
+                .unwrap_or("production")
+                .to_string();
+            let payload = match request.get("payload") {
+                None | Some(Value::Null) => "{}".to_string(),
+                Some(Value::String(text)) => text.clone(),
+                Some(value) => value.to_string(),
+            };
+            let description = request
+                .get("description")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let production = request
+                .get("production_environment")
+                .and_then(Value::as_bool);
+            let id = world
+                .create_deployment(NewDeployment {
+                    git_ref,
+                    environment,
+                    description,
+                    production,
+                    payload,
+                    creator: api_client_actor(),
+                })
+                .map_err(write_error)?;
+            let deployment = world.deployment(id).ok_or(ApiError::NotFound)?;
+            Ok(Answer::with_status(
+                StatusCode::CREATED,
+                deployment_json(&urls, deployment),
+            ))
+        }
+        ("POST", ["deployments", id, "statuses"]) => {
+            let id = parse_id(id).ok_or(ApiError::NotFound)?;
+            world.deployment(id).ok_or(ApiError::NotFound)?;
+            let state = required_str(request, "state")?;
+            let state = DeployState::parse(state).ok_or_else(|| {
+                ApiError::Unprocessable(format!(
+                    "state {state:?} is not a valid deployment status state"
+                ))
+            })?;
+            let description = request
+                .get("description")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            let auto_inactive = request
+                .get("auto_inactive")
+                .and_then(Value::as_bool)
+                .unwrap_or(true);
+            let status_id = world
+                .create_deployment_status(id, state, description, auto_inactive)
+                .ok_or(ApiError::NotFound)?;
+            let deployment = world.deployment(id).ok_or(ApiError::NotFound)?;
+            let status = deployment
+                .statuses
+                .iter()
+                .find(|s| s.id == status_id)
+                .ok_or(ApiError::NotFound)?;
+            let mut body = deployment_status_json(&urls, deployment, status);
+            for field in ["environment_url", "log_url"] {
+                if let Some(url) = request.get(field).and_then(Value::as_str) {
+                    body[field] = json!(url);
+                }
+            }
+            Ok(Answer::with_status(StatusCode::CREATED, body))
+        }
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+fn required_str<'a>(request: &'a Value, field: &str) -> Result<&'a str, ApiError> {
+    request.get(field).and_then(Value::as_str).ok_or_else(|| {
+        ApiError::Unprocessable(format!("Invalid request.\n\n\"{field}\" wasn't supplied."))
+    })
+}
+
+fn write_error(error: WriteError) -> ApiError {
+    match error {
+        WriteError::RefMissing => ApiError::Unprocessable("Reference does not exist".to_string()),
+        other => ApiError::Unprocessable(other.to_string()),
+    }
+}
+
+/// Who the sandbox says made a write through the API (the token's owner).
+fn api_client_actor() -> Actor {
+    Actor {
+        id: 9_919,
+        login: "shipdeck-bot".to_string(),
+        name: "shipdeck".to_string(),
+        email: "shipdeck-bot@acme.example".to_string(),
+        is_bot: false,
     }
 }
 
@@ -221,6 +386,7 @@ fn list_runs(
         .map(|run| run_json(world, urls, run, now))
         .collect();
     Ok(Answer {
+        status: axum::http::StatusCode::OK,
         body: json!({ "total_count": total, "workflow_runs": items }),
         page: Some(page),
         counts: true,
@@ -459,12 +625,13 @@ fn branch_json(urls: &Urls, name: &str, commit: &CommitRecord) -> Value {
     })
 }
 
-fn ref_json(urls: &Urls, branch: &str, sha: &str) -> Value {
+/// A ref by its full name (`refs/heads/main`, `refs/shipdeck/locks/prod`).
+fn ref_json(urls: &Urls, full_ref: &str, sha: &str) -> Value {
     let r = urls.repo();
     json!({
-        "ref": format!("refs/heads/{branch}"),
-        "node_id": format!("REF_kwDOIsHmrq{}", branch.len()),
-        "url": format!("{r}/git/refs/heads/{branch}"),
+        "ref": full_ref,
+        "node_id": format!("REF_kwDOIsHmrq{}", full_ref.len()),
+        "url": format!("{r}/{}", full_ref.replacen("refs/", "git/refs/", 1)),
         "object": {
             "type": "commit",
             "sha": sha,
@@ -614,7 +781,7 @@ fn deployment_json(urls: &Urls, deployment: &DeploymentRecord) -> Value {
         "sha": deployment.sha,
         "ref": deployment.git_ref,
         "task": "deploy",
-        "payload": {},
+        "payload": serde_json::from_str::<Value>(&deployment.payload).unwrap_or_else(|_| json!({})),
         "original_environment": deployment.environment,
         "environment": deployment.environment,
         "description": deployment.description,

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::faults::FaultRule;
+
 /// A commit author in the scenario's pool.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -54,6 +56,9 @@ pub struct Scenario {
     /// Commit subjects, picked with the seed.
     pub subjects: Vec<String>,
     pub authors: Vec<ScenarioAuthor>,
+    /// The fault plan the sandbox starts with (`[[faults]]` tables); empty by default.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<FaultRule>,
 }
 
 /// Why a scenario could not be loaded.
@@ -105,6 +110,7 @@ impl Scenario {
                     login: login.to_string(),
                 })
                 .collect(),
+            faults: Vec::new(),
         }
     }
 

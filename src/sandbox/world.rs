@@ -226,6 +226,8 @@ impl RunRecord {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeployState {
+    Pending,
+    Error,
     Queued,
     InProgress,
     Success,
@@ -234,8 +236,24 @@ pub enum DeployState {
 }
 
 impl DeployState {
+    /// Parses GitHub's deployment status `state`.
+    pub fn parse(text: &str) -> Option<DeployState> {
+        Some(match text {
+            "pending" => DeployState::Pending,
+            "error" => DeployState::Error,
+            "queued" => DeployState::Queued,
+            "in_progress" => DeployState::InProgress,
+            "success" => DeployState::Success,
+            "failure" => DeployState::Failure,
+            "inactive" => DeployState::Inactive,
+            _ => return None,
+        })
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
+            DeployState::Pending => "pending",
+            DeployState::Error => "error",
             DeployState::Queued => "queued",
             DeployState::InProgress => "in_progress",
             DeployState::Success => "success",
@@ -263,6 +281,8 @@ pub struct DeploymentRecord {
     pub created_at: DateTime<Utc>,
     pub description: String,
     pub production: bool,
+    /// The `payload` a client sent, as JSON text (`{}` for the world's own deployments).
+    pub payload: String,
     /// Oldest first.
     pub statuses: Vec<DeploymentStatusRecord>,
 }
@@ -357,6 +377,8 @@ pub struct World {
     commit_index: HashMap<String, usize>,
     /// Branch name -> head sha.
     pub branches: BTreeMap<String, String>,
+    /// Refs outside `refs/heads/` (e.g. `shipdeck/locks/prod`, without `refs/`) -> sha.
+    pub other_refs: BTreeMap<String, String>,
     /// Oldest first.
     pub runs: Vec<RunRecord>,
     /// Oldest first.
@@ -372,6 +394,8 @@ pub struct World {
     deploy_bot: Actor,
     /// Deploy outcomes pinned by a promotion, keyed by (branch, sha).
     pending_deploy_outcome: HashMap<(String, String), bool>,
+    /// Runs started by a forced branch move: they deploy even an older commit.
+    deploy_even_if_older: std::collections::HashSet<u64>,
 }
 
 impl World {
@@ -386,6 +410,7 @@ impl World {
             commits: Vec::new(),
             commit_index: HashMap::new(),
             branches: BTreeMap::new(),
+            other_refs: BTreeMap::new(),
             runs: Vec::new(),
             deployments: Vec::new(),
             rate_limit: RateLimit {
@@ -408,6 +433,7 @@ impl World {
                 is_bot: true,
             },
             pending_deploy_outcome: HashMap::new(),
+            deploy_even_if_older: std::collections::HashSet::new(),
             scenario,
         };
         world.schedule_history(origin, spacing);
@@ -747,6 +773,7 @@ impl World {
     }
 
     fn run_finished(&mut self, at: DateTime<Utc>, run_id: u64) {
+        let forced = self.deploy_even_if_older.remove(&run_id);
         let Some(run) = self.run(run_id) else { return };
         if run.outcome() != Outcome::Success {
             return;
@@ -758,10 +785,12 @@ impl World {
         };
         // Never deploy a commit older than what the environment already runs.
         let index_of = |sha: &str| self.commit_index.get(sha).copied();
-        if let (Some(deployed), Some(this)) = (
-            self.deployed_sha(environment).and_then(|d| index_of(&d)),
-            index_of(&sha),
-        ) && deployed >= this
+        if !forced
+            && let (Some(deployed), Some(this)) = (
+                self.deployed_sha(environment).and_then(|d| index_of(&d)),
+                index_of(&sha),
+            )
+            && deployed >= this
         {
             return;
         }
@@ -807,6 +836,7 @@ impl World {
             created_at: at,
             description: format!("Deploy {} to {environment}", short_sha(sha)),
             production,
+            payload: "{}".to_string(),
             statuses: Vec::new(),
         });
         keep_newest(&mut self.deployments, MAX_DEPLOYMENTS);
@@ -836,10 +866,23 @@ impl World {
     }
 
     fn add_deployment_status(&mut self, at: DateTime<Utc>, deployment_id: u64, state: DeployState) {
+        self.add_status_marking(at, deployment_id, state, true, None);
+    }
+
+    /// Adds a status; a `success` marks the environment's earlier successes inactive unless
+    /// `auto_inactive` is false. `description` replaces the default text for the state.
+    fn add_status_marking(
+        &mut self,
+        at: DateTime<Utc>,
+        deployment_id: u64,
+        state: DeployState,
+        auto_inactive: bool,
+        description: Option<String>,
+    ) {
         let Some(position) = self.deployments.iter().position(|d| d.id == deployment_id) else {
             return;
         };
-        if state == DeployState::Success {
+        if state == DeployState::Success && auto_inactive {
             // GitHub marks the environment's earlier successful deployments inactive.
             let environment = self.deployments[position].environment.clone();
             let earlier: Vec<u64> = self
@@ -853,19 +896,28 @@ impl World {
                 .map(|d| d.id)
                 .collect();
             for id in earlier {
-                self.push_status(at, id, DeployState::Inactive);
+                self.push_status(at, id, DeployState::Inactive, None);
             }
         }
-        self.push_status(at, deployment_id, state);
+        self.push_status(at, deployment_id, state, description);
     }
 
-    fn push_status(&mut self, at: DateTime<Utc>, deployment_id: u64, state: DeployState) {
+    fn push_status(
+        &mut self,
+        at: DateTime<Utc>,
+        deployment_id: u64,
+        state: DeployState,
+        description: Option<String>,
+    ) {
         let id = self.next_status_id;
         self.next_status_id += 1 + (id % 3);
         let Some(deployment) = self.deployments.iter_mut().find(|d| d.id == deployment_id) else {
             return;
         };
-        let description = match state {
+        let description_override = description;
+        let default_description = match state {
+            DeployState::Pending => "Deployment pending",
+            DeployState::Error => "Deployment errored",
             DeployState::Queued => "Deployment queued",
             DeployState::InProgress => "Deployment in progress",
             DeployState::Success => "Deployment finished successfully.",
@@ -876,7 +928,7 @@ impl World {
             id,
             state,
             created_at: at,
-            description: description.to_string(),
+            description: description_override.unwrap_or_else(|| default_description.to_string()),
         });
     }
 
@@ -1013,6 +1065,143 @@ impl World {
 
     fn hash_hex(&self, kind: &[u8], n: u64) -> String {
         hex::encode(&self.digest(kind, n)[..20])
+    }
+}
+
+/// Why a write to the world was refused (the routes turn these into GitHub's answers).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WriteError {
+    #[error("Object does not exist")]
+    UnknownSha,
+    #[error("Update is not a fast forward")]
+    NotFastForward,
+    #[error("Reference already exists")]
+    RefExists,
+    #[error("Reference does not exist")]
+    RefMissing,
+    #[error("No ref found for: {0}")]
+    UnknownRef(String),
+}
+
+/// A deployment a client asks for (`POST /repos/{o}/{r}/deployments`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDeployment {
+    pub git_ref: String,
+    pub environment: String,
+    pub description: String,
+    pub production: Option<bool>,
+    /// JSON text.
+    pub payload: String,
+    pub creator: Actor,
+}
+
+/// The write side: what GitHub's write endpoints do to the world.
+impl World {
+    /// The sha a full ref name (`refs/heads/main`, `refs/shipdeck/locks/prod`) points at.
+    pub fn ref_sha(&self, full_ref: &str) -> Option<&String> {
+        let name = full_ref.strip_prefix("refs/").unwrap_or(full_ref);
+        match name.strip_prefix("heads/") {
+            Some(branch) => self.branches.get(branch),
+            None => self.other_refs.get(name),
+        }
+    }
+
+    /// Moves a branch. Without `force` only a fast-forward is allowed. Moving an
+    /// environment's branch starts its CI run, which deploys the environment when it passes
+    /// (the same path the scenario's own promotions take).
+    pub fn update_branch(
+        &mut self,
+        branch: &str,
+        sha: &str,
+        force: bool,
+    ) -> Result<(), WriteError> {
+        let target = *self.commit_index.get(sha).ok_or(WriteError::UnknownSha)?;
+        let current = self.branches.get(branch).ok_or(WriteError::RefMissing)?;
+        let current_index = self.commit_index.get(current).copied();
+        // History is linear: a fast-forward never goes back.
+        if !force && current_index.is_some_and(|c| target < c) {
+            return Err(WriteError::NotFastForward);
+        }
+        if current_index == Some(target) {
+            return Ok(());
+        }
+        self.branches.insert(branch.to_string(), sha.to_string());
+        if ENVIRONMENTS.iter().any(|(_, b, _)| *b == branch) {
+            let actor = self.commits[target].author.clone();
+            self.start_run(self.now + TimeDelta::seconds(2), branch, sha, actor, 0.0);
+            if force && let Some(run) = self.runs.last() {
+                // A forced move is a rollback: deploy it even though it is older.
+                self.deploy_even_if_older.insert(run.id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates a ref; fails when it exists (an atomic lock primitive).
+    pub fn create_ref(&mut self, full_ref: &str, sha: &str) -> Result<(), WriteError> {
+        if !self.commit_index.contains_key(sha) {
+            return Err(WriteError::UnknownSha);
+        }
+        if self.ref_sha(full_ref).is_some() {
+            return Err(WriteError::RefExists);
+        }
+        let name = full_ref.strip_prefix("refs/").unwrap_or(full_ref);
+        match name.strip_prefix("heads/") {
+            Some(branch) => self.branches.insert(branch.to_string(), sha.to_string()),
+            None => self.other_refs.insert(name.to_string(), sha.to_string()),
+        };
+        Ok(())
+    }
+
+    pub fn delete_ref(&mut self, full_ref: &str) -> Result<(), WriteError> {
+        let name = full_ref.strip_prefix("refs/").unwrap_or(full_ref);
+        let removed = match name.strip_prefix("heads/") {
+            Some(branch) => self.branches.remove(branch),
+            None => self.other_refs.remove(name),
+        };
+        removed.map(|_| ()).ok_or(WriteError::RefMissing)
+    }
+
+    /// Creates a deployment a client asked for; it has no status until the client adds one.
+    pub fn create_deployment(&mut self, request: NewDeployment) -> Result<u64, WriteError> {
+        let sha = self
+            .commit(&request.git_ref)
+            .map(|c| c.sha.clone())
+            .ok_or_else(|| WriteError::UnknownRef(request.git_ref.clone()))?;
+        let id = self.next_deployment_id;
+        self.next_deployment_id += 1 + (id % 5);
+        let production = request
+            .production
+            .unwrap_or_else(|| request.environment.starts_with("prod"));
+        self.deployments.push(DeploymentRecord {
+            id,
+            sha,
+            git_ref: request.git_ref,
+            environment: request.environment,
+            creator: request.creator,
+            created_at: self.now,
+            description: request.description,
+            production,
+            payload: request.payload,
+            statuses: Vec::new(),
+        });
+        keep_newest(&mut self.deployments, MAX_DEPLOYMENTS);
+        Ok(id)
+    }
+
+    /// Adds a status to a deployment; returns the new status id.
+    pub fn create_deployment_status(
+        &mut self,
+        deployment_id: u64,
+        state: DeployState,
+        description: Option<String>,
+        auto_inactive: bool,
+    ) -> Option<u64> {
+        self.deployment(deployment_id)?;
+        self.add_status_marking(self.now, deployment_id, state, auto_inactive, description);
+        self.deployment(deployment_id)
+            .and_then(|d| d.statuses.last())
+            .map(|s| s.id)
     }
 }
 
