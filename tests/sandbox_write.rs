@@ -603,3 +603,195 @@ async fn fault_plan_loads_from_the_scenario_toml() {
     assert_eq!(call(&sandbox, Method::DELETE, path, None).await.status, 503);
     assert_eq!(call(&sandbox, Method::DELETE, path, None).await.status, 204);
 }
+
+#[tokio::test]
+async fn compare_lists_commits_and_changed_files() {
+    let sandbox = start_sandbox().await;
+    let prod = head_of(&sandbox, "prod").await;
+    let main = head_of(&sandbox, "main").await;
+    let history = main_history(&sandbox).await;
+    let ahead_by = history.iter().position(|sha| *sha == prod).unwrap();
+
+    let ahead = get(&sandbox, &format!("/compare/{prod}...{main}")).await;
+    assert_valid("repos__compare-commits.200.schema.json", "compare", &ahead);
+    assert_eq!(ahead["status"], "ahead");
+    assert_eq!(ahead["ahead_by"], ahead_by);
+    assert_eq!(ahead["behind_by"], 0);
+    let commits = ahead["commits"].as_array().unwrap();
+    assert_eq!(commits.len(), ahead_by);
+    assert_eq!(
+        commits.last().unwrap()["sha"],
+        main.as_str(),
+        "oldest first"
+    );
+    let files: Vec<&str> = ahead["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["filename"].as_str().unwrap())
+        .collect();
+    assert!(!files.is_empty());
+    let mut unique = files.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), files.len(), "each file listed once");
+    assert!(ahead["files"][0]["additions"].as_u64().unwrap() > 0);
+
+    // Branch names work too, and the reverse is behind; the same commit is identical.
+    let behind = get(&sandbox, "/compare/main...prod").await;
+    assert_eq!(behind["status"], "behind");
+    assert_eq!(behind["behind_by"], ahead_by);
+    let same = get(&sandbox, &format!("/compare/{main}...main")).await;
+    assert_eq!(same["status"], "identical");
+    assert_eq!(same["files"], json!([]));
+
+    let octocrab = octocrab_for(&sandbox);
+    let typed = octocrab
+        .commits("acme", "shop")
+        .compare(prod.as_str(), main.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(typed.ahead_by as usize, ahead_by);
+
+    let missing = call(&sandbox, Method::GET, "/compare/main...nope", None).await;
+    assert_eq!(missing.status, 404);
+}
+
+#[tokio::test]
+async fn scenario_commits_touch_high_risk_paths() {
+    let sandbox = start_sandbox().await;
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..30 {
+        sandbox.clock().advance(Duration::from_secs(300));
+    }
+    let history = main_history(&sandbox).await;
+    let oldest = history.last().unwrap();
+    let all = get(&sandbox, &format!("/compare/{oldest}...main")).await;
+    for file in all["files"].as_array().unwrap() {
+        let name = file["filename"].as_str().unwrap();
+        for prefix in ["migrations/", "infra/iam/", "src/payments/"] {
+            if name.starts_with(prefix) {
+                seen.insert(prefix);
+            }
+        }
+    }
+    assert_eq!(seen.len(), 3, "saw {seen:?}");
+}
+
+#[tokio::test]
+async fn check_runs_and_combined_status_follow_the_commits_run() {
+    let sandbox = start_sandbox().await;
+    let prod = head_of(&sandbox, "prod").await;
+    let checks = get(&sandbox, &format!("/commits/{prod}/check-runs")).await;
+    assert_valid(
+        "checks__list-for-ref.200.schema.json",
+        "check runs",
+        &checks,
+    );
+    let runs = checks["check_runs"].as_array().unwrap();
+    assert!(runs.iter().any(|c| c["name"] == "lint"));
+    assert!(runs.iter().all(|c| c["status"] == "completed"));
+    let status = get(&sandbox, &format!("/commits/{prod}/status")).await;
+    assert_valid(
+        "repos__get-combined-status-for-ref.200.schema.json",
+        "combined status",
+        &status,
+    );
+    assert_eq!(status["state"], "success");
+
+    // A commit landing now: its checks run, then finish.
+    let before = head_of(&sandbox, "main").await;
+    advance_until(&sandbox, || async {
+        head_of(&sandbox, "main").await != before
+    })
+    .await;
+    let fresh = head_of(&sandbox, "main").await;
+    sandbox.clock().advance(Duration::from_secs(5));
+    let running = get(&sandbox, &format!("/commits/{fresh}/status")).await;
+    assert_eq!(running["state"], "pending");
+    advance_until(&sandbox, || async {
+        get(&sandbox, &format!("/commits/{fresh}/status")).await["state"] != "pending"
+    })
+    .await;
+    let checks = get(&sandbox, &format!("/commits/{fresh}/check-runs")).await;
+    assert!(
+        checks["check_runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["status"] == "completed")
+    );
+    let unknown = call(&sandbox, Method::GET, "/commits/nope/status", None).await;
+    assert_eq!(unknown.status, 422);
+}
+
+#[tokio::test]
+async fn dispatched_deploy_workflow_runs_then_deploys_that_sha() {
+    let sandbox = start_sandbox().await;
+    let prod = head_of(&sandbox, "prod").await;
+    let staging_before = deployed(&sandbox, "staging").await.unwrap();
+    assert_ne!(prod, staging_before);
+
+    // Roll staging back to prod's commit through the deploy workflow.
+    let octocrab = octocrab_for(&sandbox);
+    let details: Value = octocrab
+        .post(
+            "/repos/acme/shop/actions/workflows/deploy.yml/dispatches",
+            Some(&json!({
+                "ref": "staging",
+                "inputs": { "environment": "staging", "sha": prod },
+                "return_run_details": true,
+            })),
+        )
+        .await
+        .unwrap();
+    assert_valid(
+        "actions__create-workflow-dispatch.200.schema.json",
+        "dispatch",
+        &details,
+    );
+    let run_id = details["workflow_run_id"].as_u64().unwrap();
+    assert!(
+        details["run_url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&run_id.to_string())
+    );
+    let run = get(&sandbox, &format!("/actions/runs/{run_id}")).await;
+    assert_eq!(run["head_sha"], prod.as_str());
+    assert_eq!(run["event"], "workflow_dispatch");
+    assert_eq!(deployed(&sandbox, "staging").await, Some(staging_before));
+
+    advance_until(&sandbox, || async {
+        deployed(&sandbox, "staging").await.as_deref() == Some(prod.as_str())
+    })
+    .await;
+
+    // Without run details: 204 and no body. Missing input or unknown workflow: refused.
+    let plain = call(
+        &sandbox,
+        Method::POST,
+        "/actions/workflows/ci.yml/dispatches",
+        Some(json!({ "ref": "main" })),
+    )
+    .await;
+    assert_eq!(plain.status, 204);
+    assert_eq!(plain.body, Value::Null);
+    let no_env = call(
+        &sandbox,
+        Method::POST,
+        "/actions/workflows/deploy.yml/dispatches",
+        Some(json!({ "ref": "main", "inputs": { "sha": prod } })),
+    )
+    .await;
+    assert_eq!(no_env.status, 422);
+    let unknown = call(
+        &sandbox,
+        Method::POST,
+        "/actions/workflows/nope.yml/dispatches",
+        Some(json!({ "ref": "main" })),
+    )
+    .await;
+    assert_eq!(unknown.status, 404);
+}

@@ -8,9 +8,9 @@ use serde_json::{Value, json};
 
 use super::http::{ApiError, Page, Query};
 use super::world::{
-    Actor, CommitRecord, DeployState, DeploymentRecord, DeploymentStatusRecord, JobRecord,
-    NewDeployment, OWNER, Progress, REPO_NAME, RunRecord, WORKFLOW_FILE, WORKFLOW_ID,
-    WORKFLOW_NAME, World, WriteError,
+    Actor, CommitRecord, DEPLOY_WORKFLOW_FILE, DeployState, DeploymentRecord,
+    DeploymentStatusRecord, JobRecord, NewDeployment, OWNER, Progress, REPO_NAME, RunRecord,
+    WORKFLOW_FILE, WORKFLOW_ID, WORKFLOW_NAME, World, WriteError, api_client_actor,
 };
 
 const WEB: &str = "https://github.com";
@@ -97,6 +97,24 @@ fn repo_get(
                 page: Some(page),
                 counts: true,
             })
+        }
+        ["compare", spec @ ..] if !spec.is_empty() => compare(world, urls, &spec.join("/")),
+        ["commits", reference @ .., "check-runs"] if !reference.is_empty() => {
+            let commit = world
+                .commit(&reference.join("/"))
+                .ok_or(ApiError::NoCommit)?;
+            Ok(Answer::one(check_runs_json(world, urls, &commit.sha, now)))
+        }
+        ["commits", reference @ .., "status"] if !reference.is_empty() => {
+            let commit = world
+                .commit(&reference.join("/"))
+                .ok_or(ApiError::NoCommit)?;
+            Ok(Answer::one(combined_status_json(
+                world,
+                urls,
+                &commit.sha,
+                now,
+            )))
         }
         ["commits", reference @ ..] if !reference.is_empty() => {
             let reference = reference.join("/");
@@ -252,6 +270,41 @@ pub fn write(
             world.delete_ref(&full).map_err(write_error)?;
             Ok(Answer::with_status(StatusCode::NO_CONTENT, Value::Null))
         }
+        ("POST", ["actions", "workflows", workflow, "dispatches"]) => {
+            let deploys = *workflow == DEPLOY_WORKFLOW_FILE;
+            if !deploys && !is_our_workflow(workflow) {
+                return Err(ApiError::NotFound);
+            }
+            let git_ref = required_str(request, "ref")?;
+            let branch = git_ref.strip_prefix("refs/heads/").unwrap_or(git_ref);
+            let head =
+                world.branches.get(branch).cloned().ok_or_else(|| {
+                    ApiError::Unprocessable(format!("No ref found for: {git_ref}"))
+                })?;
+            let inputs = request.get("inputs").cloned().unwrap_or_else(|| json!({}));
+            let input = |name: &str| inputs.get(name).and_then(Value::as_str);
+            let sha = input("sha").unwrap_or(&head).to_string();
+            let environment = if deploys {
+                Some(input("environment").ok_or_else(|| {
+                    ApiError::Unprocessable("Required input 'environment' not provided".to_string())
+                })?)
+            } else {
+                None
+            };
+            let run_id = world
+                .dispatch_workflow(branch, &sha, environment)
+                .map_err(write_error)?;
+            if request.get("return_run_details").and_then(Value::as_bool) == Some(true) {
+                let r = urls.repo();
+                Ok(Answer::one(json!({
+                    "workflow_run_id": run_id,
+                    "run_url": format!("{r}/actions/runs/{run_id}"),
+                    "html_url": format!("{WEB}/{OWNER}/{REPO_NAME}/actions/runs/{run_id}"),
+                })))
+            } else {
+                Ok(Answer::with_status(StatusCode::NO_CONTENT, Value::Null))
+            }
+        }
         ("POST", ["deployments"]) => {
             let git_ref = required_str(request, "ref")?.to_string();
             let environment = request
@@ -339,15 +392,176 @@ fn write_error(error: WriteError) -> ApiError {
     }
 }
 
-/// Who the sandbox says made a write through the API (the token's owner).
-fn api_client_actor() -> Actor {
-    Actor {
-        id: 9_919,
-        login: "shipdeck-bot".to_string(),
-        name: "shipdeck".to_string(),
-        email: "shipdeck-bot@acme.example".to_string(),
-        is_bot: false,
+/// `GET compare/{base}...{head}` over the linear history.
+fn compare(world: &World, urls: &Urls, spec: &str) -> Result<Answer, ApiError> {
+    let (base, head) = spec.split_once("...").ok_or(ApiError::NotFound)?;
+    let base = world.commit(base).ok_or(ApiError::NotFound)?;
+    let head = world.commit(head).ok_or(ApiError::NotFound)?;
+    let (base_at, head_at) = (
+        world.commit_position(&base.sha).ok_or(ApiError::NotFound)?,
+        world.commit_position(&head.sha).ok_or(ApiError::NotFound)?,
+    );
+    let (status, ahead_by, behind_by) = match head_at.cmp(&base_at) {
+        std::cmp::Ordering::Equal => ("identical", 0, 0),
+        std::cmp::Ordering::Greater => ("ahead", head_at - base_at, 0),
+        std::cmp::Ordering::Less => ("behind", 0, base_at - head_at),
+    };
+    // Oldest first, as GitHub lists them; with linear history the merge base is the older.
+    let between: Vec<&CommitRecord> = world
+        .commits
+        .iter()
+        .skip(base_at + 1)
+        .take(ahead_by)
+        .collect();
+    let mut files: Vec<Value> = Vec::new();
+    for commit in &between {
+        for (position, path) in commit.files.iter().enumerate() {
+            let file = file_json(urls, &commit.sha, position, path);
+            match files.iter_mut().find(|f| f["filename"] == path.as_str()) {
+                Some(existing) => *existing = file,
+                None => files.push(file),
+            }
+        }
     }
+    files.truncate(300);
+    let merge_base = if head_at < base_at { head } else { base };
+    let r = urls.repo();
+    let web = format!(
+        "{WEB}/{OWNER}/{REPO_NAME}/compare/{}...{}",
+        base.sha, head.sha
+    );
+    Ok(Answer::one(json!({
+        "url": format!("{r}/compare/{spec}"),
+        "html_url": web,
+        "permalink_url": web,
+        "diff_url": format!("{web}.diff"),
+        "patch_url": format!("{web}.patch"),
+        "base_commit": commit_json(urls, base, false),
+        "merge_base_commit": commit_json(urls, merge_base, false),
+        "status": status,
+        "ahead_by": ahead_by,
+        "behind_by": behind_by,
+        "total_commits": between.len(),
+        "commits": between.iter().map(|c| commit_json(urls, c, false)).collect::<Vec<_>>(),
+        "files": files,
+    })))
+}
+
+/// The newest run of a commit, on any branch.
+fn latest_run_of<'w>(world: &'w World, sha: &str, now: DateTime<Utc>) -> Option<&'w RunRecord> {
+    world
+        .runs
+        .iter()
+        .rev()
+        .find(|run| run.head_sha == sha && run.created_at <= now)
+}
+
+/// `GET commits/{ref}/check-runs`: one check run per job of the commit's newest run.
+fn check_runs_json(world: &World, urls: &Urls, sha: &str, now: DateTime<Utc>) -> Value {
+    let r = urls.repo();
+    let check_runs: Vec<Value> = latest_run_of(world, sha, now)
+        .map(|run| {
+            run.jobs
+                .iter()
+                .filter(|job| job.created_at <= now)
+                .map(|job| {
+                    let progress = job.progress(now);
+                    let started = progress != Progress::Queued;
+                    json!({
+                        "id": job.id,
+                        "node_id": node_id("CR", job.id),
+                        "head_sha": sha,
+                        "external_id": job.id.to_string(),
+                        "name": job.name,
+                        "url": format!("{r}/check-runs/{}", job.id),
+                        "html_url": format!("{WEB}/{OWNER}/{REPO_NAME}/actions/runs/{}/job/{}", run.id, job.id),
+                        "details_url": format!("{WEB}/{OWNER}/{REPO_NAME}/actions/runs/{}/job/{}", run.id, job.id),
+                        "status": progress.status(),
+                        "conclusion": progress.conclusion(),
+                        "started_at": started.then(|| time(job.started_at)),
+                        "completed_at": progress.conclusion().map(|_| time(job.completed_at)),
+                        "output": {
+                            "title": null,
+                            "summary": null,
+                            "text": null,
+                            "annotations_count": 0,
+                            "annotations_url": format!("{r}/check-runs/{}/annotations", job.id),
+                        },
+                        "check_suite": { "id": run.id + 1 },
+                        "app": actions_app_json(urls),
+                        "pull_requests": [],
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({ "total_count": check_runs.len(), "check_runs": check_runs })
+}
+
+fn actions_app_json(urls: &Urls) -> Value {
+    let github = Actor {
+        id: 9_919,
+        login: "github".to_string(),
+        name: "GitHub".to_string(),
+        email: "noreply@github.com".to_string(),
+        is_bot: false,
+    };
+    json!({
+        "id": 15_368,
+        "slug": "github-actions",
+        "node_id": "MDM6QXBwMTUzNjg=",
+        "owner": user_json(urls, &github),
+        "name": "GitHub Actions",
+        "description": "Automate your workflow from idea to production",
+        "external_url": "https://help.github.com/en/actions",
+        "html_url": "https://github.com/apps/github-actions",
+        "created_at": "2018-07-30T09:30:17Z",
+        "updated_at": "2024-04-10T20:33:16Z",
+        "permissions": { "actions": "write", "checks": "write", "statuses": "write" },
+        "events": ["check_run", "check_suite", "workflow_run"],
+    })
+}
+
+/// `GET commits/{ref}/status`: one `ci` status context from the commit's newest run
+/// (`pending` with no statuses when no run exists, as GitHub answers).
+fn combined_status_json(world: &World, urls: &Urls, sha: &str, now: DateTime<Utc>) -> Value {
+    let r = urls.repo();
+    let run = latest_run_of(world, sha, now);
+    let statuses: Vec<Value> = run
+        .map(|run| {
+            let (state, description) = match run.progress(now) {
+                Progress::Completed(super::world::Outcome::Failure) => ("failure", "CI failed"),
+                Progress::Completed(_) => ("success", "CI passed"),
+                _ => ("pending", "CI is running"),
+            };
+            vec![json!({
+                "url": format!("{r}/statuses/{sha}"),
+                "avatar_url": "https://avatars.githubusercontent.com/in/15368?v=4",
+                "id": run.id,
+                "node_id": node_id("SC", run.id),
+                "state": state,
+                "description": description,
+                "target_url": format!("{WEB}/{OWNER}/{REPO_NAME}/actions/runs/{}", run.id),
+                "context": "ci",
+                "created_at": time(run.created_at),
+                "updated_at": time(run.updated_at(now)),
+            })]
+        })
+        .unwrap_or_default();
+    let state = statuses
+        .first()
+        .and_then(|s| s["state"].as_str())
+        .unwrap_or("pending")
+        .to_string();
+    json!({
+        "state": state,
+        "statuses": statuses,
+        "sha": sha,
+        "total_count": statuses.len(),
+        "repository": repository_json(urls),
+        "commit_url": format!("{r}/commits/{sha}"),
+        "url": format!("{r}/commits/{sha}/status"),
+    })
 }
 
 fn is_our_workflow(workflow: &str) -> bool {
@@ -574,21 +788,7 @@ fn commit_json(urls: &Urls, commit: &CommitRecord, detailed: bool) -> Value {
             .files
             .iter()
             .enumerate()
-            .map(|(i, path)| {
-                let additions = 3 + (sha.len() + i * 7) % 40;
-                json!({
-                    "sha": format!("{:0>40}", format!("{i}{}", &sha[..10.min(sha.len())])),
-                    "filename": path,
-                    "status": "modified",
-                    "additions": additions,
-                    "deletions": additions / 3,
-                    "changes": additions + additions / 3,
-                    "blob_url": format!("{WEB}/{OWNER}/{REPO_NAME}/blob/{sha}/{path}"),
-                    "raw_url": format!("{WEB}/{OWNER}/{REPO_NAME}/raw/{sha}/{path}"),
-                    "contents_url": format!("{r}/contents/{path}?ref={sha}"),
-                    "patch": "@@ -1,3 +1,4 @@",
-                })
-            })
+            .map(|(i, path)| file_json(urls, sha, i, path))
             .collect();
         let additions: u64 = files.iter().filter_map(|f| f["additions"].as_u64()).sum();
         let deletions: u64 = files.iter().filter_map(|f| f["deletions"].as_u64()).sum();
@@ -600,6 +800,29 @@ fn commit_json(urls: &Urls, commit: &CommitRecord, detailed: bool) -> Value {
         body["files"] = Value::Array(files);
     }
     body
+}
+
+/// One changed file of a commit, as in commit and compare answers.
+fn file_json(urls: &Urls, sha: &str, position: usize, path: &str) -> Value {
+    let r = urls.repo();
+    let additions = 3 + (sha.len() + position * 7) % 40;
+    let status = if path.starts_with("migrations/") {
+        "added"
+    } else {
+        "modified"
+    };
+    json!({
+        "sha": format!("{:0>40}", format!("{position}{}", &sha[..10.min(sha.len())])),
+        "filename": path,
+        "status": status,
+        "additions": additions,
+        "deletions": additions / 3,
+        "changes": additions + additions / 3,
+        "blob_url": format!("{WEB}/{OWNER}/{REPO_NAME}/blob/{sha}/{path}"),
+        "raw_url": format!("{WEB}/{OWNER}/{REPO_NAME}/raw/{sha}/{path}"),
+        "contents_url": format!("{r}/contents/{path}?ref={sha}"),
+        "patch": "@@ -1,3 +1,4 @@",
+    })
 }
 
 fn branch_json(urls: &Urls, name: &str, commit: &CommitRecord) -> Value {

@@ -23,6 +23,8 @@ pub const REPO_NAME: &str = "shop";
 pub const WORKFLOW_FILE: &str = "ci.yml";
 pub const WORKFLOW_ID: u64 = 61_024_817;
 pub const WORKFLOW_NAME: &str = "CI";
+/// The deploy workflow a client may dispatch with inputs `environment` and `sha`.
+pub const DEPLOY_WORKFLOW_FILE: &str = "deploy.yml";
 
 /// Environments: (name, branch, GitHub deployment environments of its services).
 pub const ENVIRONMENTS: [(&str, &str, &[&str]); 3] = [
@@ -396,6 +398,8 @@ pub struct World {
     pending_deploy_outcome: HashMap<(String, String), bool>,
     /// Runs started by a forced branch move: they deploy even an older commit.
     deploy_even_if_older: std::collections::HashSet<u64>,
+    /// Runs of a dispatched deploy workflow -> the environment they deploy when they pass.
+    dispatched_deploys: HashMap<u64, String>,
 }
 
 impl World {
@@ -434,6 +438,7 @@ impl World {
             },
             pending_deploy_outcome: HashMap::new(),
             deploy_even_if_older: std::collections::HashSet::new(),
+            dispatched_deploys: HashMap::new(),
             scenario,
         };
         world.schedule_history(origin, spacing);
@@ -649,6 +654,9 @@ impl World {
             "README.md",
             ".github/workflows/ci.yml",
             "src/i18n/ja.json",
+            "migrations/0042_refund_state.sql",
+            "infra/iam/deploy-role.json",
+            "src/payments/refunds.ts",
         ];
         let file_count = rng.random_range(1..=3);
         let mut files: Vec<String> = (0..file_count)
@@ -773,13 +781,21 @@ impl World {
     }
 
     fn run_finished(&mut self, at: DateTime<Utc>, run_id: u64) {
-        let forced = self.deploy_even_if_older.remove(&run_id);
+        let dispatched_to = self.dispatched_deploys.remove(&run_id);
+        // A forced move or a dispatched deploy may deploy an older commit (a rollback).
+        let forced = self.deploy_even_if_older.remove(&run_id) || dispatched_to.is_some();
         let Some(run) = self.run(run_id) else { return };
         if run.outcome() != Outcome::Success {
             return;
         }
         let (branch, sha) = (run.branch.clone(), run.head_sha.clone());
-        let Some((environment, _, services)) = ENVIRONMENTS.iter().find(|(_, b, _)| *b == branch)
+        let Some((environment, _, services)) =
+            ENVIRONMENTS
+                .iter()
+                .find(|(name, b, _)| match &dispatched_to {
+                    Some(target) => name == target,
+                    None => *b == branch,
+                })
         else {
             return;
         };
@@ -1007,6 +1023,11 @@ impl World {
     }
 
     /// The commits reachable from `reference`, newest first.
+    /// Position of a commit in the (linear) history.
+    pub fn commit_position(&self, sha: &str) -> Option<usize> {
+        self.commit_index.get(sha).copied()
+    }
+
     pub fn history(&self, reference: &str) -> Vec<&CommitRecord> {
         let Some(head) = self.commit(reference) else {
             return Vec::new();
@@ -1081,6 +1102,19 @@ pub enum WriteError {
     RefMissing,
     #[error("No ref found for: {0}")]
     UnknownRef(String),
+    #[error("Unknown environment: {0}")]
+    UnknownEnvironment(String),
+}
+
+/// Who the sandbox says made a write through the API (the token's owner).
+pub fn api_client_actor() -> Actor {
+    Actor {
+        id: 88_061_204,
+        login: "shipdeck-bot".to_string(),
+        name: "shipdeck".to_string(),
+        email: "shipdeck-bot@acme.example".to_string(),
+        is_bot: false,
+    }
 }
 
 /// A deployment a client asks for (`POST /repos/{o}/{r}/deployments`).
@@ -1186,6 +1220,33 @@ impl World {
             statuses: Vec::new(),
         });
         keep_newest(&mut self.deployments, MAX_DEPLOYMENTS);
+        Ok(id)
+    }
+
+    /// Dispatches a workflow on `branch` at `sha`: CI, or the deploy workflow, whose run
+    /// deploys `deploy_to` when it passes. Returns the run id.
+    pub fn dispatch_workflow(
+        &mut self,
+        branch: &str,
+        sha: &str,
+        deploy_to: Option<&str>,
+    ) -> Result<u64, WriteError> {
+        if !self.commit_index.contains_key(sha) {
+            return Err(WriteError::UnknownSha);
+        }
+        if let Some(environment) = deploy_to
+            && !ENVIRONMENTS.iter().any(|(name, _, _)| *name == environment)
+        {
+            return Err(WriteError::UnknownEnvironment(environment.to_string()));
+        }
+        let actor = api_client_actor();
+        self.start_run(self.now + TimeDelta::seconds(2), branch, sha, actor, 0.0);
+        let run = self.runs.last_mut().ok_or(WriteError::UnknownSha)?;
+        run.event = "workflow_dispatch".to_string();
+        let id = run.id;
+        if let Some(environment) = deploy_to {
+            self.dispatched_deploys.insert(id, environment.to_string());
+        }
         Ok(id)
     }
 
