@@ -795,3 +795,118 @@ async fn dispatched_deploy_workflow_runs_then_deploys_that_sha() {
     .await;
     assert_eq!(unknown.status, 404);
 }
+
+#[tokio::test]
+async fn pull_request_lifecycle_with_409_405_and_review() {
+    let sandbox = start_sandbox().await;
+    let octocrab = octocrab_for(&sandbox);
+    let pulls = octocrab.pulls("acme", "shop");
+
+    // Nothing to merge: base already has head's commits.
+    let empty = call(
+        &sandbox,
+        Method::POST,
+        "/pulls",
+        Some(json!({ "head": "prod", "base": "staging", "title": "Nothing" })),
+    )
+    .await;
+    assert_eq!(empty.status, 422);
+    assert!(
+        empty.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("No commits between")
+    );
+
+    let raw = call(
+        &sandbox,
+        Method::POST,
+        "/pulls",
+        Some(json!({ "head": "main", "base": "staging", "title": "Promote main", "body": "x" })),
+    )
+    .await;
+    assert_eq!(raw.status, 201, "{}", raw.body);
+    assert_valid("pulls__create.201.schema.json", "create pull", &raw.body);
+    assert_eq!(raw.body["mergeable"], Value::Null, "still computing");
+    let first = raw.body["number"].as_u64().unwrap();
+
+    // The typed calls: create, get (mergeable appears), merge.
+    let created = pulls
+        .create("Promote main to staging", "main", "staging")
+        .body("Promotion p-2")
+        .send()
+        .await
+        .unwrap();
+    let number = created.number;
+    assert_ne!(number, first);
+    assert_eq!(created.mergeable, None);
+    sandbox.clock().advance(Duration::from_secs(5));
+    let pull = pulls.get(number).await.unwrap();
+    assert_eq!(pull.mergeable, Some(true));
+    let head = pull.head.sha.clone();
+    assert_eq!(head, head_of(&sandbox, "main").await);
+    let raw_get = get(&sandbox, &format!("/pulls/{number}")).await;
+    assert_valid("pulls__get.200.schema.json", "get pull", &raw_get);
+
+    // Reviews: an approval by someone other than the author, a minute in.
+    assert_eq!(
+        get(&sandbox, &format!("/pulls/{number}/reviews")).await,
+        json!([])
+    );
+    sandbox.clock().advance(Duration::from_secs(60));
+    let reviews = get(&sandbox, &format!("/pulls/{number}/reviews")).await;
+    assert_valid("pulls__list-reviews.200.schema.json", "reviews", &reviews);
+    assert_eq!(reviews[0]["state"], "APPROVED");
+    assert_ne!(reviews[0]["user"]["login"], raw_get["user"]["login"]);
+
+    // The head moved since we looked: 409, nothing merged.
+    let staging_before = head_of(&sandbox, "staging").await;
+    let stale = call(
+        &sandbox,
+        Method::PUT,
+        &format!("/pulls/{number}/merge"),
+        Some(json!({ "merge_method": "merge", "sha": staging_before })),
+    )
+    .await;
+    assert_eq!(stale.status, 409);
+    assert_eq!(head_of(&sandbox, "staging").await, staging_before);
+
+    let head = pulls.get(number).await.unwrap().head.sha;
+    let merged = pulls
+        .merge(number)
+        .sha(head.clone())
+        .method(octocrab::params::pulls::MergeMethod::Merge)
+        .send()
+        .await
+        .unwrap();
+    assert!(merged.merged);
+    assert_eq!(merged.sha.as_deref(), Some(head.as_str()));
+    assert_eq!(head_of(&sandbox, "staging").await, head);
+    let after = get(&sandbox, &format!("/pulls/{number}")).await;
+    assert_eq!(after["merged"], true);
+    assert_eq!(after["state"], "closed");
+
+    // Merged already, and the other PR's base now has its commits: both 405.
+    for n in [number, first] {
+        let again = call(
+            &sandbox,
+            Method::PUT,
+            &format!("/pulls/{n}/merge"),
+            Some(json!({ "merge_method": "merge" })),
+        )
+        .await;
+        assert_eq!(again.status, 405, "pull {n}: {}", again.body);
+    }
+    assert_eq!(
+        get(&sandbox, &format!("/pulls/{first}")).await["mergeable"],
+        false
+    );
+
+    // The merge moved an environment branch: staging deploys it once CI passes.
+    advance_until(&sandbox, || async {
+        deployed(&sandbox, "staging").await.as_deref() == Some(head.as_str())
+    })
+    .await;
+    let missing = call(&sandbox, Method::GET, "/pulls/99999", None).await;
+    assert_eq!(missing.status, 404);
+}

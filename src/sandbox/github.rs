@@ -9,8 +9,9 @@ use serde_json::{Value, json};
 use super::http::{ApiError, Page, Query};
 use super::world::{
     Actor, CommitRecord, DEPLOY_WORKFLOW_FILE, DeployState, DeploymentRecord,
-    DeploymentStatusRecord, JobRecord, NewDeployment, OWNER, Progress, REPO_NAME, RunRecord,
-    WORKFLOW_FILE, WORKFLOW_ID, WORKFLOW_NAME, World, WriteError, api_client_actor,
+    DeploymentStatusRecord, JobRecord, MergeError, NewDeployment, OWNER, Progress, PullRecord,
+    REPO_NAME, REVIEW_DELAY_SECS, RunRecord, WORKFLOW_FILE, WORKFLOW_ID, WORKFLOW_NAME, World,
+    WriteError, api_client_actor,
 };
 
 const WEB: &str = "https://github.com";
@@ -170,6 +171,16 @@ fn repo_get(
             let (run, job) = found.ok_or(ApiError::NotFound)?;
             Ok(Answer::one(job_json(urls, run, job, now)))
         }
+        ["pulls", number] => {
+            let pull = parse_id(number).and_then(|n| world.pull(n));
+            let pull = pull.ok_or(ApiError::NotFound)?;
+            Ok(Answer::one(pull_json(world, urls, pull)))
+        }
+        ["pulls", number, "reviews"] => {
+            let pull = parse_id(number).and_then(|n| world.pull(n));
+            let pull = pull.ok_or(ApiError::NotFound)?;
+            Ok(Answer::one(reviews_json(world, urls, pull)))
+        }
         ["deployments"] => {
             let environment = query.get("environment");
             let sha = query.get("sha");
@@ -305,6 +316,38 @@ pub fn write(
                 Ok(Answer::with_status(StatusCode::NO_CONTENT, Value::Null))
             }
         }
+        ("POST", ["pulls"]) => {
+            let head = required_str(request, "head")?;
+            // `owner:branch` names a head in a fork; here every branch is in the one repo.
+            let head = head.rsplit(':').next().unwrap_or(head);
+            let base = required_str(request, "base")?;
+            let title = required_str(request, "title")?;
+            let body = request.get("body").and_then(Value::as_str).unwrap_or("");
+            let number = world
+                .create_pull(head, base, title, body)
+                .map_err(write_error)?;
+            let pull = world.pull(number).ok_or(ApiError::NotFound)?;
+            Ok(Answer::with_status(
+                StatusCode::CREATED,
+                pull_json(world, &urls, pull),
+            ))
+        }
+        ("PUT", ["pulls", number, "merge"]) => {
+            let number = parse_id(number).ok_or(ApiError::NotFound)?;
+            world.pull(number).ok_or(ApiError::NotFound)?;
+            let expected = request.get("sha").and_then(Value::as_str);
+            match world.merge_pull(number, expected) {
+                Ok(sha) => Ok(Answer::one(json!({
+                    "sha": sha,
+                    "merged": true,
+                    "message": "Pull Request successfully merged",
+                }))),
+                Err(error @ MergeError::NotMergeable) => {
+                    Err(ApiError::MethodNotAllowed(error.to_string()))
+                }
+                Err(error @ MergeError::HeadMoved) => Err(ApiError::Conflict(error.to_string())),
+            }
+        }
         ("POST", ["deployments"]) => {
             let git_ref = required_str(request, "ref")?.to_string();
             let environment = request
@@ -390,6 +433,184 @@ fn write_error(error: WriteError) -> ApiError {
         WriteError::RefMissing => ApiError::Unprocessable("Reference does not exist".to_string()),
         other => ApiError::Unprocessable(other.to_string()),
     }
+}
+
+/// A pull request as `GET pulls/{n}` answers it.
+fn pull_json(world: &World, urls: &Urls, pull: &PullRecord) -> Value {
+    let r = urls.repo();
+    let n = pull.number;
+    let web = format!("{WEB}/{OWNER}/{REPO_NAME}/pull/{n}");
+    let (head_sha, base_sha) = world.pull_shas(pull);
+    let mergeable = world.pull_mergeable(pull);
+    let merged = pull.merged_at.is_some();
+    let mergeable_state = match (merged, mergeable) {
+        (true, _) => "unknown",
+        (false, None) => "unknown",
+        (false, Some(true)) => "clean",
+        (false, Some(false)) => "dirty",
+    };
+    let (from, to) = (
+        world.commit_position(&base_sha).unwrap_or(0),
+        world.commit_position(&head_sha).unwrap_or(0),
+    );
+    let between: Vec<&CommitRecord> = world
+        .commits
+        .iter()
+        .skip(from + 1)
+        .take(to.saturating_sub(from))
+        .collect();
+    let changed: std::collections::BTreeSet<&String> =
+        between.iter().flat_map(|c| c.files.iter()).collect();
+    let mut owner = user_json(urls, &org_actor());
+    owner["type"] = json!("Organization");
+    let side = |branch: &str, sha: &str| {
+        json!({
+            "label": format!("{OWNER}:{branch}"),
+            "ref": branch,
+            "sha": sha,
+            "user": owner.clone(),
+            "repo": full_repository_json(urls),
+        })
+    };
+    let link = |href: String| json!({ "href": href });
+    let mut body = json!({
+        "url": format!("{r}/pulls/{n}"),
+        "id": pull.id,
+        "node_id": node_id("PR", pull.id),
+        "html_url": web,
+        "diff_url": format!("{web}.diff"),
+        "patch_url": format!("{web}.patch"),
+        "issue_url": format!("{r}/issues/{n}"),
+        "commits_url": format!("{r}/pulls/{n}/commits"),
+        "review_comments_url": format!("{r}/pulls/{n}/comments"),
+        "review_comment_url": format!("{r}/pulls/comments{{/number}}"),
+        "comments_url": format!("{r}/issues/{n}/comments"),
+        "statuses_url": format!("{r}/statuses/{head_sha}"),
+    });
+    let state = json!({
+        "number": n,
+        "state": if merged { "closed" } else { "open" },
+        "locked": false,
+        "title": pull.title,
+        "user": user_json(urls, &pull.author),
+        "body": pull.body,
+        "labels": [],
+        "milestone": null,
+        "active_lock_reason": null,
+        "created_at": time(pull.created_at),
+        "updated_at": time(pull.merged_at.unwrap_or(pull.created_at)),
+        "closed_at": pull.merged_at.map(time),
+        "merged_at": pull.merged_at.map(time),
+        "merge_commit_sha": pull.merge_commit_sha,
+        "assignee": null,
+        "assignees": [],
+        "requested_reviewers": [],
+        "requested_teams": [],
+    });
+    let rest = json!({
+        "head": side(&pull.head, &head_sha),
+        "base": side(&pull.base, &base_sha),
+        "_links": {
+            "self": link(format!("{r}/pulls/{n}")),
+            "html": link(web.clone()),
+            "issue": link(format!("{r}/issues/{n}")),
+            "comments": link(format!("{r}/issues/{n}/comments")),
+            "review_comments": link(format!("{r}/pulls/{n}/comments")),
+            "review_comment": link(format!("{r}/pulls/comments{{/number}}")),
+            "commits": link(format!("{r}/pulls/{n}/commits")),
+            "statuses": link(format!("{r}/statuses/{head_sha}")),
+        },
+        "author_association": "MEMBER",
+        "auto_merge": null,
+        "draft": false,
+        "merged": merged,
+        "mergeable": mergeable,
+        "rebaseable": mergeable,
+        "mergeable_state": mergeable_state,
+        "merged_by": if merged { user_json(urls, &pull.author) } else { Value::Null },
+        "comments": 0,
+        "review_comments": 0,
+        "maintainer_can_modify": false,
+        "commits": between.len(),
+        "additions": changed.len() * 12,
+        "deletions": changed.len() * 4,
+        "changed_files": changed.len(),
+    });
+    // Built in parts: one `json!` this size exceeds the macro recursion limit.
+    for part in [state, rest] {
+        if let (Value::Object(into), Value::Object(from)) = (&mut body, part) {
+            into.extend(from);
+        }
+    }
+    body
+}
+
+/// The repository with the fields a full `repository` object adds (pull request sides).
+fn full_repository_json(urls: &Urls) -> Value {
+    let mut body = repository_json(urls);
+    let extra = json!({
+        "clone_url": format!("{WEB}/{OWNER}/{REPO_NAME}.git"),
+        "git_url": format!("git://github.com/{OWNER}/{REPO_NAME}.git"),
+        "ssh_url": format!("git@github.com:{OWNER}/{REPO_NAME}.git"),
+        "svn_url": format!("{WEB}/{OWNER}/{REPO_NAME}"),
+        "mirror_url": null,
+        "homepage": null,
+        "language": "TypeScript",
+        "default_branch": "main",
+        "forks": 0,
+        "forks_count": 0,
+        "stargazers_count": 0,
+        "watchers": 0,
+        "watchers_count": 0,
+        "open_issues": 0,
+        "open_issues_count": 0,
+        "size": 4_812,
+        "has_downloads": true,
+        "has_issues": true,
+        "has_projects": false,
+        "has_wiki": false,
+        "has_pages": false,
+        "archived": false,
+        "disabled": false,
+        "license": null,
+        "pushed_at": "2026-11-20T09:58:00Z",
+        "created_at": "2023-01-04T12:00:00Z",
+        "updated_at": "2026-11-20T09:58:00Z",
+    });
+    if let (Value::Object(into), Value::Object(from)) = (&mut body, extra) {
+        into.extend(from);
+    }
+    body
+}
+
+/// The reviews of a pull request: one approval by someone other than its author, a minute
+/// after it opened.
+fn reviews_json(world: &World, urls: &Urls, pull: &PullRecord) -> Value {
+    let at = pull.created_at + chrono::TimeDelta::seconds(REVIEW_DELAY_SECS);
+    if world.now < at {
+        return json!([]);
+    }
+    let r = urls.repo();
+    let n = pull.number;
+    let id = pull.id + 7;
+    let (head_sha, _) = world.pull_shas(pull);
+    let web = format!("{WEB}/{OWNER}/{REPO_NAME}/pull/{n}#pullrequestreview-{id}");
+    json!([{
+        "id": id,
+        "node_id": node_id("PRR", id),
+        "user": user_json(urls, &pull.reviewer),
+        "body": "Looks good to me.",
+        "state": "APPROVED",
+        "html_url": web,
+        "pull_request_url": format!("{r}/pulls/{n}"),
+        "_links": {
+            "html": { "href": web },
+            "pull_request": { "href": format!("{r}/pulls/{n}") },
+        },
+        "submitted_at": time(at),
+        "commit_id": head_sha,
+        "author_association": "MEMBER",
+    }])
 }
 
 /// `GET compare/{base}...{head}` over the linear history.

@@ -203,6 +203,10 @@ pub enum ApiError {
     BadRequest(String),
     /// 422 with GitHub's message.
     Unprocessable(String),
+    /// 409 with GitHub's message.
+    Conflict(String),
+    /// 405 with GitHub's message.
+    MethodNotAllowed(String),
 }
 
 impl ApiError {
@@ -222,6 +226,8 @@ impl ApiError {
             ),
             ApiError::BadRequest(reason) => (StatusCode::BAD_REQUEST, reason.clone()),
             ApiError::Unprocessable(reason) => (StatusCode::UNPROCESSABLE_ENTITY, reason.clone()),
+            ApiError::Conflict(reason) => (StatusCode::CONFLICT, reason.clone()),
+            ApiError::MethodNotAllowed(reason) => (StatusCode::METHOD_NOT_ALLOWED, reason.clone()),
         };
         (
             status,

@@ -400,6 +400,8 @@ pub struct World {
     deploy_even_if_older: std::collections::HashSet<u64>,
     /// Runs of a dispatched deploy workflow -> the environment they deploy when they pass.
     dispatched_deploys: HashMap<u64, String>,
+    /// Pull requests opened through the API, oldest first.
+    pub pulls: Vec<PullRecord>,
 }
 
 impl World {
@@ -439,6 +441,7 @@ impl World {
             pending_deploy_outcome: HashMap::new(),
             deploy_even_if_older: std::collections::HashSet::new(),
             dispatched_deploys: HashMap::new(),
+            pulls: Vec::new(),
             scenario,
         };
         world.schedule_history(origin, spacing);
@@ -1104,6 +1107,8 @@ pub enum WriteError {
     UnknownRef(String),
     #[error("Unknown environment: {0}")]
     UnknownEnvironment(String),
+    #[error("No commits between {0} and {1}")]
+    NoCommitsBetween(String, String),
 }
 
 /// Who the sandbox says made a write through the API (the token's owner).
@@ -1115,6 +1120,41 @@ pub fn api_client_actor() -> Actor {
         email: "shipdeck-bot@acme.example".to_string(),
         is_bot: false,
     }
+}
+
+/// How long GitHub takes to work out whether a new pull request can merge (`mergeable`
+/// is null until then).
+pub const MERGEABILITY_DELAY_SECS: i64 = 3;
+/// When a pull request's approving review arrives, after it is opened.
+pub const REVIEW_DELAY_SECS: i64 = 60;
+
+/// A pull request between two branches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRecord {
+    pub number: u64,
+    pub id: u64,
+    pub title: String,
+    pub body: String,
+    pub head: String,
+    pub base: String,
+    pub author: Actor,
+    /// An approving reviewer other than the author (from the scenario's authors).
+    pub reviewer: Actor,
+    pub created_at: DateTime<Utc>,
+    pub merged_at: Option<DateTime<Utc>>,
+    /// The commit the base moved to on merge.
+    pub merge_commit_sha: Option<String>,
+    /// Head and base shas when merged (afterwards the branches move on).
+    pub merged_heads: Option<(String, String)>,
+}
+
+/// Why a merge was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MergeError {
+    #[error("Pull Request is not mergeable")]
+    NotMergeable,
+    #[error("Head branch was modified. Review and try the merge again.")]
+    HeadMoved,
 }
 
 /// A deployment a client asks for (`POST /repos/{o}/{r}/deployments`).
@@ -1248,6 +1288,116 @@ impl World {
             self.dispatched_deploys.insert(id, environment.to_string());
         }
         Ok(id)
+    }
+
+    /// Opens a pull request from `head` into `base`; refused when base already has every
+    /// commit of head. Returns its number.
+    pub fn create_pull(
+        &mut self,
+        head: &str,
+        base: &str,
+        title: &str,
+        body: &str,
+    ) -> Result<u64, WriteError> {
+        let head_sha = self
+            .branches
+            .get(head)
+            .ok_or_else(|| WriteError::UnknownRef(head.to_string()))?;
+        let base_sha = self
+            .branches
+            .get(base)
+            .ok_or_else(|| WriteError::UnknownRef(base.to_string()))?;
+        let (head_at, base_at) = (
+            self.commit_position(head_sha),
+            self.commit_position(base_sha),
+        );
+        if head_at <= base_at {
+            return Err(WriteError::NoCommitsBetween(
+                base.to_string(),
+                head.to_string(),
+            ));
+        }
+        let number = 1500 + self.pulls.len() as u64 + 1;
+        let author = api_client_actor();
+        let reviewer = {
+            let pool = &self.scenario.authors;
+            let pick = &pool[(number as usize) % pool.len().max(1)];
+            Actor {
+                id: 7_100_000 + number,
+                login: pick.login.clone(),
+                name: pick.name.clone(),
+                email: format!("{}@acme.example", pick.login),
+                is_bot: false,
+            }
+        };
+        self.pulls.push(PullRecord {
+            number,
+            id: 2_100_000_000 + number * 13,
+            title: title.to_string(),
+            body: body.to_string(),
+            head: head.to_string(),
+            base: base.to_string(),
+            author,
+            reviewer,
+            created_at: self.now,
+            merged_at: None,
+            merge_commit_sha: None,
+            merged_heads: None,
+        });
+        Ok(number)
+    }
+
+    pub fn pull(&self, number: u64) -> Option<&PullRecord> {
+        self.pulls.iter().find(|p| p.number == number)
+    }
+
+    /// The (head, base) shas of a pull request now: live branch heads while open.
+    pub fn pull_shas(&self, pull: &PullRecord) -> (String, String) {
+        if let Some(heads) = &pull.merged_heads {
+            return heads.clone();
+        }
+        let head = self.branches.get(&pull.head).cloned().unwrap_or_default();
+        let base = self.branches.get(&pull.base).cloned().unwrap_or_default();
+        (head, base)
+    }
+
+    /// `None` while GitHub is still computing; then whether base can take head (with linear
+    /// history: head is strictly ahead of base).
+    pub fn pull_mergeable(&self, pull: &PullRecord) -> Option<bool> {
+        if pull.merged_at.is_some() {
+            return Some(false);
+        }
+        if self.now < pull.created_at + TimeDelta::seconds(MERGEABILITY_DELAY_SECS) {
+            return None;
+        }
+        let (head, base) = self.pull_shas(pull);
+        Some(self.commit_position(&head) > self.commit_position(&base))
+    }
+
+    /// Merges by moving base to head (a fast-forward, which deploys an environment branch).
+    /// `expected_head` must still be the head when given.
+    pub fn merge_pull(
+        &mut self,
+        number: u64,
+        expected_head: Option<&str>,
+    ) -> Result<String, MergeError> {
+        let pull = self.pull(number).ok_or(MergeError::NotMergeable)?.clone();
+        let (head, base) = self.pull_shas(&pull);
+        if self.pull_mergeable(&pull) != Some(true) {
+            return Err(MergeError::NotMergeable);
+        }
+        if expected_head.is_some_and(|sha| sha != head) {
+            return Err(MergeError::HeadMoved);
+        }
+        self.update_branch(&pull.base, &head, false)
+            .map_err(|_| MergeError::NotMergeable)?;
+        let now = self.now;
+        if let Some(record) = self.pulls.iter_mut().find(|p| p.number == number) {
+            record.merged_at = Some(now);
+            record.merge_commit_sha = Some(head.clone());
+            record.merged_heads = Some((head.clone(), base));
+        }
+        Ok(head)
     }
 
     /// Adds a status to a deployment; returns the new status id.
