@@ -155,6 +155,7 @@ async fn fast_forward_moves_the_branch_and_deploys_it_non_fast_forward_is_422() 
     .await;
     assert_eq!(refused.status, 422);
     assert_eq!(refused.body["message"], "Update is not a fast forward");
+    assert_valid("git__update-ref.422.schema.json", "422", &refused.body);
     assert!(refused.header("x-ratelimit-remaining").is_some());
     assert_eq!(head_of(&sandbox, "staging").await, staging);
 
@@ -248,6 +249,7 @@ async fn lock_ref_is_created_once_and_delete_frees_it() {
     let second = call(&sandbox, Method::POST, "/git/refs", Some(lock.clone())).await;
     assert_eq!(second.status, 422);
     assert_eq!(second.body["message"], "Reference already exists");
+    assert_valid("git__create-ref.422.schema.json", "422", &second.body);
 
     let read = get(&sandbox, "/git/ref/shipdeck/locks/prod").await;
     assert_eq!(read["object"]["sha"], sha.as_str());
@@ -600,6 +602,10 @@ async fn fault_plan_loads_from_the_scenario_toml() {
         201
     );
     let path = "/git/refs/shipdeck/locks/dev";
+    let bad = Scenario::from_toml_str(
+        "[[faults]]\npath = \"/x\"\neffect = { kind = \"server_error\", status = 200 }\n",
+    );
+    assert!(bad.is_err(), "a server error must be 5xx");
     assert_eq!(call(&sandbox, Method::DELETE, path, None).await.status, 503);
     assert_eq!(call(&sandbox, Method::DELETE, path, None).await.status, 204);
 }
@@ -869,6 +875,7 @@ async fn pull_request_lifecycle_with_409_405_and_review() {
     )
     .await;
     assert_eq!(stale.status, 409);
+    assert_valid("pulls__merge.409.schema.json", "409", &stale.body);
     assert_eq!(head_of(&sandbox, "staging").await, staging_before);
 
     let head = pulls.get(number).await.unwrap().head.sha;
@@ -896,6 +903,7 @@ async fn pull_request_lifecycle_with_409_405_and_review() {
         )
         .await;
         assert_eq!(again.status, 405, "pull {n}: {}", again.body);
+        assert_valid("pulls__merge.405.schema.json", "405", &again.body);
     }
     assert_eq!(
         get(&sandbox, &format!("/pulls/{first}")).await["mergeable"],

@@ -34,6 +34,8 @@ pub(crate) struct Shared {
     pub faults: Faults,
     /// Non-GET GitHub requests received, ever.
     pub writes: AtomicUsize,
+    /// Becomes `true` when the sandbox stops: ends requests left hanging by a fault.
+    pub stopped: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Shared {
@@ -349,8 +351,10 @@ pub(crate) async fn github_handler(
         &response,
     );
     if effect == Some(FaultEffect::TimeoutAfterApply) {
-        // Applied, never answered: the client's timeout is the only way out.
-        std::future::pending::<()>().await;
+        // Applied, never answered: the client's timeout is the only way out. The hang ends
+        // with the sandbox, so no task outlives it.
+        let mut stopped = shared.stopped.clone();
+        let _ = stopped.wait_for(|stop| *stop).await;
     }
     response
 }

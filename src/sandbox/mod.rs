@@ -5,7 +5,11 @@
 //! - `scenario`: the knobs (TOML) that script the world;
 //! - `world`: the state and its scheduled events, advanced lazily to the shared clock;
 //! - `github`, `sentry`, `apps`: routes and JSON shaped after the official schemas;
-//! - `http`: the transport edge (auth, ETags, rate limits, pagination, request log).
+//! - `http`: the transport edge (auth, ETags, rate limits, pagination, request log);
+//! - `faults`: the fault plan that makes chosen requests fail on purpose.
+//!
+//! The GitHub side has a write half too (refs, deployments and statuses, pull requests,
+//! workflow dispatches): what shipdeck's promotion engine calls, with GitHub's status codes.
 
 mod apps;
 pub mod faults;
@@ -87,14 +91,15 @@ impl Sandbox {
             .start
             .unwrap_or_else(|| options.clock.now());
         let faults = Faults::new(options.scenario.faults.clone());
+        let (stop, stopped) = watch::channel(false);
         let shared = Arc::new(Shared {
             world: Mutex::new(World::new(options.scenario, start)),
             clock: options.clock,
             requests: Mutex::new(std::collections::VecDeque::new()),
             faults,
             writes: std::sync::atomic::AtomicUsize::new(0),
+            stopped: stopped.clone(),
         });
-        let (stop, stopped) = watch::channel(false);
         let mut servers = Vec::new();
         let mut addresses = Vec::new();
         let routers = [

@@ -137,6 +137,16 @@ impl Scenario {
         if self.history_commits < 5 {
             return invalid("history_commits", "must be at least 5");
         }
+        for rule in &self.faults {
+            if let super::faults::FaultEffect::ServerError { status } = rule.effect
+                && !(500..=599).contains(&status)
+            {
+                return invalid("faults", "a server_error status must be 500-599");
+            }
+            if rule.nth == Some(0) {
+                return invalid("faults", "nth counts from 1");
+            }
+        }
         if self.commit_every_min_secs == 0 {
             return invalid("commit_every_min_secs", "must be more than 0");
         }

@@ -1548,6 +1548,132 @@ mod tests {
     }
 
     #[test]
+    fn branch_moves_only_forward_unless_forced() {
+        let mut world = World::new(Scenario::default_demo(), start());
+        let prod = world.branches["prod"].clone();
+        let staging = world.branches["staging"].clone();
+        assert_eq!(
+            world.update_branch("staging", &prod, false),
+            Err(WriteError::NotFastForward)
+        );
+        assert_eq!(
+            world.update_branch("staging", &"f".repeat(40), true),
+            Err(WriteError::UnknownSha)
+        );
+        assert_eq!(world.branches["staging"], staging);
+        let runs = world.runs.len();
+        world.update_branch("prod", &staging, false).unwrap();
+        assert_eq!(world.branches["prod"], staging);
+        assert_eq!(world.runs.len(), runs + 1, "the move starts CI");
+        world.update_branch("staging", &prod, true).unwrap();
+        assert_eq!(world.branches["staging"], prod);
+    }
+
+    #[test]
+    fn refs_are_created_once_and_deleted_once() {
+        let mut world = World::new(Scenario::default_demo(), start());
+        let sha = world.branches["main"].clone();
+        let lock = "refs/shipdeck/locks/prod";
+        world.create_ref(lock, &sha).unwrap();
+        assert_eq!(world.create_ref(lock, &sha), Err(WriteError::RefExists));
+        assert_eq!(world.ref_sha(lock), Some(&sha));
+        world.delete_ref(lock).unwrap();
+        assert_eq!(world.delete_ref(lock), Err(WriteError::RefMissing));
+        assert_eq!(
+            world.create_ref("refs/heads/main", &sha),
+            Err(WriteError::RefExists)
+        );
+    }
+
+    #[test]
+    fn success_status_retires_earlier_successes_unless_told_not_to() {
+        let mut world = World::new(Scenario::default_demo(), start());
+        let before = world.deployed_sha("staging").unwrap();
+        let sha = world.branches["main"].clone();
+        let new = |git_ref: &str| NewDeployment {
+            git_ref: git_ref.to_string(),
+            environment: "staging".to_string(),
+            description: String::new(),
+            production: None,
+            payload: "{}".to_string(),
+            creator: api_client_actor(),
+        };
+        let id = world.create_deployment(new(&sha)).unwrap();
+        assert_eq!(world.deployed_sha("staging"), Some(before.clone()));
+        world.create_deployment_status(id, DeployState::Success, None, false);
+        assert_eq!(world.deployed_sha("staging"), Some(sha.clone()));
+        let still_success = world
+            .deployments
+            .iter()
+            .filter(|d| d.environment == "staging")
+            .filter(|d| d.latest_state() == Some(DeployState::Success))
+            .count();
+        assert_eq!(
+            still_success, 2,
+            "auto_inactive false keeps the earlier one"
+        );
+        let second = world.create_deployment(new("main")).unwrap();
+        world.create_deployment_status(second, DeployState::Success, None, true);
+        let still_success = world
+            .deployments
+            .iter()
+            .filter(|d| d.environment == "staging")
+            .filter(|d| d.latest_state() == Some(DeployState::Success))
+            .count();
+        assert_eq!(still_success, 1);
+        assert!(matches!(
+            world.create_deployment(new("no-such-ref")),
+            Err(WriteError::UnknownRef(_))
+        ));
+    }
+
+    #[test]
+    fn pull_mergeability_and_merge_rules() {
+        let mut world = World::new(Scenario::default_demo(), start());
+        assert!(matches!(
+            world.create_pull("prod", "staging", "t", ""),
+            Err(WriteError::NoCommitsBetween(_, _))
+        ));
+        let number = world.create_pull("main", "staging", "t", "").unwrap();
+        let pull = world.pull(number).unwrap().clone();
+        assert_eq!(world.pull_mergeable(&pull), None, "still computing");
+        assert_eq!(
+            world.merge_pull(number, None),
+            Err(MergeError::NotMergeable)
+        );
+        world.advance_to(start() + TimeDelta::seconds(MERGEABILITY_DELAY_SECS));
+        assert_eq!(world.pull_mergeable(&pull), Some(true));
+        let head = world.branches["main"].clone();
+        let staging = world.branches["staging"].clone();
+        assert_eq!(
+            world.merge_pull(number, Some(&staging)),
+            Err(MergeError::HeadMoved)
+        );
+        assert_eq!(world.merge_pull(number, Some(&head)), Ok(head.clone()));
+        assert_eq!(world.branches["staging"], head);
+        assert_eq!(
+            world.merge_pull(number, None),
+            Err(MergeError::NotMergeable)
+        );
+    }
+
+    #[test]
+    fn dispatched_deploy_deploys_even_an_older_commit() {
+        let mut world = World::new(Scenario::default_demo(), start());
+        let prod = world.branches["prod"].clone();
+        assert_ne!(world.deployed_sha("staging"), Some(prod.clone()));
+        world
+            .dispatch_workflow("staging", &prod, Some("staging"))
+            .unwrap();
+        assert_eq!(
+            world.dispatch_workflow("staging", &prod, Some("qa")),
+            Err(WriteError::UnknownEnvironment("qa".to_string()))
+        );
+        world.advance_to(start() + TimeDelta::minutes(9));
+        assert_eq!(world.deployed_sha("staging"), Some(prod));
+    }
+
+    #[test]
     fn email_health_degrades_only_in_staging_windows() {
         let world = World::new(Scenario::default_demo(), start());
         let at = |secs: i64| start() + TimeDelta::seconds(secs);
