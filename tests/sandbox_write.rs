@@ -366,7 +366,7 @@ async fn deployment_statuses_mark_earlier_success_inactive_and_the_environment_r
         &sandbox,
         Method::POST,
         "/deployments",
-        Some(json!({ "ref": history[2], "environment": "staging" })),
+        Some(json!({ "ref": history[2], "environment": "staging", "required_contexts": [] })),
     )
     .await;
     let other_id = other.body["id"].as_u64().unwrap();
@@ -401,6 +401,46 @@ async fn deployment_statuses_mark_earlier_success_inactive_and_the_environment_r
 }
 
 #[tokio::test]
+async fn deployment_of_a_commit_without_green_checks_is_409_unless_contexts_are_waived() {
+    let sandbox = start_sandbox().await;
+    // A commit landing now: its CI is still running.
+    let before = head_of(&sandbox, "main").await;
+    advance_until(&sandbox, || async {
+        head_of(&sandbox, "main").await != before
+    })
+    .await;
+    let fresh = head_of(&sandbox, "main").await;
+    let body = |contexts: Option<Value>| {
+        let mut body = json!({ "ref": fresh, "environment": "staging", "auto_merge": false });
+        if let Some(contexts) = contexts {
+            body["required_contexts"] = contexts;
+        }
+        body
+    };
+    for contexts in [None, Some(json!(["ci"]))] {
+        let refused = call(&sandbox, Method::POST, "/deployments", Some(body(contexts))).await;
+        assert_eq!(refused.status, 409, "{}", refused.body);
+        assert!(refused.body["message"].as_str().unwrap().contains("ci"));
+    }
+    let waived = call(
+        &sandbox,
+        Method::POST,
+        "/deployments",
+        Some(body(Some(json!([])))),
+    )
+    .await;
+    assert_eq!(waived.status, 201);
+    advance_until(&sandbox, || async {
+        get(&sandbox, &format!("/commits/{fresh}/status")).await["state"] != "pending"
+    })
+    .await;
+    let state = get(&sandbox, &format!("/commits/{fresh}/status")).await["state"].clone();
+    let after = call(&sandbox, Method::POST, "/deployments", Some(body(None))).await;
+    let expected = if state == "success" { 201 } else { 409 };
+    assert_eq!(after.status, expected, "CI {state}: {}", after.body);
+}
+
+#[tokio::test]
 async fn octocrab_reads_deployments_created_through_the_api() {
     let sandbox = start_sandbox().await;
     let sha = head_of(&sandbox, "main").await;
@@ -409,7 +449,12 @@ async fn octocrab_reads_deployments_created_through_the_api() {
     let created: Value = octocrab
         .post(
             "/repos/acme/shop/deployments",
-            Some(&json!({ "ref": sha, "environment": "prod", "production_environment": true })),
+            Some(&json!({
+                "ref": sha,
+                "environment": "prod",
+                "production_environment": true,
+                "required_contexts": [],
+            })),
         )
         .await
         .unwrap();

@@ -368,6 +368,37 @@ pub fn write(
             let production = request
                 .get("production_environment")
                 .and_then(Value::as_bool);
+            // GitHub checks the commit's statuses first: absent `required_contexts` means
+            // every context, `[]` none.
+            let sha = world
+                .commit(&git_ref)
+                .map(|c| c.sha.clone())
+                .ok_or_else(|| ApiError::Unprocessable(format!("No ref found for: {git_ref}")))?;
+            let required: Option<Vec<&str>> = request
+                .get("required_contexts")
+                .and_then(Value::as_array)
+                .map(|list| list.iter().filter_map(Value::as_str).collect());
+            let status = combined_status_json(world, &urls, &sha, world.now);
+            let failing: Vec<String> = match &required {
+                Some(names) => names
+                    .iter()
+                    .filter(|name| {
+                        !status["statuses"].as_array().is_some_and(|all| {
+                            all.iter()
+                                .any(|s| s["context"] == **name && s["state"] == "success")
+                        })
+                    })
+                    .map(|name| name.to_string())
+                    .collect(),
+                None if status["state"] == "success" => Vec::new(),
+                None => vec!["ci".to_string()],
+            };
+            if !failing.is_empty() {
+                return Err(ApiError::Conflict(format!(
+                    "Conflict: Commit status checks failed for {git_ref}. Required contexts not successful: {}",
+                    failing.join(", ")
+                )));
+            }
             let id = world
                 .create_deployment(NewDeployment {
                     git_ref,
