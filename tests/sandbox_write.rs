@@ -812,8 +812,26 @@ async fn dispatched_deploy_workflow_runs_then_deploys_that_sha() {
     let run = get(&sandbox, &format!("/actions/runs/{run_id}")).await;
     assert_eq!(run["head_sha"], prod.as_str());
     assert_eq!(run["event"], "workflow_dispatch");
+    assert_eq!(run["name"], "Deploy");
+    assert_eq!(run["path"], ".github/workflows/deploy.yml");
+    let ci_runs = get(
+        &sandbox,
+        "/actions/workflows/ci.yml/runs?branch=staging&per_page=100",
+    )
+    .await;
+    assert!(
+        ci_runs["workflow_runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["id"] != run_id),
+        "a deploy run is not a CI run"
+    );
     assert_eq!(deployed(&sandbox, "staging").await, Some(staging_before));
 
+    sandbox.clock().advance(Duration::from_secs(5));
+    let deploy_runs = get(&sandbox, "/actions/workflows/deploy.yml/runs").await;
+    assert_eq!(deploy_runs["workflow_runs"][0]["id"], run_id);
     advance_until(&sandbox, || async {
         deployed(&sandbox, "staging").await.as_deref() == Some(prod.as_str())
     })

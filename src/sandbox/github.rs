@@ -8,10 +8,10 @@ use serde_json::{Value, json};
 
 use super::http::{ApiError, Page, Query};
 use super::world::{
-    Actor, CommitRecord, DEPLOY_WORKFLOW_FILE, DeployState, DeploymentRecord,
-    DeploymentStatusRecord, JobRecord, MergeError, NewDeployment, OWNER, Progress, PullRecord,
-    REPO_NAME, REVIEW_DELAY_SECS, RunRecord, WORKFLOW_FILE, WORKFLOW_ID, WORKFLOW_NAME, World,
-    WriteError, api_client_actor,
+    Actor, CommitRecord, DEPLOY_WORKFLOW_FILE, DEPLOY_WORKFLOW_ID, DEPLOY_WORKFLOW_NAME,
+    DeployState, DeploymentRecord, DeploymentStatusRecord, JobRecord, MergeError, NewDeployment,
+    OWNER, Progress, PullRecord, REPO_NAME, REVIEW_DELAY_SECS, RunRecord, WORKFLOW_FILE,
+    WORKFLOW_ID, WORKFLOW_NAME, World, WriteError, api_client_actor,
 };
 
 const WEB: &str = "https://github.com";
@@ -138,12 +138,14 @@ fn repo_get(
             Ok(Answer::one(workflow_json(urls, world.start)))
         }
         ["actions", "workflows", workflow, "runs"] => {
-            if !is_our_workflow(workflow) {
+            let deploy =
+                *workflow == DEPLOY_WORKFLOW_FILE || *workflow == DEPLOY_WORKFLOW_ID.to_string();
+            if !deploy && !is_our_workflow(workflow) {
                 return Err(ApiError::NotFound);
             }
-            list_runs(world, urls, query, now)
+            list_runs(world, urls, query, now, Some(deploy))
         }
-        ["actions", "runs"] => list_runs(world, urls, query, now),
+        ["actions", "runs"] => list_runs(world, urls, query, now, None),
         ["actions", "runs", run_id] => {
             let run = parse_id(run_id).and_then(|id| world.run(id));
             let run = run.ok_or(ApiError::NotFound)?;
@@ -705,7 +707,7 @@ fn latest_run_of<'w>(world: &'w World, sha: &str, now: DateTime<Utc>) -> Option<
         .runs
         .iter()
         .rev()
-        .find(|run| run.head_sha == sha && run.created_at <= now)
+        .find(|run| run.head_sha == sha && run.created_at <= now && run.deploys_to.is_none())
 }
 
 /// `GET commits/{ref}/check-runs`: one check run per job of the commit's newest run.
@@ -816,6 +818,18 @@ fn combined_status_json(world: &World, urls: &Urls, sha: &str, now: DateTime<Utc
     })
 }
 
+/// The workflow a run belongs to: (id, name, file).
+fn workflow_of(run: &RunRecord) -> (u64, &'static str, &'static str) {
+    match run.deploys_to {
+        Some(_) => (
+            DEPLOY_WORKFLOW_ID,
+            DEPLOY_WORKFLOW_NAME,
+            DEPLOY_WORKFLOW_FILE,
+        ),
+        None => (WORKFLOW_ID, WORKFLOW_NAME, WORKFLOW_FILE),
+    }
+}
+
 fn is_our_workflow(workflow: &str) -> bool {
     workflow == WORKFLOW_FILE || workflow == WORKFLOW_ID.to_string()
 }
@@ -829,6 +843,7 @@ fn list_runs(
     urls: &Urls,
     query: &Query,
     now: DateTime<Utc>,
+    deploy_workflow: Option<bool>,
 ) -> Result<Answer, ApiError> {
     let branch = query.get("branch");
     let head_sha = query.get("head_sha");
@@ -839,6 +854,7 @@ fn list_runs(
         .iter()
         .rev()
         .filter(|run| run.created_at <= now)
+        .filter(|run| deploy_workflow.is_none_or(|deploy| run.deploys_to.is_some() == deploy))
         .filter(|run| branch.is_none_or(|b| run.branch == b))
         .filter(|run| head_sha.is_none_or(|s| run.head_sha == s))
         .filter(|run| event.is_none_or(|e| run.event == e))
@@ -1152,21 +1168,22 @@ fn run_json(world: &World, urls: &Urls, run: &RunRecord, now: DateTime<Utc>) -> 
         ),
     };
     let repository = repository_json(urls);
+    let (workflow_id, workflow_name, workflow_file) = workflow_of(run);
     json!({
         "id": id,
-        "name": WORKFLOW_NAME,
+        "name": workflow_name,
         "node_id": node_id("WFR", id),
         "check_suite_id": id + 11_000_000_000,
         "check_suite_node_id": node_id("CS", id + 11_000_000_000),
         "head_branch": run.branch,
         "head_sha": run.head_sha,
-        "path": format!(".github/workflows/{WORKFLOW_FILE}"),
+        "path": format!(".github/workflows/{workflow_file}"),
         "run_number": run.run_number,
         "event": run.event,
         "display_title": message.lines().next().unwrap_or(""),
         "status": progress.status(),
         "conclusion": progress.conclusion(),
-        "workflow_id": WORKFLOW_ID,
+        "workflow_id": workflow_id,
         "url": format!("{r}/actions/runs/{id}"),
         "html_url": format!("{WEB}/{OWNER}/{REPO_NAME}/actions/runs/{id}"),
         "pull_requests": [],
@@ -1184,7 +1201,7 @@ fn run_json(world: &World, urls: &Urls, run: &RunRecord, now: DateTime<Utc>) -> 
         "cancel_url": format!("{r}/actions/runs/{id}/cancel"),
         "rerun_url": format!("{r}/actions/runs/{id}/rerun"),
         "previous_attempt_url": null,
-        "workflow_url": format!("{r}/actions/workflows/{WORKFLOW_ID}"),
+        "workflow_url": format!("{r}/actions/workflows/{workflow_id}"),
         "head_commit": {
             "id": run.head_sha,
             "tree_id": tree,
@@ -1241,7 +1258,7 @@ fn job_json(urls: &Urls, run: &RunRecord, job: &JobRecord, now: DateTime<Utc>) -
         "runner_name": runner.map(|id| format!("GitHub Actions {id}")),
         "runner_group_id": runner.map(|_| 2),
         "runner_group_name": runner.map(|_| "GitHub Actions"),
-        "workflow_name": WORKFLOW_NAME,
+        "workflow_name": workflow_of(run).1,
         "head_branch": run.branch,
     })
 }

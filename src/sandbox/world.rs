@@ -25,6 +25,8 @@ pub const WORKFLOW_ID: u64 = 61_024_817;
 pub const WORKFLOW_NAME: &str = "CI";
 /// The deploy workflow a client may dispatch with inputs `environment` and `sha`.
 pub const DEPLOY_WORKFLOW_FILE: &str = "deploy.yml";
+pub const DEPLOY_WORKFLOW_ID: u64 = 61_024_818;
+pub const DEPLOY_WORKFLOW_NAME: &str = "Deploy";
 
 /// Environments: (name, branch, GitHub deployment environments of its services).
 pub const ENVIRONMENTS: [(&str, &str, &[&str]); 3] = [
@@ -183,6 +185,9 @@ pub struct RunRecord {
     pub created_at: DateTime<Utc>,
     pub run_attempt: u32,
     pub jobs: Vec<JobRecord>,
+    /// A run of the deploy workflow: the environment it deploys when it passes (CI runs:
+    /// none).
+    pub deploys_to: Option<String>,
 }
 
 impl RunRecord {
@@ -398,8 +403,6 @@ pub struct World {
     pending_deploy_outcome: HashMap<(String, String), bool>,
     /// Runs started by a forced branch move: they deploy even an older commit.
     deploy_even_if_older: std::collections::HashSet<u64>,
-    /// Runs of a dispatched deploy workflow -> the environment they deploy when they pass.
-    dispatched_deploys: HashMap<u64, String>,
     /// Pull requests opened through the API, oldest first.
     pub pulls: Vec<PullRecord>,
 }
@@ -440,7 +443,6 @@ impl World {
             },
             pending_deploy_outcome: HashMap::new(),
             deploy_even_if_older: std::collections::HashSet::new(),
-            dispatched_deploys: HashMap::new(),
             pulls: Vec::new(),
             scenario,
         };
@@ -776,6 +778,7 @@ impl World {
             created_at: at,
             run_attempt: 1,
             jobs,
+            deploys_to: None,
         };
         let finished = run.completed_at();
         self.runs.push(run);
@@ -784,7 +787,9 @@ impl World {
     }
 
     fn run_finished(&mut self, at: DateTime<Utc>, run_id: u64) {
-        let dispatched_to = self.dispatched_deploys.remove(&run_id);
+        let Some(dispatched_to) = self.run(run_id).map(|run| run.deploys_to.clone()) else {
+            return;
+        };
         // A forced move or a dispatched deploy may deploy an older commit (a rollback).
         let forced = self.deploy_even_if_older.remove(&run_id) || dispatched_to.is_some();
         let Some(run) = self.run(run_id) else { return };
@@ -1283,11 +1288,8 @@ impl World {
         self.start_run(self.now + TimeDelta::seconds(2), branch, sha, actor, 0.0);
         let run = self.runs.last_mut().ok_or(WriteError::UnknownSha)?;
         run.event = "workflow_dispatch".to_string();
-        let id = run.id;
-        if let Some(environment) = deploy_to {
-            self.dispatched_deploys.insert(id, environment.to_string());
-        }
-        Ok(id)
+        run.deploys_to = deploy_to.map(str::to_string);
+        Ok(run.id)
     }
 
     /// Opens a pull request from `head` into `base`; refused when base already has every
