@@ -1,10 +1,10 @@
 //! The sandbox's HTTP edge: one axum fallback handler per service that advances the world to
 //! the clock's time, checks the token, routes, and adds what the real services add around a
 //! body: GitHub's `ETag`/304, `x-ratelimit-*` and `Link` headers, JSON error bodies. Every
-//! request is recorded for tests and benchmarks.
+//! request is recorded for tests and benchmarks, and GitHub writes are counted.
 //!
-//! Routing is a match on path segments (method first), so write routes and a fault plan slot
-//! in beside the reads.
+//! Routing is a match on path segments (method first): reads go to `github::get`, writes
+//! (with their JSON body) to `github::write`. The fault plan is consulted before either.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

@@ -1,5 +1,7 @@
 //! The sandbox world's state and how it moves: commits, workflow runs with planned jobs and
-//! steps, deployments with their statuses, and the scheduled events that change them.
+//! steps, deployments with their statuses, refs and pull requests, the scheduled events that
+//! change them, and the rules GitHub's write endpoints apply (fast-forward only unless
+//! forced, refs created once, a success retiring earlier ones, when a pull request merges).
 //!
 //! The world advances lazily: every request first calls [`World::advance_to`] with the clock's
 //! time, which applies every scheduled event up to then in time order. A run's jobs are
