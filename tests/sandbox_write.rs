@@ -981,3 +981,44 @@ async fn pull_request_lifecycle_with_409_405_and_review() {
     let missing = call(&sandbox, Method::GET, "/pulls/99999", None).await;
     assert_eq!(missing.status, 404);
 }
+
+#[tokio::test]
+async fn deployment_of_a_branch_behind_main_auto_merges_unless_told_not_to() {
+    let sandbox = start_sandbox().await;
+    let staging = head_of(&sandbox, "staging").await;
+    let main = head_of(&sandbox, "main").await;
+    let careful = call(
+        &sandbox,
+        Method::POST,
+        "/deployments",
+        Some(json!({
+            "ref": "staging",
+            "environment": "staging",
+            "auto_merge": false,
+            "required_contexts": [],
+        })),
+    )
+    .await;
+    assert_eq!(careful.status, 201);
+    assert_eq!(careful.body["sha"], staging.as_str());
+    assert_eq!(head_of(&sandbox, "staging").await, staging);
+
+    let default = call(
+        &sandbox,
+        Method::POST,
+        "/deployments",
+        Some(json!({ "ref": "staging", "environment": "staging", "required_contexts": [] })),
+    )
+    .await;
+    assert_eq!(default.status, 202, "{}", default.body);
+    assert_valid(
+        "repos__create-deployment.202.schema.json",
+        "auto-merged",
+        &default.body,
+    );
+    assert_eq!(
+        head_of(&sandbox, "staging").await,
+        main,
+        "main was merged in"
+    );
+}

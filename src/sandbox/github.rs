@@ -370,6 +370,28 @@ pub fn write(
             let production = request
                 .get("production_environment")
                 .and_then(Value::as_bool);
+            // `auto_merge` defaults to true: a branch behind the default branch gets it
+            // merged in and the answer is a 202 with no deployment (a trap for promotions).
+            let auto_merge = request
+                .get("auto_merge")
+                .and_then(Value::as_bool)
+                .unwrap_or(true);
+            if auto_merge
+                && git_ref != "main"
+                && let (Some(branch_head), Some(main_head)) = (
+                    world.branches.get(&git_ref).cloned(),
+                    world.branches.get("main").cloned(),
+                )
+                && world.commit_position(&main_head) > world.commit_position(&branch_head)
+            {
+                world
+                    .update_branch(&git_ref, &main_head, false)
+                    .map_err(write_error)?;
+                return Ok(Answer::with_status(
+                    StatusCode::ACCEPTED,
+                    json!({ "message": format!("Auto-merged main into {git_ref} on deployment.") }),
+                ));
+            }
             // GitHub checks the commit's statuses first: absent `required_contexts` means
             // every context, `[]` none.
             let sha = world
