@@ -24,6 +24,7 @@ pub enum FaultEffect {
     /// 200 with a body that is not JSON; nothing is applied.
     MalformedBody,
     /// 409 Conflict before anything is applied (someone else raced us).
+    #[serde(rename = "conflict_409")]
     Conflict409,
 }
 
@@ -196,6 +197,14 @@ mod tests {
             [[faults]]
             path = "/repos/*/*/actions/**"
             effect = { kind = "retry_after", seconds = 30 }
+
+            [[faults]]
+            path = "/repos/*/*/pulls/*/merge"
+            effect = { kind = "conflict_409" }
+
+            [[faults]]
+            path = "/repos/*/*/git/refs"
+            effect = { kind = "timeout_after_apply" }
         "#;
         let holder: Holder = toml::from_str(text).unwrap();
         assert_eq!(
@@ -203,5 +212,7 @@ mod tests {
             FaultEffect::ServerError { status: 502 }
         );
         assert_eq!(holder.faults[1].method, None);
+        assert_eq!(holder.faults[2].effect, FaultEffect::Conflict409);
+        assert_eq!(holder.faults[3].effect, FaultEffect::TimeoutAfterApply);
     }
 }
