@@ -1,13 +1,15 @@
 //! The sandbox's GitHub and Sentry answers validate against the official response schemas,
 //! and decode into octocrab's models, at several moments of a run's life.
 
-use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
+use serde_json::Value;
 use shipdeck::clock::Clock;
 use shipdeck::sandbox::{Sandbox, SandboxOptions, Scenario};
+
+mod support;
+use support::schemas::assert_valid;
 
 fn start_time() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-20T10:00:00Z")
@@ -33,83 +35,6 @@ async fn get_json(url: &str) -> Value {
         .unwrap();
     assert_eq!(response.status(), 200, "GET {url}");
     response.json().await.unwrap()
-}
-
-/// OpenAPI 3.0 -> JSON Schema: `nullable: true` becomes a type union (or an `anyOf` with
-/// null when there is no `type`), and OpenAPI-only keywords are dropped.
-fn openapi_to_json_schema(value: &mut Value, is_property_map: bool) {
-    match value {
-        Value::Object(map) => {
-            for (key, child) in map.iter_mut() {
-                openapi_to_json_schema(child, !is_property_map && key == "properties");
-            }
-            if is_property_map {
-                return;
-            }
-            let nullable = map.remove("nullable") == Some(Value::Bool(true));
-            for keyword in [
-                "discriminator",
-                "readOnly",
-                "writeOnly",
-                "xml",
-                "externalDocs",
-                "example",
-            ] {
-                map.remove(keyword);
-            }
-            if !nullable {
-                return;
-            }
-            if let Some(Value::Array(options)) = map.get_mut("enum")
-                && !options.contains(&Value::Null)
-            {
-                options.push(Value::Null);
-            }
-            match map.get_mut("type") {
-                Some(Value::String(kind)) => {
-                    let kind = kind.clone();
-                    map.insert("type".to_string(), json!([kind, "null"]));
-                }
-                _ => {
-                    let inner = Value::Object(std::mem::take(map));
-                    map.insert("anyOf".to_string(), json!([inner, { "type": "null" }]));
-                }
-            }
-        }
-        Value::Array(items) => {
-            for item in items {
-                openapi_to_json_schema(item, false);
-            }
-        }
-        _ => {}
-    }
-}
-
-fn validator(schema_file: &str) -> jsonschema::Validator {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/schemas")
-        .join(schema_file);
-    let text = std::fs::read_to_string(&path).unwrap();
-    let mut schema: Value = serde_json::from_str(&text).unwrap();
-    openapi_to_json_schema(&mut schema, false);
-    jsonschema::options()
-        .with_draft(jsonschema::Draft::Draft4)
-        .build(&schema)
-        .unwrap()
-}
-
-fn assert_valid(schema_file: &str, what: &str, body: &Value) {
-    let validator = validator(schema_file);
-    let errors: Vec<String> = validator
-        .iter_errors(body)
-        .take(10)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "{what} does not match {schema_file}:\n{}",
-        errors.join("\n")
-    );
 }
 
 /// Every GitHub read endpoint, with the schema its answer must follow.

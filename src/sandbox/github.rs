@@ -2,19 +2,24 @@
 //! GitHub's official examples (every field the published schemas and octocrab's models
 //! require). Transport concerns (auth, ETags, rate limits, Link headers) live in `http.rs`.
 
+use axum::http::StatusCode;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
 use super::http::{ApiError, Page, Query};
 use super::world::{
-    Actor, CommitRecord, DeploymentRecord, DeploymentStatusRecord, JobRecord, OWNER, Progress,
-    REPO_NAME, RunRecord, WORKFLOW_FILE, WORKFLOW_ID, WORKFLOW_NAME, World,
+    Actor, CommitRecord, DEPLOY_WORKFLOW_FILE, DEPLOY_WORKFLOW_ID, DEPLOY_WORKFLOW_NAME,
+    DeployState, DeploymentRecord, DeploymentStatusRecord, JobRecord, MergeError, NewDeployment,
+    OWNER, Progress, PullRecord, REPO_NAME, REVIEW_DELAY_SECS, RunRecord, WORKFLOW_FILE,
+    WORKFLOW_ID, WORKFLOW_NAME, World, WriteError, api_client_actor,
 };
 
 const WEB: &str = "https://github.com";
 
 /// An answer before transport headers are added.
 pub struct Answer {
+    pub status: axum::http::StatusCode,
+    /// `Value::Null` with a 204: no body.
     pub body: Value,
     /// Present on paginated lists: drives the `Link` header.
     pub page: Option<Page>,
@@ -25,9 +30,17 @@ pub struct Answer {
 impl Answer {
     fn one(body: Value) -> Self {
         Self {
+            status: axum::http::StatusCode::OK,
             body,
             page: None,
             counts: true,
+        }
+    }
+
+    fn with_status(status: axum::http::StatusCode, body: Value) -> Self {
+        Self {
+            status,
+            ..Self::one(body)
         }
     }
 }
@@ -39,6 +52,7 @@ pub fn get(world: &World, api: &str, segments: &[&str], query: &Query) -> Result
     let urls = Urls { api };
     match segments {
         ["rate_limit"] => Ok(Answer {
+            status: axum::http::StatusCode::OK,
             body: rate_limit_json(world),
             page: None,
             counts: false,
@@ -79,20 +93,39 @@ fn repo_get(
                 .map(|c| commit_json(urls, c, false))
                 .collect();
             Ok(Answer {
+                status: axum::http::StatusCode::OK,
                 body: Value::Array(items),
                 page: Some(page),
                 counts: true,
             })
+        }
+        ["compare", spec @ ..] if !spec.is_empty() => compare(world, urls, &spec.join("/")),
+        ["commits", reference @ .., "check-runs"] if !reference.is_empty() => {
+            let commit = world
+                .commit(&reference.join("/"))
+                .ok_or(ApiError::NoCommit)?;
+            Ok(Answer::one(check_runs_json(world, urls, &commit.sha, now)))
+        }
+        ["commits", reference @ .., "status"] if !reference.is_empty() => {
+            let commit = world
+                .commit(&reference.join("/"))
+                .ok_or(ApiError::NoCommit)?;
+            Ok(Answer::one(combined_status_json(
+                world,
+                urls,
+                &commit.sha,
+                now,
+            )))
         }
         ["commits", reference @ ..] if !reference.is_empty() => {
             let reference = reference.join("/");
             let commit = world.commit(&reference).ok_or(ApiError::NoCommit)?;
             Ok(Answer::one(commit_json(urls, commit, true)))
         }
-        ["git", "ref" | "refs", "heads", branch @ ..] if !branch.is_empty() => {
-            let name = branch.join("/");
-            let sha = world.branches.get(&name).ok_or(ApiError::NotFound)?;
-            Ok(Answer::one(ref_json(urls, &name, sha)))
+        ["git", "ref" | "refs", name @ ..] if !name.is_empty() => {
+            let full = format!("refs/{}", name.join("/"));
+            let sha = world.ref_sha(&full).ok_or(ApiError::NotFound)?;
+            Ok(Answer::one(ref_json(urls, &full, sha)))
         }
         ["actions", "workflows"] => Ok(Answer::one(json!({
             "total_count": 1,
@@ -105,12 +138,14 @@ fn repo_get(
             Ok(Answer::one(workflow_json(urls, world.start)))
         }
         ["actions", "workflows", workflow, "runs"] => {
-            if !is_our_workflow(workflow) {
+            let deploy =
+                *workflow == DEPLOY_WORKFLOW_FILE || *workflow == DEPLOY_WORKFLOW_ID.to_string();
+            if !deploy && !is_our_workflow(workflow) {
                 return Err(ApiError::NotFound);
             }
-            list_runs(world, urls, query, now)
+            list_runs(world, urls, query, now, Some(deploy))
         }
-        ["actions", "runs"] => list_runs(world, urls, query, now),
+        ["actions", "runs"] => list_runs(world, urls, query, now, None),
         ["actions", "runs", run_id] => {
             let run = parse_id(run_id).and_then(|id| world.run(id));
             let run = run.ok_or(ApiError::NotFound)?;
@@ -127,6 +162,7 @@ fn repo_get(
             let total = jobs.len();
             let (items, page) = Page::slice(jobs, query);
             Ok(Answer {
+                status: axum::http::StatusCode::OK,
                 body: json!({ "total_count": total, "jobs": items }),
                 page: Some(page),
                 counts: true,
@@ -136,6 +172,16 @@ fn repo_get(
             let found = parse_id(job_id).and_then(|id| world.job(id));
             let (run, job) = found.ok_or(ApiError::NotFound)?;
             Ok(Answer::one(job_json(urls, run, job, now)))
+        }
+        ["pulls", number] => {
+            let pull = parse_id(number).and_then(|n| world.pull(n));
+            let pull = pull.ok_or(ApiError::NotFound)?;
+            Ok(Answer::one(pull_json(world, urls, pull)))
+        }
+        ["pulls", number, "reviews"] => {
+            let pull = parse_id(number).and_then(|n| world.pull(n));
+            let pull = pull.ok_or(ApiError::NotFound)?;
+            Ok(Answer::one(reviews_json(world, urls, pull)))
         }
         ["deployments"] => {
             let environment = query.get("environment");
@@ -155,6 +201,7 @@ fn repo_get(
                 .map(|d| deployment_json(urls, d))
                 .collect();
             Ok(Answer {
+                status: axum::http::StatusCode::OK,
                 body: Value::Array(items),
                 page: Some(page),
                 counts: true,
@@ -176,12 +223,632 @@ fn repo_get(
                 .collect();
             let (items, page) = Page::slice(statuses, query);
             Ok(Answer {
+                status: axum::http::StatusCode::OK,
                 body: Value::Array(items),
                 page: Some(page),
                 counts: true,
             })
         }
         _ => Err(ApiError::NotFound),
+    }
+}
+
+/// Routes a write (POST, PATCH, PUT, DELETE) by its path segments; `request` is the JSON
+/// body (`{}` when empty).
+pub fn write(
+    world: &mut World,
+    api: &str,
+    method: &axum::http::Method,
+    segments: &[&str],
+    request: &Value,
+) -> Result<Answer, ApiError> {
+    let urls = Urls { api };
+    let ["repos", owner, repo, rest @ ..] = segments else {
+        return Err(ApiError::NotFound);
+    };
+    if *owner != OWNER || *repo != REPO_NAME {
+        return Err(ApiError::NotFound);
+    }
+    match (method.as_str(), rest) {
+        ("PATCH", ["git", "refs", "heads", branch @ ..]) if !branch.is_empty() => {
+            let branch = branch.join("/");
+            let sha = required_str(request, "sha")?;
+            let force = request
+                .get("force")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            world
+                .update_branch(&branch, sha, force)
+                .map_err(write_error)?;
+            let full = format!("refs/heads/{branch}");
+            Ok(Answer::one(ref_json(&urls, &full, sha)))
+        }
+        ("POST", ["git", "refs"]) => {
+            let full = required_str(request, "ref")?;
+            if !full.starts_with("refs/") || full.split('/').count() < 3 {
+                return Err(ApiError::Unprocessable(
+                    "Reference name must start with 'refs/' and have at least two slashes."
+                        .to_string(),
+                ));
+            }
+            let sha = required_str(request, "sha")?;
+            world.create_ref(full, sha).map_err(write_error)?;
+            Ok(Answer::with_status(
+                StatusCode::CREATED,
+                ref_json(&urls, full, sha),
+            ))
+        }
+        ("DELETE", ["git", "refs", name @ ..]) if !name.is_empty() => {
+            let full = format!("refs/{}", name.join("/"));
+            world.delete_ref(&full).map_err(write_error)?;
+            Ok(Answer::with_status(StatusCode::NO_CONTENT, Value::Null))
+        }
+        ("POST", ["actions", "workflows", workflow, "dispatches"]) => {
+            let deploys = *workflow == DEPLOY_WORKFLOW_FILE;
+            if !deploys && !is_our_workflow(workflow) {
+                return Err(ApiError::NotFound);
+            }
+            let git_ref = required_str(request, "ref")?;
+            let branch = git_ref.strip_prefix("refs/heads/").unwrap_or(git_ref);
+            let head =
+                world.branches.get(branch).cloned().ok_or_else(|| {
+                    ApiError::Unprocessable(format!("No ref found for: {git_ref}"))
+                })?;
+            let inputs = request.get("inputs").cloned().unwrap_or_else(|| json!({}));
+            let input = |name: &str| inputs.get(name).and_then(Value::as_str);
+            let sha = input("sha").unwrap_or(&head).to_string();
+            let environment = if deploys {
+                Some(input("environment").ok_or_else(|| {
+                    ApiError::Unprocessable("Required input 'environment' not provided".to_string())
+                })?)
+            } else {
+                None
+            };
+            let run_id = world
+                .dispatch_workflow(branch, &sha, environment)
+                .map_err(write_error)?;
+            if request.get("return_run_details").and_then(Value::as_bool) == Some(true) {
+                let r = urls.repo();
+                Ok(Answer::one(json!({
+                    "workflow_run_id": run_id,
+                    "run_url": format!("{r}/actions/runs/{run_id}"),
+                    "html_url": format!("{WEB}/{OWNER}/{REPO_NAME}/actions/runs/{run_id}"),
+                })))
+            } else {
+                Ok(Answer::with_status(StatusCode::NO_CONTENT, Value::Null))
+            }
+        }
+        ("POST", ["pulls"]) => {
+            let head = required_str(request, "head")?;
+            // `owner:branch` names a head in a fork; here every branch is in the one repo.
+            let head = head.rsplit(':').next().unwrap_or(head);
+            let base = required_str(request, "base")?;
+            let title = required_str(request, "title")?;
+            let body = request.get("body").and_then(Value::as_str).unwrap_or("");
+            let number = world
+                .create_pull(head, base, title, body)
+                .map_err(write_error)?;
+            let pull = world.pull(number).ok_or(ApiError::NotFound)?;
+            Ok(Answer::with_status(
+                StatusCode::CREATED,
+                pull_json(world, &urls, pull),
+            ))
+        }
+        ("PUT", ["pulls", number, "merge"]) => {
+            let number = parse_id(number).ok_or(ApiError::NotFound)?;
+            world.pull(number).ok_or(ApiError::NotFound)?;
+            let expected = request.get("sha").and_then(Value::as_str);
+            match world.merge_pull(number, expected) {
+                Ok(sha) => Ok(Answer::one(json!({
+                    "sha": sha,
+                    "merged": true,
+                    "message": "Pull Request successfully merged",
+                }))),
+                Err(error @ MergeError::NotMergeable) => {
+                    Err(ApiError::MethodNotAllowed(error.to_string()))
+                }
+                Err(error @ MergeError::HeadMoved) => Err(ApiError::Conflict(error.to_string())),
+            }
+        }
+        ("POST", ["deployments"]) => {
+            let git_ref = required_str(request, "ref")?.to_string();
+            let environment = request
+                .get("environment")
+                .and_then(Value::as_str)
+                .unwrap_or("production")
+                .to_string();
+            let payload = match request.get("payload") {
+                None | Some(Value::Null) => "{}".to_string(),
+                Some(Value::String(text)) => text.clone(),
+                Some(value) => value.to_string(),
+            };
+            let description = request
+                .get("description")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let production = request
+                .get("production_environment")
+                .and_then(Value::as_bool);
+            // `auto_merge` defaults to true: a branch behind the default branch gets it
+            // merged in and the answer is a 202 with no deployment (a trap for promotions).
+            let auto_merge = request
+                .get("auto_merge")
+                .and_then(Value::as_bool)
+                .unwrap_or(true);
+            if auto_merge
+                && git_ref != "main"
+                && let (Some(branch_head), Some(main_head)) = (
+                    world.branches.get(&git_ref).cloned(),
+                    world.branches.get("main").cloned(),
+                )
+                && world.commit_position(&main_head) > world.commit_position(&branch_head)
+            {
+                world
+                    .update_branch(&git_ref, &main_head, false)
+                    .map_err(write_error)?;
+                return Ok(Answer::with_status(
+                    StatusCode::ACCEPTED,
+                    json!({ "message": format!("Auto-merged main into {git_ref} on deployment.") }),
+                ));
+            }
+            // GitHub checks the commit's statuses first: absent `required_contexts` means
+            // every context, `[]` none.
+            let sha = world
+                .commit(&git_ref)
+                .map(|c| c.sha.clone())
+                .ok_or_else(|| ApiError::Unprocessable(format!("No ref found for: {git_ref}")))?;
+            let required: Option<Vec<&str>> = request
+                .get("required_contexts")
+                .and_then(Value::as_array)
+                .map(|list| list.iter().filter_map(Value::as_str).collect());
+            let status = combined_status_json(world, &urls, &sha, world.now);
+            let failing: Vec<String> = match &required {
+                Some(names) => names
+                    .iter()
+                    .filter(|name| {
+                        !status["statuses"].as_array().is_some_and(|all| {
+                            all.iter()
+                                .any(|s| s["context"] == **name && s["state"] == "success")
+                        })
+                    })
+                    .map(|name| name.to_string())
+                    .collect(),
+                None if status["state"] == "success" => Vec::new(),
+                None => vec!["ci".to_string()],
+            };
+            if !failing.is_empty() {
+                return Err(ApiError::Conflict(format!(
+                    "Conflict: Commit status checks failed for {git_ref}. Required contexts not successful: {}",
+                    failing.join(", ")
+                )));
+            }
+            let id = world
+                .create_deployment(NewDeployment {
+                    git_ref,
+                    environment,
+                    description,
+                    production,
+                    payload,
+                    creator: api_client_actor(),
+                })
+                .map_err(write_error)?;
+            let deployment = world.deployment(id).ok_or(ApiError::NotFound)?;
+            Ok(Answer::with_status(
+                StatusCode::CREATED,
+                deployment_json(&urls, deployment),
+            ))
+        }
+        ("POST", ["deployments", id, "statuses"]) => {
+            let id = parse_id(id).ok_or(ApiError::NotFound)?;
+            world.deployment(id).ok_or(ApiError::NotFound)?;
+            let state = required_str(request, "state")?;
+            let state = DeployState::parse(state).ok_or_else(|| {
+                ApiError::Unprocessable(format!(
+                    "state {state:?} is not a valid deployment status state"
+                ))
+            })?;
+            let description = request
+                .get("description")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            let auto_inactive = request
+                .get("auto_inactive")
+                .and_then(Value::as_bool)
+                .unwrap_or(true);
+            let status_id = world
+                .create_deployment_status(id, state, description, auto_inactive)
+                .ok_or(ApiError::NotFound)?;
+            let deployment = world.deployment(id).ok_or(ApiError::NotFound)?;
+            let status = deployment
+                .statuses
+                .iter()
+                .find(|s| s.id == status_id)
+                .ok_or(ApiError::NotFound)?;
+            let mut body = deployment_status_json(&urls, deployment, status);
+            for field in ["environment_url", "log_url"] {
+                if let Some(url) = request.get(field).and_then(Value::as_str) {
+                    body[field] = json!(url);
+                }
+            }
+            Ok(Answer::with_status(StatusCode::CREATED, body))
+        }
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+fn required_str<'a>(request: &'a Value, field: &str) -> Result<&'a str, ApiError> {
+    request.get(field).and_then(Value::as_str).ok_or_else(|| {
+        ApiError::Unprocessable(format!("Invalid request.\n\n\"{field}\" wasn't supplied."))
+    })
+}
+
+fn write_error(error: WriteError) -> ApiError {
+    match error {
+        WriteError::RefMissing => ApiError::Unprocessable("Reference does not exist".to_string()),
+        other => ApiError::Unprocessable(other.to_string()),
+    }
+}
+
+/// A pull request as `GET pulls/{n}` answers it.
+fn pull_json(world: &World, urls: &Urls, pull: &PullRecord) -> Value {
+    let r = urls.repo();
+    let n = pull.number;
+    let web = format!("{WEB}/{OWNER}/{REPO_NAME}/pull/{n}");
+    let (head_sha, base_sha) = world.pull_shas(pull);
+    let mergeable = world.pull_mergeable(pull);
+    let merged = pull.merged_at.is_some();
+    let mergeable_state = match (merged, mergeable) {
+        (true, _) => "unknown",
+        (false, None) => "unknown",
+        (false, Some(true)) => "clean",
+        (false, Some(false)) => "dirty",
+    };
+    let (from, to) = (
+        world.commit_position(&base_sha).unwrap_or(0),
+        world.commit_position(&head_sha).unwrap_or(0),
+    );
+    let between: Vec<&CommitRecord> = world
+        .commits
+        .iter()
+        .skip(from + 1)
+        .take(to.saturating_sub(from))
+        .collect();
+    let changed: std::collections::BTreeSet<&String> =
+        between.iter().flat_map(|c| c.files.iter()).collect();
+    let mut owner = user_json(urls, &org_actor());
+    owner["type"] = json!("Organization");
+    let side = |branch: &str, sha: &str| {
+        json!({
+            "label": format!("{OWNER}:{branch}"),
+            "ref": branch,
+            "sha": sha,
+            "user": owner.clone(),
+            "repo": full_repository_json(urls),
+        })
+    };
+    let link = |href: String| json!({ "href": href });
+    let mut body = json!({
+        "url": format!("{r}/pulls/{n}"),
+        "id": pull.id,
+        "node_id": node_id("PR", pull.id),
+        "html_url": web,
+        "diff_url": format!("{web}.diff"),
+        "patch_url": format!("{web}.patch"),
+        "issue_url": format!("{r}/issues/{n}"),
+        "commits_url": format!("{r}/pulls/{n}/commits"),
+        "review_comments_url": format!("{r}/pulls/{n}/comments"),
+        "review_comment_url": format!("{r}/pulls/comments{{/number}}"),
+        "comments_url": format!("{r}/issues/{n}/comments"),
+        "statuses_url": format!("{r}/statuses/{head_sha}"),
+    });
+    let state = json!({
+        "number": n,
+        "state": if merged { "closed" } else { "open" },
+        "locked": false,
+        "title": pull.title,
+        "user": user_json(urls, &pull.author),
+        "body": pull.body,
+        "labels": [],
+        "milestone": null,
+        "active_lock_reason": null,
+        "created_at": time(pull.created_at),
+        "updated_at": time(pull.merged_at.unwrap_or(pull.created_at)),
+        "closed_at": pull.merged_at.map(time),
+        "merged_at": pull.merged_at.map(time),
+        "merge_commit_sha": pull.merge_commit_sha,
+        "assignee": null,
+        "assignees": [],
+        "requested_reviewers": [],
+        "requested_teams": [],
+    });
+    let rest = json!({
+        "head": side(&pull.head, &head_sha),
+        "base": side(&pull.base, &base_sha),
+        "_links": {
+            "self": link(format!("{r}/pulls/{n}")),
+            "html": link(web.clone()),
+            "issue": link(format!("{r}/issues/{n}")),
+            "comments": link(format!("{r}/issues/{n}/comments")),
+            "review_comments": link(format!("{r}/pulls/{n}/comments")),
+            "review_comment": link(format!("{r}/pulls/comments{{/number}}")),
+            "commits": link(format!("{r}/pulls/{n}/commits")),
+            "statuses": link(format!("{r}/statuses/{head_sha}")),
+        },
+        "author_association": "MEMBER",
+        "auto_merge": null,
+        "draft": false,
+        "merged": merged,
+        "mergeable": mergeable,
+        "rebaseable": mergeable,
+        "mergeable_state": mergeable_state,
+        "merged_by": if merged { user_json(urls, &pull.author) } else { Value::Null },
+        "comments": 0,
+        "review_comments": 0,
+        "maintainer_can_modify": false,
+        "commits": between.len(),
+        "additions": changed.len() * 12,
+        "deletions": changed.len() * 4,
+        "changed_files": changed.len(),
+    });
+    // Built in parts: one `json!` this size exceeds the macro recursion limit.
+    for part in [state, rest] {
+        if let (Value::Object(into), Value::Object(from)) = (&mut body, part) {
+            into.extend(from);
+        }
+    }
+    body
+}
+
+/// The repository with the fields a full `repository` object adds (pull request sides).
+fn full_repository_json(urls: &Urls) -> Value {
+    let mut body = repository_json(urls);
+    let extra = json!({
+        "clone_url": format!("{WEB}/{OWNER}/{REPO_NAME}.git"),
+        "git_url": format!("git://github.com/{OWNER}/{REPO_NAME}.git"),
+        "ssh_url": format!("git@github.com:{OWNER}/{REPO_NAME}.git"),
+        "svn_url": format!("{WEB}/{OWNER}/{REPO_NAME}"),
+        "mirror_url": null,
+        "homepage": null,
+        "language": "TypeScript",
+        "default_branch": "main",
+        "forks": 0,
+        "forks_count": 0,
+        "stargazers_count": 0,
+        "watchers": 0,
+        "watchers_count": 0,
+        "open_issues": 0,
+        "open_issues_count": 0,
+        "size": 4_812,
+        "has_downloads": true,
+        "has_issues": true,
+        "has_projects": false,
+        "has_wiki": false,
+        "has_pages": false,
+        "archived": false,
+        "disabled": false,
+        "license": null,
+        "pushed_at": "2026-11-20T09:58:00Z",
+        "created_at": "2023-01-04T12:00:00Z",
+        "updated_at": "2026-11-20T09:58:00Z",
+    });
+    if let (Value::Object(into), Value::Object(from)) = (&mut body, extra) {
+        into.extend(from);
+    }
+    body
+}
+
+/// The reviews of a pull request: one approval by someone other than its author, a minute
+/// after it opened.
+fn reviews_json(world: &World, urls: &Urls, pull: &PullRecord) -> Value {
+    let at = pull.created_at + chrono::TimeDelta::seconds(REVIEW_DELAY_SECS);
+    if world.now < at {
+        return json!([]);
+    }
+    let r = urls.repo();
+    let n = pull.number;
+    let id = pull.id + 7;
+    let (head_sha, _) = world.pull_shas(pull);
+    let web = format!("{WEB}/{OWNER}/{REPO_NAME}/pull/{n}#pullrequestreview-{id}");
+    json!([{
+        "id": id,
+        "node_id": node_id("PRR", id),
+        "user": user_json(urls, &pull.reviewer),
+        "body": "Looks good to me.",
+        "state": "APPROVED",
+        "html_url": web,
+        "pull_request_url": format!("{r}/pulls/{n}"),
+        "_links": {
+            "html": { "href": web },
+            "pull_request": { "href": format!("{r}/pulls/{n}") },
+        },
+        "submitted_at": time(at),
+        "commit_id": head_sha,
+        "author_association": "MEMBER",
+    }])
+}
+
+/// `GET compare/{base}...{head}` over the linear history.
+fn compare(world: &World, urls: &Urls, spec: &str) -> Result<Answer, ApiError> {
+    let (base, head) = spec.split_once("...").ok_or(ApiError::NotFound)?;
+    let base = world.commit(base).ok_or(ApiError::NotFound)?;
+    let head = world.commit(head).ok_or(ApiError::NotFound)?;
+    let (base_at, head_at) = (
+        world.commit_position(&base.sha).ok_or(ApiError::NotFound)?,
+        world.commit_position(&head.sha).ok_or(ApiError::NotFound)?,
+    );
+    let (status, ahead_by, behind_by) = match head_at.cmp(&base_at) {
+        std::cmp::Ordering::Equal => ("identical", 0, 0),
+        std::cmp::Ordering::Greater => ("ahead", head_at - base_at, 0),
+        std::cmp::Ordering::Less => ("behind", 0, base_at - head_at),
+    };
+    // Oldest first, as GitHub lists them; with linear history the merge base is the older.
+    let between: Vec<&CommitRecord> = world
+        .commits
+        .iter()
+        .skip(base_at + 1)
+        .take(ahead_by)
+        .collect();
+    let mut files: Vec<Value> = Vec::new();
+    for commit in &between {
+        for (position, path) in commit.files.iter().enumerate() {
+            let file = file_json(urls, &commit.sha, position, path);
+            match files.iter_mut().find(|f| f["filename"] == path.as_str()) {
+                Some(existing) => *existing = file,
+                None => files.push(file),
+            }
+        }
+    }
+    files.truncate(300);
+    let merge_base = if head_at < base_at { head } else { base };
+    let r = urls.repo();
+    let web = format!(
+        "{WEB}/{OWNER}/{REPO_NAME}/compare/{}...{}",
+        base.sha, head.sha
+    );
+    Ok(Answer::one(json!({
+        "url": format!("{r}/compare/{spec}"),
+        "html_url": web,
+        "permalink_url": web,
+        "diff_url": format!("{web}.diff"),
+        "patch_url": format!("{web}.patch"),
+        "base_commit": commit_json(urls, base, false),
+        "merge_base_commit": commit_json(urls, merge_base, false),
+        "status": status,
+        "ahead_by": ahead_by,
+        "behind_by": behind_by,
+        "total_commits": between.len(),
+        "commits": between.iter().map(|c| commit_json(urls, c, false)).collect::<Vec<_>>(),
+        "files": files,
+    })))
+}
+
+/// The newest run of a commit, on any branch.
+fn latest_run_of<'w>(world: &'w World, sha: &str, now: DateTime<Utc>) -> Option<&'w RunRecord> {
+    world
+        .runs
+        .iter()
+        .rev()
+        .find(|run| run.head_sha == sha && run.created_at <= now && run.deploys_to.is_none())
+}
+
+/// `GET commits/{ref}/check-runs`: one check run per job of the commit's newest run.
+fn check_runs_json(world: &World, urls: &Urls, sha: &str, now: DateTime<Utc>) -> Value {
+    let r = urls.repo();
+    let check_runs: Vec<Value> = latest_run_of(world, sha, now)
+        .map(|run| {
+            run.jobs
+                .iter()
+                .filter(|job| job.created_at <= now)
+                .map(|job| {
+                    let progress = job.progress(now);
+                    let started = progress != Progress::Queued;
+                    json!({
+                        "id": job.id,
+                        "node_id": node_id("CR", job.id),
+                        "head_sha": sha,
+                        "external_id": job.id.to_string(),
+                        "name": job.name,
+                        "url": format!("{r}/check-runs/{}", job.id),
+                        "html_url": format!("{WEB}/{OWNER}/{REPO_NAME}/actions/runs/{}/job/{}", run.id, job.id),
+                        "details_url": format!("{WEB}/{OWNER}/{REPO_NAME}/actions/runs/{}/job/{}", run.id, job.id),
+                        "status": progress.status(),
+                        "conclusion": progress.conclusion(),
+                        "started_at": started.then(|| time(job.started_at)),
+                        "completed_at": progress.conclusion().map(|_| time(job.completed_at)),
+                        "output": {
+                            "title": null,
+                            "summary": null,
+                            "text": null,
+                            "annotations_count": 0,
+                            "annotations_url": format!("{r}/check-runs/{}/annotations", job.id),
+                        },
+                        "check_suite": { "id": run.id + 1 },
+                        "app": actions_app_json(urls),
+                        "pull_requests": [],
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({ "total_count": check_runs.len(), "check_runs": check_runs })
+}
+
+fn actions_app_json(urls: &Urls) -> Value {
+    let github = Actor {
+        id: 9_919,
+        login: "github".to_string(),
+        name: "GitHub".to_string(),
+        email: "noreply@github.com".to_string(),
+        is_bot: false,
+    };
+    json!({
+        "id": 15_368,
+        "slug": "github-actions",
+        "node_id": "MDM6QXBwMTUzNjg=",
+        "owner": user_json(urls, &github),
+        "name": "GitHub Actions",
+        "description": "Automate your workflow from idea to production",
+        "external_url": "https://help.github.com/en/actions",
+        "html_url": "https://github.com/apps/github-actions",
+        "created_at": "2018-07-30T09:30:17Z",
+        "updated_at": "2024-04-10T20:33:16Z",
+        "permissions": { "actions": "write", "checks": "write", "statuses": "write" },
+        "events": ["check_run", "check_suite", "workflow_run"],
+    })
+}
+
+/// `GET commits/{ref}/status`: one `ci` status context from the commit's newest run
+/// (`pending` with no statuses when no run exists, as GitHub answers).
+fn combined_status_json(world: &World, urls: &Urls, sha: &str, now: DateTime<Utc>) -> Value {
+    let r = urls.repo();
+    let run = latest_run_of(world, sha, now);
+    let statuses: Vec<Value> = run
+        .map(|run| {
+            let (state, description) = match run.progress(now) {
+                Progress::Completed(super::world::Outcome::Failure) => ("failure", "CI failed"),
+                Progress::Completed(_) => ("success", "CI passed"),
+                _ => ("pending", "CI is running"),
+            };
+            vec![json!({
+                "url": format!("{r}/statuses/{sha}"),
+                "avatar_url": "https://avatars.githubusercontent.com/in/15368?v=4",
+                "id": run.id,
+                "node_id": node_id("SC", run.id),
+                "state": state,
+                "description": description,
+                "target_url": format!("{WEB}/{OWNER}/{REPO_NAME}/actions/runs/{}", run.id),
+                "context": "ci",
+                "created_at": time(run.created_at),
+                "updated_at": time(run.updated_at(now)),
+            })]
+        })
+        .unwrap_or_default();
+    let state = statuses
+        .first()
+        .and_then(|s| s["state"].as_str())
+        .unwrap_or("pending")
+        .to_string();
+    json!({
+        "state": state,
+        "statuses": statuses,
+        "sha": sha,
+        "total_count": statuses.len(),
+        "repository": repository_json(urls),
+        "commit_url": format!("{r}/commits/{sha}"),
+        "url": format!("{r}/commits/{sha}/status"),
+    })
+}
+
+/// The workflow a run belongs to: (id, name, file).
+fn workflow_of(run: &RunRecord) -> (u64, &'static str, &'static str) {
+    match run.deploys_to {
+        Some(_) => (
+            DEPLOY_WORKFLOW_ID,
+            DEPLOY_WORKFLOW_NAME,
+            DEPLOY_WORKFLOW_FILE,
+        ),
+        None => (WORKFLOW_ID, WORKFLOW_NAME, WORKFLOW_FILE),
     }
 }
 
@@ -198,6 +865,7 @@ fn list_runs(
     urls: &Urls,
     query: &Query,
     now: DateTime<Utc>,
+    deploy_workflow: Option<bool>,
 ) -> Result<Answer, ApiError> {
     let branch = query.get("branch");
     let head_sha = query.get("head_sha");
@@ -208,6 +876,7 @@ fn list_runs(
         .iter()
         .rev()
         .filter(|run| run.created_at <= now)
+        .filter(|run| deploy_workflow.is_none_or(|deploy| run.deploys_to.is_some() == deploy))
         .filter(|run| branch.is_none_or(|b| run.branch == b))
         .filter(|run| head_sha.is_none_or(|s| run.head_sha == s))
         .filter(|run| event.is_none_or(|e| run.event == e))
@@ -221,6 +890,7 @@ fn list_runs(
         .map(|run| run_json(world, urls, run, now))
         .collect();
     Ok(Answer {
+        status: axum::http::StatusCode::OK,
         body: json!({ "total_count": total, "workflow_runs": items }),
         page: Some(page),
         counts: true,
@@ -408,21 +1078,7 @@ fn commit_json(urls: &Urls, commit: &CommitRecord, detailed: bool) -> Value {
             .files
             .iter()
             .enumerate()
-            .map(|(i, path)| {
-                let additions = 3 + (sha.len() + i * 7) % 40;
-                json!({
-                    "sha": format!("{:0>40}", format!("{i}{}", &sha[..10.min(sha.len())])),
-                    "filename": path,
-                    "status": "modified",
-                    "additions": additions,
-                    "deletions": additions / 3,
-                    "changes": additions + additions / 3,
-                    "blob_url": format!("{WEB}/{OWNER}/{REPO_NAME}/blob/{sha}/{path}"),
-                    "raw_url": format!("{WEB}/{OWNER}/{REPO_NAME}/raw/{sha}/{path}"),
-                    "contents_url": format!("{r}/contents/{path}?ref={sha}"),
-                    "patch": "@@ -1,3 +1,4 @@",
-                })
-            })
+            .map(|(i, path)| file_json(urls, sha, i, path))
             .collect();
         let additions: u64 = files.iter().filter_map(|f| f["additions"].as_u64()).sum();
         let deletions: u64 = files.iter().filter_map(|f| f["deletions"].as_u64()).sum();
@@ -434,6 +1090,29 @@ fn commit_json(urls: &Urls, commit: &CommitRecord, detailed: bool) -> Value {
         body["files"] = Value::Array(files);
     }
     body
+}
+
+/// One changed file of a commit, as in commit and compare answers.
+fn file_json(urls: &Urls, sha: &str, position: usize, path: &str) -> Value {
+    let r = urls.repo();
+    let additions = 3 + (sha.len() + position * 7) % 40;
+    let status = if path.starts_with("migrations/") {
+        "added"
+    } else {
+        "modified"
+    };
+    json!({
+        "sha": format!("{:0>40}", format!("{position}{}", &sha[..10.min(sha.len())])),
+        "filename": path,
+        "status": status,
+        "additions": additions,
+        "deletions": additions / 3,
+        "changes": additions + additions / 3,
+        "blob_url": format!("{WEB}/{OWNER}/{REPO_NAME}/blob/{sha}/{path}"),
+        "raw_url": format!("{WEB}/{OWNER}/{REPO_NAME}/raw/{sha}/{path}"),
+        "contents_url": format!("{r}/contents/{path}?ref={sha}"),
+        "patch": "@@ -1,3 +1,4 @@",
+    })
 }
 
 fn branch_json(urls: &Urls, name: &str, commit: &CommitRecord) -> Value {
@@ -459,12 +1138,13 @@ fn branch_json(urls: &Urls, name: &str, commit: &CommitRecord) -> Value {
     })
 }
 
-fn ref_json(urls: &Urls, branch: &str, sha: &str) -> Value {
+/// A ref by its full name (`refs/heads/main`, `refs/shipdeck/locks/prod`).
+fn ref_json(urls: &Urls, full_ref: &str, sha: &str) -> Value {
     let r = urls.repo();
     json!({
-        "ref": format!("refs/heads/{branch}"),
-        "node_id": format!("REF_kwDOIsHmrq{}", branch.len()),
-        "url": format!("{r}/git/refs/heads/{branch}"),
+        "ref": full_ref,
+        "node_id": format!("REF_kwDOIsHmrq{}", full_ref.len()),
+        "url": format!("{r}/{}", full_ref.replacen("refs/", "git/refs/", 1)),
         "object": {
             "type": "commit",
             "sha": sha,
@@ -510,21 +1190,22 @@ fn run_json(world: &World, urls: &Urls, run: &RunRecord, now: DateTime<Utc>) -> 
         ),
     };
     let repository = repository_json(urls);
+    let (workflow_id, workflow_name, workflow_file) = workflow_of(run);
     json!({
         "id": id,
-        "name": WORKFLOW_NAME,
+        "name": workflow_name,
         "node_id": node_id("WFR", id),
         "check_suite_id": id + 11_000_000_000,
         "check_suite_node_id": node_id("CS", id + 11_000_000_000),
         "head_branch": run.branch,
         "head_sha": run.head_sha,
-        "path": format!(".github/workflows/{WORKFLOW_FILE}"),
+        "path": format!(".github/workflows/{workflow_file}"),
         "run_number": run.run_number,
         "event": run.event,
         "display_title": message.lines().next().unwrap_or(""),
         "status": progress.status(),
         "conclusion": progress.conclusion(),
-        "workflow_id": WORKFLOW_ID,
+        "workflow_id": workflow_id,
         "url": format!("{r}/actions/runs/{id}"),
         "html_url": format!("{WEB}/{OWNER}/{REPO_NAME}/actions/runs/{id}"),
         "pull_requests": [],
@@ -542,7 +1223,7 @@ fn run_json(world: &World, urls: &Urls, run: &RunRecord, now: DateTime<Utc>) -> 
         "cancel_url": format!("{r}/actions/runs/{id}/cancel"),
         "rerun_url": format!("{r}/actions/runs/{id}/rerun"),
         "previous_attempt_url": null,
-        "workflow_url": format!("{r}/actions/workflows/{WORKFLOW_ID}"),
+        "workflow_url": format!("{r}/actions/workflows/{workflow_id}"),
         "head_commit": {
             "id": run.head_sha,
             "tree_id": tree,
@@ -599,7 +1280,7 @@ fn job_json(urls: &Urls, run: &RunRecord, job: &JobRecord, now: DateTime<Utc>) -
         "runner_name": runner.map(|id| format!("GitHub Actions {id}")),
         "runner_group_id": runner.map(|_| 2),
         "runner_group_name": runner.map(|_| "GitHub Actions"),
-        "workflow_name": WORKFLOW_NAME,
+        "workflow_name": workflow_of(run).1,
         "head_branch": run.branch,
     })
 }
@@ -614,7 +1295,7 @@ fn deployment_json(urls: &Urls, deployment: &DeploymentRecord) -> Value {
         "sha": deployment.sha,
         "ref": deployment.git_ref,
         "task": "deploy",
-        "payload": {},
+        "payload": serde_json::from_str::<Value>(&deployment.payload).unwrap_or_else(|_| json!({})),
         "original_environment": deployment.environment,
         "environment": deployment.environment,
         "description": deployment.description,

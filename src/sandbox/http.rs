@@ -1,10 +1,10 @@
 //! The sandbox's HTTP edge: one axum fallback handler per service that advances the world to
 //! the clock's time, checks the token, routes, and adds what the real services add around a
 //! body: GitHub's `ETag`/304, `x-ratelimit-*` and `Link` headers, JSON error bodies. Every
-//! request is recorded for tests and benchmarks.
+//! request is recorded for tests and benchmarks, and GitHub writes are counted.
 //!
-//! Routing is a match on path segments (method first), so write routes and a fault plan slot
-//! in beside the reads.
+//! Routing is a match on path segments (method first): reads go to `github::get`, writes
+//! (with their JSON body) to `github::write`. The fault plan is consulted before either.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -16,9 +16,11 @@ use axum::response::Response;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::faults::{FaultEffect, Faults};
 use super::world::World;
 use super::{RecordedRequest, Service, apps, github, sentry};
 use crate::clock::Clock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Requests remembered for tests; older ones fall off so a long demo does not grow.
 pub const MAX_RECORDED_REQUESTS: usize = 20_000;
@@ -29,6 +31,11 @@ pub(crate) struct Shared {
     pub clock: Clock,
     /// The most recent requests, at most [`MAX_RECORDED_REQUESTS`].
     pub requests: Mutex<VecDeque<RecordedRequest>>,
+    pub faults: Faults,
+    /// Non-GET GitHub requests received, ever.
+    pub writes: AtomicUsize,
+    /// Becomes `true` when the sandbox stops: ends requests left hanging by a fault.
+    pub stopped: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Shared {
@@ -196,6 +203,12 @@ pub enum ApiError {
     Unauthorized,
     RateLimited,
     BadRequest(String),
+    /// 422 with GitHub's message.
+    Unprocessable(String),
+    /// 409 with GitHub's message.
+    Conflict(String),
+    /// 405 with GitHub's message.
+    MethodNotAllowed(String),
 }
 
 impl ApiError {
@@ -214,6 +227,9 @@ impl ApiError {
                 "API rate limit exceeded for user. Wait until the reset time.".to_string(),
             ),
             ApiError::BadRequest(reason) => (StatusCode::BAD_REQUEST, reason.clone()),
+            ApiError::Unprocessable(reason) => (StatusCode::UNPROCESSABLE_ENTITY, reason.clone()),
+            ApiError::Conflict(reason) => (StatusCode::CONFLICT, reason.clone()),
+            ApiError::MethodNotAllowed(reason) => (StatusCode::METHOD_NOT_ALLOWED, reason.clone()),
         };
         (
             status,
@@ -302,15 +318,30 @@ fn record(
     });
 }
 
-/// GitHub: auth, route, ETag/304, rate limit, Link.
+/// GitHub: fault plan, auth, route, ETag/304, rate limit, Link.
 pub(crate) async fn github_handler(
     State(shared): State<Arc<Shared>>,
     request: Request,
 ) -> Response {
-    let (parts, _body) = request.into_parts();
+    let (parts, body) = request.into_parts();
+    let is_write = parts.method != Method::GET && parts.method != Method::HEAD;
+    if is_write {
+        shared.writes.fetch_add(1, Ordering::SeqCst);
+    }
+    let body = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
+    let effect = shared
+        .faults
+        .effect_for(parts.method.as_str(), parts.uri.path());
     let response = {
         let mut world = shared.world_now();
-        github_answer(&mut world, &parts.method, &parts.uri, &parts.headers)
+        match &effect {
+            Some(FaultEffect::TimeoutAfterApply) | None => {
+                github_answer(&mut world, &parts.method, &parts.uri, &parts.headers, &body)
+            }
+            Some(effect) => fault_answer(&mut world, effect),
+        }
     };
     record(
         &shared,
@@ -319,80 +350,65 @@ pub(crate) async fn github_handler(
         &parts.uri,
         &response,
     );
+    if effect == Some(FaultEffect::TimeoutAfterApply) {
+        // Applied, never answered: the client's timeout is the only way out. The hang ends
+        // with the sandbox, so no task outlives it.
+        let mut stopped = shared.stopped.clone();
+        let _ = stopped.wait_for(|stop| *stop).await;
+    }
     response
 }
 
-fn github_answer(
-    world: &mut World,
-    method: &Method,
-    uri: &axum::http::Uri,
-    headers: &HeaderMap,
-) -> Response {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("127.0.0.1")
-        .to_string();
-    let api = format!("http://{host}");
-    let query = Query::parse(uri.query());
-    let path_segments = segments(uri.path());
-
-    let result = if !has_token(headers) {
-        Err(ApiError::Unauthorized)
-    } else if world.rate_limit.remaining() == 0 && path_segments != ["rate_limit"] {
-        Err(ApiError::RateLimited)
-    } else if *method == Method::GET || *method == Method::HEAD {
-        github::get(world, &api, &path_segments, &query)
-    } else {
-        Err(ApiError::NotFound)
+/// The answer a fault gives in place of the real one (nothing is applied).
+fn fault_answer(world: &mut World, effect: &FaultEffect) -> Response {
+    let error = |status: StatusCode, message: &str| {
+        let body = json!({
+            "message": message,
+            "documentation_url": "https://docs.github.com/rest",
+            "status": status.as_u16().to_string(),
+        });
+        json_response(status, to_bytes(&body))
     };
-
-    let (status, body, page, counts) = match result {
-        Ok(answer) => (StatusCode::OK, answer.body, answer.page, answer.counts),
-        Err(error) => {
-            let (status, body) = error.github();
-            // Unauthenticated requests are counted elsewhere by GitHub, not on this token.
-            (status, body, None, error != ApiError::Unauthorized)
+    let mut response = match effect {
+        FaultEffect::ServerError { status } => {
+            let status = StatusCode::from_u16(*status)
+                .ok()
+                .filter(|s| s.is_server_error())
+                .unwrap_or(StatusCode::BAD_GATEWAY);
+            error(status, "Server Error")
+        }
+        FaultEffect::RateLimited => error(
+            StatusCode::FORBIDDEN,
+            "API rate limit exceeded for user. Wait until the reset time.",
+        ),
+        FaultEffect::RetryAfter { .. } => error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+        ),
+        FaultEffect::Conflict409 => error(StatusCode::CONFLICT, "Conflict"),
+        FaultEffect::MalformedBody | FaultEffect::TimeoutAfterApply => {
+            json_response(StatusCode::OK, b"{\"message\": \"truncat".to_vec())
         }
     };
-    let bytes = to_bytes(&body);
-    let etag = format!("\"{}\"", hex::encode(Sha256::digest(&bytes)));
-    let matches_etag = status == StatusCode::OK
-        && headers
-            .get(header::IF_NONE_MATCH)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|wanted| {
-                wanted
-                    .split(',')
-                    .map(|tag| tag.trim().trim_start_matches("W/"))
-                    .any(|tag| tag == etag || tag == "*")
-            });
-
-    let mut response = if matches_etag {
-        let mut response = Response::new(Body::empty());
-        *response.status_mut() = StatusCode::NOT_MODIFIED;
-        response
-    } else {
-        if counts {
-            world.rate_limit.used += 1;
+    world.rate_limit.used += 1;
+    let headers = response.headers_mut();
+    add_rate_headers(headers, &world.rate_limit);
+    match effect {
+        FaultEffect::RateLimited => {
+            insert(headers, "x-ratelimit-remaining", "0".to_string());
+            insert(
+                headers,
+                "x-ratelimit-used",
+                world.rate_limit.limit.to_string(),
+            );
         }
-        json_response(status, bytes)
-    };
-    let rate = &world.rate_limit;
-    let headers_out = response.headers_mut();
-    if status == StatusCode::OK {
-        insert(headers_out, "etag", etag);
-        insert(
-            headers_out,
-            "cache-control",
-            "private, max-age=60, s-maxage=60".to_string(),
-        );
-        if let Some(link) =
-            page.and_then(|p| p.link_header(&format!("{api}{}", uri.path()), &query))
-        {
-            insert(headers_out, "link", link);
-        }
+        FaultEffect::RetryAfter { seconds } => insert(headers, "retry-after", seconds.to_string()),
+        _ => {}
     }
+    response
+}
+
+fn add_rate_headers(headers_out: &mut HeaderMap, rate: &super::world::RateLimit) {
     insert(headers_out, "x-ratelimit-limit", rate.limit.to_string());
     insert(
         headers_out,
@@ -411,6 +427,93 @@ fn github_answer(
         "x-github-api-version-selected",
         "2022-11-28".to_string(),
     );
+}
+
+fn github_answer(
+    world: &mut World,
+    method: &Method,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1")
+        .to_string();
+    let api = format!("http://{host}");
+    let query = Query::parse(uri.query());
+    let path_segments = segments(uri.path());
+
+    let result = if !has_token(headers) {
+        Err(ApiError::Unauthorized)
+    } else if world.rate_limit.remaining() == 0 && path_segments != ["rate_limit"] {
+        Err(ApiError::RateLimited)
+    } else if *method == Method::GET || *method == Method::HEAD {
+        github::get(world, &api, &path_segments, &query)
+    } else {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(request) => github::write(world, &api, method, &path_segments, &request),
+            Err(_) if body.is_empty() => {
+                github::write(world, &api, method, &path_segments, &json!({}))
+            }
+            Err(_) => Err(ApiError::BadRequest("Problems parsing JSON".to_string())),
+        }
+    };
+
+    let (status, body, page, counts) = match result {
+        Ok(answer) => (answer.status, answer.body, answer.page, answer.counts),
+        Err(error) => {
+            let (status, body) = error.github();
+            // Unauthenticated requests are counted elsewhere by GitHub, not on this token.
+            (status, body, None, error != ApiError::Unauthorized)
+        }
+    };
+    let bytes = to_bytes(&body);
+    let etag = format!("\"{}\"", hex::encode(Sha256::digest(&bytes)));
+    let matches_etag = status == StatusCode::OK
+        && *method == Method::GET
+        && headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|wanted| {
+                wanted
+                    .split(',')
+                    .map(|tag| tag.trim().trim_start_matches("W/"))
+                    .any(|tag| tag == etag || tag == "*")
+            });
+
+    let mut response = if matches_etag {
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        response
+    } else if status == StatusCode::NO_CONTENT {
+        world.rate_limit.used += 1;
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = status;
+        response
+    } else {
+        if counts {
+            world.rate_limit.used += 1;
+        }
+        json_response(status, bytes)
+    };
+    let rate = &world.rate_limit;
+    let headers_out = response.headers_mut();
+    if status == StatusCode::OK && (*method == Method::GET || *method == Method::HEAD) {
+        insert(headers_out, "etag", etag);
+        insert(
+            headers_out,
+            "cache-control",
+            "private, max-age=60, s-maxage=60".to_string(),
+        );
+        if let Some(link) =
+            page.and_then(|p| p.link_header(&format!("{api}{}", uri.path()), &query))
+        {
+            insert(headers_out, "link", link);
+        }
+    }
+    add_rate_headers(headers_out, rate);
     response
 }
 

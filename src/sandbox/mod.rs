@@ -5,9 +5,14 @@
 //! - `scenario`: the knobs (TOML) that script the world;
 //! - `world`: the state and its scheduled events, advanced lazily to the shared clock;
 //! - `github`, `sentry`, `apps`: routes and JSON shaped after the official schemas;
-//! - `http`: the transport edge (auth, ETags, rate limits, pagination, request log).
+//! - `http`: the transport edge (auth, ETags, rate limits, pagination, request log);
+//! - `faults`: the fault plan that makes chosen requests fail on purpose.
+//!
+//! The GitHub side has a write half too (refs, deployments and statuses, pull requests,
+//! workflow dispatches): what shipdeck's promotion engine calls, with GitHub's status codes.
 
 mod apps;
+pub mod faults;
 mod github;
 mod http;
 pub mod scenario;
@@ -23,6 +28,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use faults::{FaultEffect, FaultRule, Faults};
 pub use scenario::{Scenario, ScenarioAuthor, ScenarioError};
 
 use crate::clock::Clock;
@@ -84,12 +90,16 @@ impl Sandbox {
             .scenario
             .start
             .unwrap_or_else(|| options.clock.now());
+        let faults = Faults::new(options.scenario.faults.clone());
+        let (stop, stopped) = watch::channel(false);
         let shared = Arc::new(Shared {
             world: Mutex::new(World::new(options.scenario, start)),
             clock: options.clock,
             requests: Mutex::new(std::collections::VecDeque::new()),
+            faults,
+            writes: std::sync::atomic::AtomicUsize::new(0),
+            stopped: stopped.clone(),
         });
-        let (stop, stopped) = watch::channel(false);
         let mut servers = Vec::new();
         let mut addresses = Vec::new();
         let routers = [
@@ -191,6 +201,17 @@ impl Sandbox {
     /// Every request received so far, oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         lock(&self.shared.requests).iter().cloned().collect()
+    }
+
+    /// GitHub requests with a method other than GET/HEAD received so far (POST, PATCH, PUT,
+    /// DELETE), answered or not. Never drops, unlike the capped request log.
+    pub fn write_count(&self) -> usize {
+        self.shared.writes.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The live fault plan: `add` and `clear` rules while the sandbox runs.
+    pub fn faults(&self) -> &Faults {
+        &self.shared.faults
     }
 
     pub fn clock(&self) -> &Clock {

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::faults::FaultRule;
+
 /// A commit author in the scenario's pool.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -54,6 +56,9 @@ pub struct Scenario {
     /// Commit subjects, picked with the seed.
     pub subjects: Vec<String>,
     pub authors: Vec<ScenarioAuthor>,
+    /// The fault plan the sandbox starts with (`[[faults]]` tables); empty by default.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<FaultRule>,
 }
 
 /// Why a scenario could not be loaded.
@@ -105,6 +110,7 @@ impl Scenario {
                     login: login.to_string(),
                 })
                 .collect(),
+            faults: Vec::new(),
         }
     }
 
@@ -130,6 +136,16 @@ impl Scenario {
         };
         if self.history_commits < 5 {
             return invalid("history_commits", "must be at least 5");
+        }
+        for rule in &self.faults {
+            if let super::faults::FaultEffect::ServerError { status } = rule.effect
+                && !(500..=599).contains(&status)
+            {
+                return invalid("faults", "a server_error status must be 500-599");
+            }
+            if rule.nth == Some(0) {
+                return invalid("faults", "nth counts from 1");
+            }
         }
         if self.commit_every_min_secs == 0 {
             return invalid("commit_every_min_secs", "must be more than 0");

@@ -1,5 +1,7 @@
 //! The sandbox world's state and how it moves: commits, workflow runs with planned jobs and
-//! steps, deployments with their statuses, and the scheduled events that change them.
+//! steps, deployments with their statuses, refs and pull requests, the scheduled events that
+//! change them, and the rules GitHub's write endpoints apply (fast-forward only unless
+//! forced, refs created once, a success retiring earlier ones, when a pull request merges).
 //!
 //! The world advances lazily: every request first calls [`World::advance_to`] with the clock's
 //! time, which applies every scheduled event up to then in time order. A run's jobs are
@@ -23,6 +25,10 @@ pub const REPO_NAME: &str = "shop";
 pub const WORKFLOW_FILE: &str = "ci.yml";
 pub const WORKFLOW_ID: u64 = 61_024_817;
 pub const WORKFLOW_NAME: &str = "CI";
+/// The deploy workflow a client may dispatch with inputs `environment` and `sha`.
+pub const DEPLOY_WORKFLOW_FILE: &str = "deploy.yml";
+pub const DEPLOY_WORKFLOW_ID: u64 = 61_024_818;
+pub const DEPLOY_WORKFLOW_NAME: &str = "Deploy";
 
 /// Environments: (name, branch, GitHub deployment environments of its services).
 pub const ENVIRONMENTS: [(&str, &str, &[&str]); 3] = [
@@ -181,6 +187,9 @@ pub struct RunRecord {
     pub created_at: DateTime<Utc>,
     pub run_attempt: u32,
     pub jobs: Vec<JobRecord>,
+    /// A run of the deploy workflow: the environment it deploys when it passes (CI runs:
+    /// none).
+    pub deploys_to: Option<String>,
 }
 
 impl RunRecord {
@@ -226,6 +235,8 @@ impl RunRecord {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeployState {
+    Pending,
+    Error,
     Queued,
     InProgress,
     Success,
@@ -234,8 +245,24 @@ pub enum DeployState {
 }
 
 impl DeployState {
+    /// Parses GitHub's deployment status `state`.
+    pub fn parse(text: &str) -> Option<DeployState> {
+        Some(match text {
+            "pending" => DeployState::Pending,
+            "error" => DeployState::Error,
+            "queued" => DeployState::Queued,
+            "in_progress" => DeployState::InProgress,
+            "success" => DeployState::Success,
+            "failure" => DeployState::Failure,
+            "inactive" => DeployState::Inactive,
+            _ => return None,
+        })
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
+            DeployState::Pending => "pending",
+            DeployState::Error => "error",
             DeployState::Queued => "queued",
             DeployState::InProgress => "in_progress",
             DeployState::Success => "success",
@@ -263,6 +290,8 @@ pub struct DeploymentRecord {
     pub created_at: DateTime<Utc>,
     pub description: String,
     pub production: bool,
+    /// The `payload` a client sent, as JSON text (`{}` for the world's own deployments).
+    pub payload: String,
     /// Oldest first.
     pub statuses: Vec<DeploymentStatusRecord>,
 }
@@ -357,6 +386,8 @@ pub struct World {
     commit_index: HashMap<String, usize>,
     /// Branch name -> head sha.
     pub branches: BTreeMap<String, String>,
+    /// Refs outside `refs/heads/` (e.g. `shipdeck/locks/prod`, without `refs/`) -> sha.
+    pub other_refs: BTreeMap<String, String>,
     /// Oldest first.
     pub runs: Vec<RunRecord>,
     /// Oldest first.
@@ -372,6 +403,10 @@ pub struct World {
     deploy_bot: Actor,
     /// Deploy outcomes pinned by a promotion, keyed by (branch, sha).
     pending_deploy_outcome: HashMap<(String, String), bool>,
+    /// Runs started by a forced branch move: they deploy even an older commit.
+    deploy_even_if_older: std::collections::HashSet<u64>,
+    /// Pull requests opened through the API, oldest first.
+    pub pulls: Vec<PullRecord>,
 }
 
 impl World {
@@ -386,6 +421,7 @@ impl World {
             commits: Vec::new(),
             commit_index: HashMap::new(),
             branches: BTreeMap::new(),
+            other_refs: BTreeMap::new(),
             runs: Vec::new(),
             deployments: Vec::new(),
             rate_limit: RateLimit {
@@ -408,6 +444,8 @@ impl World {
                 is_bot: true,
             },
             pending_deploy_outcome: HashMap::new(),
+            deploy_even_if_older: std::collections::HashSet::new(),
+            pulls: Vec::new(),
             scenario,
         };
         world.schedule_history(origin, spacing);
@@ -623,6 +661,9 @@ impl World {
             "README.md",
             ".github/workflows/ci.yml",
             "src/i18n/ja.json",
+            "migrations/0042_refund_state.sql",
+            "infra/iam/deploy-role.json",
+            "src/payments/refunds.ts",
         ];
         let file_count = rng.random_range(1..=3);
         let mut files: Vec<String> = (0..file_count)
@@ -739,6 +780,7 @@ impl World {
             created_at: at,
             run_attempt: 1,
             jobs,
+            deploys_to: None,
         };
         let finished = run.completed_at();
         self.runs.push(run);
@@ -747,21 +789,34 @@ impl World {
     }
 
     fn run_finished(&mut self, at: DateTime<Utc>, run_id: u64) {
+        let Some(dispatched_to) = self.run(run_id).map(|run| run.deploys_to.clone()) else {
+            return;
+        };
+        // A forced move or a dispatched deploy may deploy an older commit (a rollback).
+        let forced = self.deploy_even_if_older.remove(&run_id) || dispatched_to.is_some();
         let Some(run) = self.run(run_id) else { return };
         if run.outcome() != Outcome::Success {
             return;
         }
         let (branch, sha) = (run.branch.clone(), run.head_sha.clone());
-        let Some((environment, _, services)) = ENVIRONMENTS.iter().find(|(_, b, _)| *b == branch)
+        let Some((environment, _, services)) =
+            ENVIRONMENTS
+                .iter()
+                .find(|(name, b, _)| match &dispatched_to {
+                    Some(target) => name == target,
+                    None => *b == branch,
+                })
         else {
             return;
         };
         // Never deploy a commit older than what the environment already runs.
         let index_of = |sha: &str| self.commit_index.get(sha).copied();
-        if let (Some(deployed), Some(this)) = (
-            self.deployed_sha(environment).and_then(|d| index_of(&d)),
-            index_of(&sha),
-        ) && deployed >= this
+        if !forced
+            && let (Some(deployed), Some(this)) = (
+                self.deployed_sha(environment).and_then(|d| index_of(&d)),
+                index_of(&sha),
+            )
+            && deployed >= this
         {
             return;
         }
@@ -807,6 +862,7 @@ impl World {
             created_at: at,
             description: format!("Deploy {} to {environment}", short_sha(sha)),
             production,
+            payload: "{}".to_string(),
             statuses: Vec::new(),
         });
         keep_newest(&mut self.deployments, MAX_DEPLOYMENTS);
@@ -836,10 +892,23 @@ impl World {
     }
 
     fn add_deployment_status(&mut self, at: DateTime<Utc>, deployment_id: u64, state: DeployState) {
+        self.add_status_marking(at, deployment_id, state, true, None);
+    }
+
+    /// Adds a status; a `success` marks the environment's earlier successes inactive unless
+    /// `auto_inactive` is false. `description` replaces the default text for the state.
+    fn add_status_marking(
+        &mut self,
+        at: DateTime<Utc>,
+        deployment_id: u64,
+        state: DeployState,
+        auto_inactive: bool,
+        description: Option<String>,
+    ) {
         let Some(position) = self.deployments.iter().position(|d| d.id == deployment_id) else {
             return;
         };
-        if state == DeployState::Success {
+        if state == DeployState::Success && auto_inactive {
             // GitHub marks the environment's earlier successful deployments inactive.
             let environment = self.deployments[position].environment.clone();
             let earlier: Vec<u64> = self
@@ -853,19 +922,28 @@ impl World {
                 .map(|d| d.id)
                 .collect();
             for id in earlier {
-                self.push_status(at, id, DeployState::Inactive);
+                self.push_status(at, id, DeployState::Inactive, None);
             }
         }
-        self.push_status(at, deployment_id, state);
+        self.push_status(at, deployment_id, state, description);
     }
 
-    fn push_status(&mut self, at: DateTime<Utc>, deployment_id: u64, state: DeployState) {
+    fn push_status(
+        &mut self,
+        at: DateTime<Utc>,
+        deployment_id: u64,
+        state: DeployState,
+        description: Option<String>,
+    ) {
         let id = self.next_status_id;
         self.next_status_id += 1 + (id % 3);
         let Some(deployment) = self.deployments.iter_mut().find(|d| d.id == deployment_id) else {
             return;
         };
-        let description = match state {
+        let description_override = description;
+        let default_description = match state {
+            DeployState::Pending => "Deployment pending",
+            DeployState::Error => "Deployment errored",
             DeployState::Queued => "Deployment queued",
             DeployState::InProgress => "Deployment in progress",
             DeployState::Success => "Deployment finished successfully.",
@@ -876,7 +954,7 @@ impl World {
             id,
             state,
             created_at: at,
-            description: description.to_string(),
+            description: description_override.unwrap_or_else(|| default_description.to_string()),
         });
     }
 
@@ -955,6 +1033,11 @@ impl World {
     }
 
     /// The commits reachable from `reference`, newest first.
+    /// Position of a commit in the (linear) history.
+    pub fn commit_position(&self, sha: &str) -> Option<usize> {
+        self.commit_index.get(sha).copied()
+    }
+
     pub fn history(&self, reference: &str) -> Vec<&CommitRecord> {
         let Some(head) = self.commit(reference) else {
             return Vec::new();
@@ -1013,6 +1096,327 @@ impl World {
 
     fn hash_hex(&self, kind: &[u8], n: u64) -> String {
         hex::encode(&self.digest(kind, n)[..20])
+    }
+}
+
+/// Why a write to the world was refused (the routes turn these into GitHub's answers).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WriteError {
+    #[error("Object does not exist")]
+    UnknownSha,
+    #[error("Update is not a fast forward")]
+    NotFastForward,
+    #[error("Reference already exists")]
+    RefExists,
+    #[error("Reference does not exist")]
+    RefMissing,
+    #[error("No ref found for: {0}")]
+    UnknownRef(String),
+    #[error("Unknown environment: {0}")]
+    UnknownEnvironment(String),
+    #[error("No commits between {0} and {1}")]
+    NoCommitsBetween(String, String),
+}
+
+/// Who the sandbox says made a write through the API (the token's owner).
+pub fn api_client_actor() -> Actor {
+    Actor {
+        id: 88_061_204,
+        login: "shipdeck-bot".to_string(),
+        name: "shipdeck".to_string(),
+        email: "shipdeck-bot@acme.example".to_string(),
+        is_bot: false,
+    }
+}
+
+/// How long GitHub takes to work out whether a new pull request can merge (`mergeable`
+/// is null until then).
+pub const MERGEABILITY_DELAY_SECS: i64 = 3;
+/// When a pull request's approving review arrives, after it is opened.
+pub const REVIEW_DELAY_SECS: i64 = 60;
+
+/// A pull request between two branches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRecord {
+    pub number: u64,
+    pub id: u64,
+    pub title: String,
+    pub body: String,
+    pub head: String,
+    pub base: String,
+    pub author: Actor,
+    /// An approving reviewer other than the author (from the scenario's authors).
+    pub reviewer: Actor,
+    pub created_at: DateTime<Utc>,
+    pub merged_at: Option<DateTime<Utc>>,
+    /// The commit the base moved to on merge.
+    pub merge_commit_sha: Option<String>,
+    /// Head and base shas when merged (afterwards the branches move on).
+    pub merged_heads: Option<(String, String)>,
+}
+
+/// Why a merge was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MergeError {
+    #[error("Pull Request is not mergeable")]
+    NotMergeable,
+    #[error("Head branch was modified. Review and try the merge again.")]
+    HeadMoved,
+}
+
+/// A deployment a client asks for (`POST /repos/{o}/{r}/deployments`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDeployment {
+    pub git_ref: String,
+    pub environment: String,
+    pub description: String,
+    pub production: Option<bool>,
+    /// JSON text.
+    pub payload: String,
+    pub creator: Actor,
+}
+
+/// The write side: what GitHub's write endpoints do to the world.
+impl World {
+    /// The sha a full ref name (`refs/heads/main`, `refs/shipdeck/locks/prod`) points at.
+    pub fn ref_sha(&self, full_ref: &str) -> Option<&String> {
+        let name = full_ref.strip_prefix("refs/").unwrap_or(full_ref);
+        match name.strip_prefix("heads/") {
+            Some(branch) => self.branches.get(branch),
+            None => self.other_refs.get(name),
+        }
+    }
+
+    /// Moves a branch. Without `force` only a fast-forward is allowed. Moving an
+    /// environment's branch starts its CI run, which deploys the environment when it passes
+    /// (the same path the scenario's own promotions take).
+    pub fn update_branch(
+        &mut self,
+        branch: &str,
+        sha: &str,
+        force: bool,
+    ) -> Result<(), WriteError> {
+        let target = *self.commit_index.get(sha).ok_or(WriteError::UnknownSha)?;
+        let current = self.branches.get(branch).ok_or(WriteError::RefMissing)?;
+        let current_index = self.commit_index.get(current).copied();
+        // History is linear: a fast-forward never goes back.
+        if !force && current_index.is_some_and(|c| target < c) {
+            return Err(WriteError::NotFastForward);
+        }
+        if current_index == Some(target) {
+            return Ok(());
+        }
+        self.branches.insert(branch.to_string(), sha.to_string());
+        if ENVIRONMENTS.iter().any(|(_, b, _)| *b == branch) {
+            let actor = self.commits[target].author.clone();
+            self.start_run(self.now + TimeDelta::seconds(2), branch, sha, actor, 0.0);
+            if force && let Some(run) = self.runs.last() {
+                // A forced move is a rollback: deploy it even though it is older.
+                self.deploy_even_if_older.insert(run.id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates a ref; fails when it exists (an atomic lock primitive).
+    pub fn create_ref(&mut self, full_ref: &str, sha: &str) -> Result<(), WriteError> {
+        if !self.commit_index.contains_key(sha) {
+            return Err(WriteError::UnknownSha);
+        }
+        if self.ref_sha(full_ref).is_some() {
+            return Err(WriteError::RefExists);
+        }
+        let name = full_ref.strip_prefix("refs/").unwrap_or(full_ref);
+        match name.strip_prefix("heads/") {
+            Some(branch) => self.branches.insert(branch.to_string(), sha.to_string()),
+            None => self.other_refs.insert(name.to_string(), sha.to_string()),
+        };
+        Ok(())
+    }
+
+    pub fn delete_ref(&mut self, full_ref: &str) -> Result<(), WriteError> {
+        let name = full_ref.strip_prefix("refs/").unwrap_or(full_ref);
+        let removed = match name.strip_prefix("heads/") {
+            Some(branch) => self.branches.remove(branch),
+            None => self.other_refs.remove(name),
+        };
+        removed.map(|_| ()).ok_or(WriteError::RefMissing)
+    }
+
+    /// Creates a deployment a client asked for; it has no status until the client adds one.
+    pub fn create_deployment(&mut self, request: NewDeployment) -> Result<u64, WriteError> {
+        let sha = self
+            .commit(&request.git_ref)
+            .map(|c| c.sha.clone())
+            .ok_or_else(|| WriteError::UnknownRef(request.git_ref.clone()))?;
+        let id = self.next_deployment_id;
+        self.next_deployment_id += 1 + (id % 5);
+        let production = request
+            .production
+            .unwrap_or_else(|| request.environment.starts_with("prod"));
+        self.deployments.push(DeploymentRecord {
+            id,
+            sha,
+            git_ref: request.git_ref,
+            environment: request.environment,
+            creator: request.creator,
+            created_at: self.now,
+            description: request.description,
+            production,
+            payload: request.payload,
+            statuses: Vec::new(),
+        });
+        keep_newest(&mut self.deployments, MAX_DEPLOYMENTS);
+        Ok(id)
+    }
+
+    /// Dispatches a workflow on `branch` at `sha`: CI, or the deploy workflow, whose run
+    /// deploys `deploy_to` when it passes. Returns the run id.
+    pub fn dispatch_workflow(
+        &mut self,
+        branch: &str,
+        sha: &str,
+        deploy_to: Option<&str>,
+    ) -> Result<u64, WriteError> {
+        if !self.commit_index.contains_key(sha) {
+            return Err(WriteError::UnknownSha);
+        }
+        if let Some(environment) = deploy_to
+            && !ENVIRONMENTS.iter().any(|(name, _, _)| *name == environment)
+        {
+            return Err(WriteError::UnknownEnvironment(environment.to_string()));
+        }
+        let actor = api_client_actor();
+        self.start_run(self.now + TimeDelta::seconds(2), branch, sha, actor, 0.0);
+        let run = self.runs.last_mut().ok_or(WriteError::UnknownSha)?;
+        run.event = "workflow_dispatch".to_string();
+        run.deploys_to = deploy_to.map(str::to_string);
+        Ok(run.id)
+    }
+
+    /// Opens a pull request from `head` into `base`; refused when base already has every
+    /// commit of head. Returns its number.
+    pub fn create_pull(
+        &mut self,
+        head: &str,
+        base: &str,
+        title: &str,
+        body: &str,
+    ) -> Result<u64, WriteError> {
+        let head_sha = self
+            .branches
+            .get(head)
+            .ok_or_else(|| WriteError::UnknownRef(head.to_string()))?;
+        let base_sha = self
+            .branches
+            .get(base)
+            .ok_or_else(|| WriteError::UnknownRef(base.to_string()))?;
+        let (head_at, base_at) = (
+            self.commit_position(head_sha),
+            self.commit_position(base_sha),
+        );
+        if head_at <= base_at {
+            return Err(WriteError::NoCommitsBetween(
+                base.to_string(),
+                head.to_string(),
+            ));
+        }
+        let number = 1500 + self.pulls.len() as u64 + 1;
+        let author = api_client_actor();
+        let reviewer = {
+            let pool = &self.scenario.authors;
+            let pick = &pool[(number as usize) % pool.len().max(1)];
+            Actor {
+                id: 7_100_000 + number,
+                login: pick.login.clone(),
+                name: pick.name.clone(),
+                email: format!("{}@acme.example", pick.login),
+                is_bot: false,
+            }
+        };
+        self.pulls.push(PullRecord {
+            number,
+            id: 2_100_000_000 + number * 13,
+            title: title.to_string(),
+            body: body.to_string(),
+            head: head.to_string(),
+            base: base.to_string(),
+            author,
+            reviewer,
+            created_at: self.now,
+            merged_at: None,
+            merge_commit_sha: None,
+            merged_heads: None,
+        });
+        Ok(number)
+    }
+
+    pub fn pull(&self, number: u64) -> Option<&PullRecord> {
+        self.pulls.iter().find(|p| p.number == number)
+    }
+
+    /// The (head, base) shas of a pull request now: live branch heads while open.
+    pub fn pull_shas(&self, pull: &PullRecord) -> (String, String) {
+        if let Some(heads) = &pull.merged_heads {
+            return heads.clone();
+        }
+        let head = self.branches.get(&pull.head).cloned().unwrap_or_default();
+        let base = self.branches.get(&pull.base).cloned().unwrap_or_default();
+        (head, base)
+    }
+
+    /// `None` while GitHub is still computing; then whether base can take head (with linear
+    /// history: head is strictly ahead of base).
+    pub fn pull_mergeable(&self, pull: &PullRecord) -> Option<bool> {
+        if pull.merged_at.is_some() {
+            return Some(false);
+        }
+        if self.now < pull.created_at + TimeDelta::seconds(MERGEABILITY_DELAY_SECS) {
+            return None;
+        }
+        let (head, base) = self.pull_shas(pull);
+        Some(self.commit_position(&head) > self.commit_position(&base))
+    }
+
+    /// Merges by moving base to head (a fast-forward, which deploys an environment branch).
+    /// `expected_head` must still be the head when given.
+    pub fn merge_pull(
+        &mut self,
+        number: u64,
+        expected_head: Option<&str>,
+    ) -> Result<String, MergeError> {
+        let pull = self.pull(number).ok_or(MergeError::NotMergeable)?.clone();
+        let (head, base) = self.pull_shas(&pull);
+        if self.pull_mergeable(&pull) != Some(true) {
+            return Err(MergeError::NotMergeable);
+        }
+        if expected_head.is_some_and(|sha| sha != head) {
+            return Err(MergeError::HeadMoved);
+        }
+        self.update_branch(&pull.base, &head, false)
+            .map_err(|_| MergeError::NotMergeable)?;
+        let now = self.now;
+        if let Some(record) = self.pulls.iter_mut().find(|p| p.number == number) {
+            record.merged_at = Some(now);
+            record.merge_commit_sha = Some(head.clone());
+            record.merged_heads = Some((head.clone(), base));
+        }
+        Ok(head)
+    }
+
+    /// Adds a status to a deployment; returns the new status id.
+    pub fn create_deployment_status(
+        &mut self,
+        deployment_id: u64,
+        state: DeployState,
+        description: Option<String>,
+        auto_inactive: bool,
+    ) -> Option<u64> {
+        self.deployment(deployment_id)?;
+        self.add_status_marking(self.now, deployment_id, state, auto_inactive, description);
+        self.deployment(deployment_id)
+            .and_then(|d| d.statuses.last())
+            .map(|s| s.id)
     }
 }
 
@@ -1145,6 +1549,132 @@ mod tests {
         assert_eq!(a.commits, b.commits);
         assert_eq!(a.runs, b.runs);
         assert_eq!(a.deployments, b.deployments);
+    }
+
+    #[test]
+    fn branch_moves_only_forward_unless_forced() {
+        let mut world = World::new(Scenario::default_demo(), start());
+        let prod = world.branches["prod"].clone();
+        let staging = world.branches["staging"].clone();
+        assert_eq!(
+            world.update_branch("staging", &prod, false),
+            Err(WriteError::NotFastForward)
+        );
+        assert_eq!(
+            world.update_branch("staging", &"f".repeat(40), true),
+            Err(WriteError::UnknownSha)
+        );
+        assert_eq!(world.branches["staging"], staging);
+        let runs = world.runs.len();
+        world.update_branch("prod", &staging, false).unwrap();
+        assert_eq!(world.branches["prod"], staging);
+        assert_eq!(world.runs.len(), runs + 1, "the move starts CI");
+        world.update_branch("staging", &prod, true).unwrap();
+        assert_eq!(world.branches["staging"], prod);
+    }
+
+    #[test]
+    fn refs_are_created_once_and_deleted_once() {
+        let mut world = World::new(Scenario::default_demo(), start());
+        let sha = world.branches["main"].clone();
+        let lock = "refs/shipdeck/locks/prod";
+        world.create_ref(lock, &sha).unwrap();
+        assert_eq!(world.create_ref(lock, &sha), Err(WriteError::RefExists));
+        assert_eq!(world.ref_sha(lock), Some(&sha));
+        world.delete_ref(lock).unwrap();
+        assert_eq!(world.delete_ref(lock), Err(WriteError::RefMissing));
+        assert_eq!(
+            world.create_ref("refs/heads/main", &sha),
+            Err(WriteError::RefExists)
+        );
+    }
+
+    #[test]
+    fn success_status_retires_earlier_successes_unless_told_not_to() {
+        let mut world = World::new(Scenario::default_demo(), start());
+        let before = world.deployed_sha("staging").unwrap();
+        let sha = world.branches["main"].clone();
+        let new = |git_ref: &str| NewDeployment {
+            git_ref: git_ref.to_string(),
+            environment: "staging".to_string(),
+            description: String::new(),
+            production: None,
+            payload: "{}".to_string(),
+            creator: api_client_actor(),
+        };
+        let id = world.create_deployment(new(&sha)).unwrap();
+        assert_eq!(world.deployed_sha("staging"), Some(before.clone()));
+        world.create_deployment_status(id, DeployState::Success, None, false);
+        assert_eq!(world.deployed_sha("staging"), Some(sha.clone()));
+        let still_success = world
+            .deployments
+            .iter()
+            .filter(|d| d.environment == "staging")
+            .filter(|d| d.latest_state() == Some(DeployState::Success))
+            .count();
+        assert_eq!(
+            still_success, 2,
+            "auto_inactive false keeps the earlier one"
+        );
+        let second = world.create_deployment(new("main")).unwrap();
+        world.create_deployment_status(second, DeployState::Success, None, true);
+        let still_success = world
+            .deployments
+            .iter()
+            .filter(|d| d.environment == "staging")
+            .filter(|d| d.latest_state() == Some(DeployState::Success))
+            .count();
+        assert_eq!(still_success, 1);
+        assert!(matches!(
+            world.create_deployment(new("no-such-ref")),
+            Err(WriteError::UnknownRef(_))
+        ));
+    }
+
+    #[test]
+    fn pull_mergeability_and_merge_rules() {
+        let mut world = World::new(Scenario::default_demo(), start());
+        assert!(matches!(
+            world.create_pull("prod", "staging", "t", ""),
+            Err(WriteError::NoCommitsBetween(_, _))
+        ));
+        let number = world.create_pull("main", "staging", "t", "").unwrap();
+        let pull = world.pull(number).unwrap().clone();
+        assert_eq!(world.pull_mergeable(&pull), None, "still computing");
+        assert_eq!(
+            world.merge_pull(number, None),
+            Err(MergeError::NotMergeable)
+        );
+        world.advance_to(start() + TimeDelta::seconds(MERGEABILITY_DELAY_SECS));
+        assert_eq!(world.pull_mergeable(&pull), Some(true));
+        let head = world.branches["main"].clone();
+        let staging = world.branches["staging"].clone();
+        assert_eq!(
+            world.merge_pull(number, Some(&staging)),
+            Err(MergeError::HeadMoved)
+        );
+        assert_eq!(world.merge_pull(number, Some(&head)), Ok(head.clone()));
+        assert_eq!(world.branches["staging"], head);
+        assert_eq!(
+            world.merge_pull(number, None),
+            Err(MergeError::NotMergeable)
+        );
+    }
+
+    #[test]
+    fn dispatched_deploy_deploys_even_an_older_commit() {
+        let mut world = World::new(Scenario::default_demo(), start());
+        let prod = world.branches["prod"].clone();
+        assert_ne!(world.deployed_sha("staging"), Some(prod.clone()));
+        world
+            .dispatch_workflow("staging", &prod, Some("staging"))
+            .unwrap();
+        assert_eq!(
+            world.dispatch_workflow("staging", &prod, Some("qa")),
+            Err(WriteError::UnknownEnvironment("qa".to_string()))
+        );
+        world.advance_to(start() + TimeDelta::minutes(9));
+        assert_eq!(world.deployed_sha("staging"), Some(prod));
     }
 
     #[test]
