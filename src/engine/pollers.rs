@@ -179,9 +179,11 @@ pub(crate) async fn poll_loop(
         if *shutdown.borrow() {
             return;
         }
-        let view = snapshots.borrow().environments.get(sources.index).cloned();
+        // The published snapshot is immutable: holding its Arc is enough, no deep copy.
+        let published = Arc::clone(&snapshots.borrow());
+        let view = published.environments.get(sources.index);
         let result = tokio::select! {
-            result = fetch(kind, &sources, view.as_ref(), &mut memory, &clock) => result,
+            result = fetch(kind, &sources, view, &mut memory, &clock) => result,
             _ = shutdown.changed() => return,
         };
         let (retry_after, reset) = match &result {
