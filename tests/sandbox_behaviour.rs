@@ -3,33 +3,16 @@
 //! deployment), determinism, hostile subjects, Sentry series and issues, the apps, and the
 //! demo config and scenario files.
 
+mod support;
+
+use support::sandbox::{start_sandbox, start_with};
+
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use reqwest::header::{ETAG, IF_NONE_MATCH, LINK};
 use serde_json::Value;
-use shipdeck::clock::Clock;
 use shipdeck::config::defaults::DEFAULT_SMOKE;
-use shipdeck::sandbox::{Sandbox, SandboxOptions, Scenario};
-
-fn start_time() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-20T10:00:00Z")
-        .unwrap()
-        .to_utc()
-}
-
-async fn start_with(scenario: Scenario) -> Sandbox {
-    Sandbox::start(SandboxOptions {
-        scenario,
-        clock: Clock::manual(start_time()),
-    })
-    .await
-    .unwrap()
-}
-
-async fn start_sandbox() -> Sandbox {
-    start_with(Scenario::default_demo()).await
-}
+use shipdeck::sandbox::{Sandbox, Scenario};
 
 async fn get(url: &str) -> reqwest::Response {
     reqwest::Client::new()

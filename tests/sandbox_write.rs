@@ -4,35 +4,15 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde_json::{Value, json};
-use shipdeck::clock::Clock;
-use shipdeck::sandbox::{FaultEffect, FaultRule, Sandbox, SandboxOptions, Scenario};
+use shipdeck::sandbox::{FaultEffect, FaultRule, Sandbox, Scenario};
 
 mod support;
+use support::sandbox::{start_sandbox, start_time, start_with};
 use support::schemas::assert_valid;
 
 const DEADLINE_STEPS: usize = 200;
-
-fn start_time() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-20T10:00:00Z")
-        .unwrap()
-        .to_utc()
-}
-
-async fn start_with(scenario: Scenario) -> Sandbox {
-    Sandbox::start(SandboxOptions {
-        scenario,
-        clock: Clock::manual(start_time()),
-    })
-    .await
-    .unwrap()
-}
-
-async fn start_sandbox() -> Sandbox {
-    start_with(Scenario::default_demo()).await
-}
 
 struct Answer {
     status: u16,

@@ -1468,17 +1468,6 @@ mod tests {
         assert!(!evaluate_rollback(&facts).allowed());
     }
 
-    fn run_status() -> impl Strategy<Value = RunStatus> {
-        prop_oneof![
-            Just(RunStatus::Queued),
-            Just(RunStatus::Running),
-            Just(RunStatus::Passed),
-            Just(RunStatus::Failed),
-            Just(RunStatus::Skipped),
-            Just(RunStatus::Unknown),
-        ]
-    }
-
     fn deploy_status() -> impl Strategy<Value = DeployStatus> {
         prop_oneof![
             Just(DeployStatus::Queued),
@@ -1496,8 +1485,8 @@ mod tests {
         fn any_facts()(
             candidate in prop_oneof![Just(SHA.to_string()), Just(OTHER_SHA.to_string()), ".{0,12}"],
             pipeline_sha in proptest::option::of(prop_oneof![Just(SHA.to_string()), ".{0,12}"]),
-            stages in proptest::collection::vec(run_status(), 0..5),
-            checks in proptest::collection::btree_map("[a-c]", run_status(), 0..3),
+            stages in proptest::collection::vec(crate::model::pipeline::any_run_status(), 0..5),
+            checks in proptest::collection::btree_map("[a-c]", crate::model::pipeline::any_run_status(), 0..3),
             deploy in proptest::option::of((prop_oneof![Just(SHA.to_string()), ".{0,8}"], deploy_status())),
             since_minutes in proptest::option::of(-100_000i64..100_000),
             smoke_results in proptest::option::of(proptest::collection::vec(any::<bool>(), 0..4)),

@@ -204,22 +204,11 @@ mod tests {
         assert_eq!(s(&[], true), Skipped);
     }
 
-    fn any_status() -> impl Strategy<Value = RunStatus> {
-        prop_oneof![
-            Just(RunStatus::Queued),
-            Just(RunStatus::Running),
-            Just(RunStatus::Passed),
-            Just(RunStatus::Failed),
-            Just(RunStatus::Skipped),
-            Just(RunStatus::Unknown),
-        ]
-    }
-
     proptest! {
         #[test]
         fn every_job_lands_exactly_once(
             names in proptest::collection::vec("[a-zA-Z0-9 _-]{0,12}", 0..20),
-            statuses in proptest::collection::vec(any_status(), 20),
+            statuses in proptest::collection::vec(crate::model::pipeline::any_run_status(), 20),
             finished in any::<bool>(),
         ) {
             let jobs: Vec<JobState> = names

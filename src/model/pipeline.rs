@@ -142,6 +142,21 @@ pub fn elapsed_between(
     Some((end - start).to_std().unwrap_or(Duration::ZERO))
 }
 
+/// Property-test strategy over every [`RunStatus`], shared by the tests of the decisions
+/// that take statuses as input.
+#[cfg(test)]
+pub(crate) fn any_run_status() -> impl proptest::strategy::Strategy<Value = RunStatus> {
+    use proptest::prelude::*;
+    prop_oneof![
+        Just(RunStatus::Queued),
+        Just(RunStatus::Running),
+        Just(RunStatus::Passed),
+        Just(RunStatus::Failed),
+        Just(RunStatus::Skipped),
+        Just(RunStatus::Unknown),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

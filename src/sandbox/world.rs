@@ -1462,6 +1462,16 @@ pub fn short_sha(sha: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+
+    /// How many of staging's deployments still stand at `success`.
+    fn staging_successes(world: &World) -> usize {
+        world
+            .deployments
+            .iter()
+            .filter(|d| d.environment == "staging")
+            .filter(|d| d.latest_state() == Some(DeployState::Success))
+            .count()
+    }
     #[test]
     fn history_is_bounded_however_long_the_world_runs() {
         let start = DateTime::parse_from_rfc3339("2026-11-20T10:00:00Z")
@@ -1606,24 +1616,14 @@ mod tests {
         assert_eq!(world.deployed_sha("staging"), Some(before.clone()));
         world.create_deployment_status(id, DeployState::Success, None, false);
         assert_eq!(world.deployed_sha("staging"), Some(sha.clone()));
-        let still_success = world
-            .deployments
-            .iter()
-            .filter(|d| d.environment == "staging")
-            .filter(|d| d.latest_state() == Some(DeployState::Success))
-            .count();
+        let still_success = staging_successes(&world);
         assert_eq!(
             still_success, 2,
             "auto_inactive false keeps the earlier one"
         );
         let second = world.create_deployment(new("main")).unwrap();
         world.create_deployment_status(second, DeployState::Success, None, true);
-        let still_success = world
-            .deployments
-            .iter()
-            .filter(|d| d.environment == "staging")
-            .filter(|d| d.latest_state() == Some(DeployState::Success))
-            .count();
+        let still_success = staging_successes(&world);
         assert_eq!(still_success, 1);
         assert!(matches!(
             world.create_deployment(new("no-such-ref")),

@@ -4,4 +4,5 @@
 
 pub mod engine;
 pub mod pty;
+pub mod sandbox;
 pub mod schemas;
