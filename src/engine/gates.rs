@@ -11,6 +11,7 @@ use chrono_tz::Tz;
 use globset::{Glob, GlobSetBuilder};
 
 use crate::config::{FreezeConfig, FreezeWindow, PromotionConfig, WeeklyWindow};
+pub use crate::model::{Gate, GateKind, GateReport, GateState};
 use crate::model::{DeployStatus, PipelineState, RunStatus, SafeText, SmokeResult};
 
 /// How many file names a reason lists before it says "…".
@@ -19,89 +20,6 @@ const FILES_LISTED: usize = 3;
 const SHORT_SHA: usize = 7;
 /// How many back-to-back freezes are followed to find when promotions open again.
 const FREEZE_CHAIN_LIMIT: usize = 64;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum GateState {
-    Pass,
-    Fail,
-    /// Not known (data missing or stale); blocks like a failure.
-    Unknown,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum GateKind {
-    CiGreen,
-    SourceDeployed,
-    SourceSmoke,
-    Soak,
-    Freeze,
-    HighRisk,
-    Review,
-    Lock,
-    /// Rollback only: the commit rolled back to exists and was once deployed successfully.
-    RollbackTarget,
-}
-
-/// One gate's verdict and its explanation.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Gate {
-    pub kind: GateKind,
-    pub state: GateState,
-    pub measured: SafeText,
-    pub threshold: SafeText,
-    pub reason: SafeText,
-    /// The gate passes, but the action must be confirmed a second time (high-risk files).
-    pub needs_confirmation: bool,
-}
-
-impl Gate {
-    fn new(
-        kind: GateKind,
-        state: GateState,
-        measured: &str,
-        threshold: &str,
-        reason: &str,
-    ) -> Self {
-        Self {
-            kind,
-            state,
-            measured: SafeText::new(measured),
-            threshold: SafeText::new(threshold),
-            reason: SafeText::new(reason),
-            needs_confirmation: false,
-        }
-    }
-}
-
-/// Every gate of one promotion or rollback.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct GateReport {
-    pub gates: Vec<Gate>,
-}
-
-impl GateReport {
-    /// Whether every gate passes.
-    pub fn allowed(&self) -> bool {
-        self.gates.iter().all(|g| g.state == GateState::Pass)
-    }
-
-    /// The gates that fail or are unknown.
-    pub fn blocking(&self) -> Vec<&Gate> {
-        self.gates
-            .iter()
-            .filter(|g| g.state != GateState::Pass)
-            .collect()
-    }
-
-    /// Whether the action needs a second confirmation even though it is allowed.
-    pub fn needs_confirmation(&self) -> bool {
-        self.gates.iter().any(|g| g.needs_confirmation)
-    }
-
-    pub fn gate(&self, kind: GateKind) -> Option<&Gate> {
-        self.gates.iter().find(|g| g.kind == kind)
-    }
-}
 
 /// The source environment's latest deployment.
 #[derive(Debug, Clone, PartialEq)]

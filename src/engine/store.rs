@@ -12,7 +12,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::config::Config;
 use crate::model::{
-    CommitInfo, DeployStatus, EnvironmentHealth, EnvironmentSnapshot, ErrorBucket, ErrorSeries,
+    CommitInfo, ReleaseState, DeployStatus, EnvironmentHealth, EnvironmentSnapshot, ErrorBucket, ErrorSeries,
     NewErrorType, PipelineState, RateLimit, RunStatus, SafeText, ServiceState, SmokeResult,
     Snapshot, SourceKind,
 };
@@ -80,6 +80,7 @@ impl Store {
                 smoke: Vec::new(),
                 errors: ErrorSeries::new(),
                 health: EnvironmentHealth::default(),
+                release: ReleaseState::default(),
             })
             .collect();
         Self {
@@ -89,6 +90,8 @@ impl Store {
                 environments,
                 rate_limit: None,
                 title: SafeText::with_max(title, 80),
+                log: Vec::new(),
+                audit: Vec::new(),
             },
         }
     }

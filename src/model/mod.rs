@@ -6,12 +6,17 @@
 
 pub mod errors;
 pub mod pipeline;
+pub mod release;
 pub mod snapshot;
 pub mod status;
 pub mod text;
 
 pub use errors::{ErrorBucket, ErrorSeries, NewErrorType};
 pub use pipeline::{JobState, PipelineState, RunStatus, StageState, StepState};
+pub use release::{
+    ActionKind, ActionPreview, ActionStepState, ActionProgress, ActionResult, AuditEntry, CommitLine, Gate,
+    GateKind, GateReport, GateState, LockView, LogLine, ReleaseState, StepLine,
+};
 pub use snapshot::{
     CommitInfo, DeployState, DeployStatus, EnvironmentHealth, EnvironmentSnapshot, RateLimit,
     ServiceState, SmokeResult, Snapshot, SourceHealth, SourceKind,

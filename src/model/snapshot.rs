@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{ErrorSeries, PipelineState, SafeText};
+use super::{AuditEntry, ErrorSeries, LogLine, PipelineState, ReleaseState, SafeText};
 
 /// A commit as the cockpit shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -200,6 +200,9 @@ pub struct EnvironmentSnapshot {
     pub smoke: Vec<SmokeResult>,
     pub errors: ErrorSeries,
     pub health: EnvironmentHealth,
+    /// Gates of the next promotion and of a rollback, the lock, an action in flight.
+    #[serde(default)]
+    pub release: ReleaseState,
 }
 
 impl EnvironmentSnapshot {
@@ -240,4 +243,10 @@ pub struct Snapshot {
     pub rate_limit: Option<RateLimit>,
     /// Label of the setup: the repository, or "demo sandbox".
     pub title: SafeText,
+    /// The newest lines of the action log, oldest first (bounded).
+    #[serde(default)]
+    pub log: Vec<LogLine>,
+    /// The newest audit records, oldest first (bounded).
+    #[serde(default)]
+    pub audit: Vec<AuditEntry>,
 }

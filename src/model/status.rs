@@ -355,7 +355,10 @@ mod tests {
                 }],
                 errors,
                 health,
+                release: Default::default(),
             }],
+            log: Vec::new(),
+            audit: Vec::new(),
         }
     }
 

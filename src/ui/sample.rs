@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::model::{
-    CommitInfo, DeployState, DeployStatus, EnvironmentHealth, EnvironmentSnapshot, ErrorBucket,
+    CommitInfo, ReleaseState, DeployState, DeployStatus, EnvironmentHealth, EnvironmentSnapshot, ErrorBucket,
     ErrorSeries, JobState, NewErrorType, PipelineState, RateLimit, RunStatus, SafeText,
     ServiceState, SmokeResult, Snapshot, SourceHealth, StageState, StepState,
 };
@@ -63,6 +63,8 @@ impl SampleBuilder {
                 reset: self.now + TimeDelta::minutes(41),
             }),
             title: SafeText::new("acme/shop"),
+            log: Vec::new(),
+            audit: Vec::new(),
         }
     }
 
@@ -174,6 +176,7 @@ impl SampleBuilder {
                 smoke: self.healthy(8),
                 errors: self.healthy(25),
             },
+            release: ReleaseState::default(),
         }
     }
 
@@ -269,6 +272,7 @@ impl SampleBuilder {
                 smoke: self.healthy(9),
                 errors: self.healthy(31),
             },
+            release: ReleaseState::default(),
         }
     }
 
@@ -378,6 +382,7 @@ impl SampleBuilder {
                     failures_in_a_row: 3,
                 },
             },
+            release: ReleaseState::default(),
         }
     }
 
