@@ -6,6 +6,7 @@
 //! stages), [`schedule`] (when to poll next) and [`store`] (applying updates, what counts as
 //! a change).
 
+pub mod commands;
 pub mod gates;
 mod pollers;
 pub mod schedule;

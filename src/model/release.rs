@@ -277,4 +277,6 @@ pub struct ReleaseState {
     pub lock: Option<LockView>,
     /// The action running now, or the last one that ended.
     pub activity: Option<ActionProgress>,
+    /// Changing this environment needs its name typed in the confirmation (production).
+    pub confirm_by_name: bool,
 }
