@@ -55,7 +55,22 @@ pub struct PromotionFacts {
     pub pr_author: Option<String>,
     /// `None`: the lock is free.
     pub lock: Option<LockHolder>,
+    /// Whether the target branch can move forward to the candidate.
+    pub forward: ForwardCheck,
     pub now: DateTime<Utc>,
+}
+
+/// Whether moving the target's branch to the candidate is a fast-forward (only asked for
+/// strategies that move the branch forward).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ForwardCheck {
+    /// The strategy does not move the branch (a dispatched workflow, a command).
+    #[default]
+    NotNeeded,
+    Unknown,
+    Forward,
+    /// The branch has commits the candidate lacks, or already is past it: the reason says.
+    NotForward(String),
 }
 
 /// What the engine knows about a rollback.
@@ -112,8 +127,41 @@ pub fn evaluate_promotion(
         // Unknown changed files may hide high-risk ones: ask for the review then too.
         gates.push(review_gate(facts));
     }
+    if let Some(gate) = forward_gate(&facts.forward, &facts.candidate_sha) {
+        gates.push(gate);
+    }
     gates.push(lock_gate(facts.lock.as_ref()));
     GateReport { gates }
+}
+
+fn forward_gate(check: &ForwardCheck, candidate: &str) -> Option<Gate> {
+    let short = short_sha(candidate);
+    let threshold = "the branch moves forward only";
+    let gate = match check {
+        ForwardCheck::NotNeeded => return None,
+        ForwardCheck::Unknown => Gate::new(
+            GateKind::FastForward,
+            GateState::Unknown,
+            "not known",
+            threshold,
+            &format!("cannot tell whether the branch can move forward to {short}"),
+        ),
+        ForwardCheck::Forward => Gate::new(
+            GateKind::FastForward,
+            GateState::Pass,
+            "fast-forward",
+            threshold,
+            &format!("{short} is ahead of the branch"),
+        ),
+        ForwardCheck::NotForward(reason) => Gate::new(
+            GateKind::FastForward,
+            GateState::Fail,
+            "not a fast-forward",
+            threshold,
+            reason,
+        ),
+    };
+    Some(gate)
 }
 
 /// The gates of a rollback: the lock is free and the target commit exists and was once
@@ -816,6 +864,7 @@ mod tests {
             approving_reviewers: Vec::new(),
             pr_author: None,
             lock: None,
+            forward: ForwardCheck::Forward,
             now,
         }
     }
@@ -1430,6 +1479,7 @@ mod tests {
                 approving_reviewers: reviewers,
                 pr_author: author,
                 lock: locked.then(|| LockHolder { holder: "x".to_string(), age: Duration::ZERO }),
+                forward: ForwardCheck::NotNeeded,
                 now,
             }
         }

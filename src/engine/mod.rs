@@ -8,6 +8,7 @@
 
 pub mod commands;
 pub mod gates;
+pub mod plan;
 mod pollers;
 pub mod schedule;
 pub mod stages;

@@ -28,6 +28,8 @@ pub enum GateKind {
     HighRisk,
     Review,
     Lock,
+    /// The target branch can move forward to the candidate (no commits only it has).
+    FastForward,
     /// Rollback only: the commit rolled back to exists and was once deployed successfully.
     RollbackTarget,
 }
@@ -106,6 +108,7 @@ impl GateKind {
             GateKind::HighRisk => "high-risk files",
             GateKind::Review => "review",
             GateKind::Lock => "lock",
+            GateKind::FastForward => "fast-forward",
             GateKind::RollbackTarget => "rollback target",
         }
     }
