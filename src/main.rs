@@ -11,9 +11,11 @@ use shipdeck::clock::Clock;
 use shipdeck::config::{self, Config, Credentials};
 use shipdeck::engine::{self, Engine, EngineOptions, PollPolicy};
 use shipdeck::model::status::StatusDocument;
-use shipdeck::model::{Snapshot, sanitize};
+use shipdeck::model::{ActionKind, Snapshot, sanitize};
 use shipdeck::sandbox::{Sandbox, SandboxOptions, Scenario};
 use shipdeck::ui::{self, Theme, UiOptions};
+
+mod act;
 
 /// Exit code for bad input: usage errors, invalid config, missing config or token.
 const EXIT_BAD_INPUT: u8 = 2;
@@ -61,6 +63,50 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Promote into ENV the commit its source environment runs (exit 0 done, 3 blocked,
+    /// 1 failed, 2 bad input)
+    Promote(PromoteArgs),
+    /// Roll ENV back to its previous good deployment (exit 0 done, 3 blocked, 1 failed,
+    /// 2 bad input)
+    Rollback(RollbackArgs),
+}
+
+#[derive(Debug, Args)]
+struct PromoteArgs {
+    /// The environment to promote into (e.g. staging, prod)
+    env: String,
+    /// Promote exactly this commit instead of the one the source environment runs
+    #[arg(long, value_name = "SHA")]
+    sha: Option<String>,
+    #[command(flatten)]
+    common: ActArgs,
+    /// Promote through a freeze window; the reason is recorded in the audit log
+    #[arg(long, value_name = "REASON")]
+    override_freeze: Option<String>,
+    /// Confirm high-risk files (migrations, IAM, payments) without asking
+    #[arg(long)]
+    confirm_high_risk: bool,
+}
+
+#[derive(Debug, Args)]
+struct RollbackArgs {
+    /// The environment to roll back
+    env: String,
+    /// Roll back to exactly this commit instead of the previous good deployment
+    #[arg(long, value_name = "SHA")]
+    to: Option<String>,
+    #[command(flatten)]
+    common: ActArgs,
+}
+
+#[derive(Debug, Args)]
+struct ActArgs {
+    /// Do not ask for confirmation (for scripts)
+    #[arg(long, short = 'y')]
+    yes: bool,
+    /// Break a lock held by another action first; the reason is recorded in the audit log
+    #[arg(long, value_name = "REASON")]
+    break_lock: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -131,6 +177,30 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Some(Command::Watch) => cockpit(&cli.config, true).await,
         Some(Command::CheckConfig { file }) => check_config(file),
         Some(Command::Status { json }) => status(&cli.config, json).await,
+        Some(Command::Promote(args)) => {
+            let request = act::Request {
+                kind: ActionKind::Promote,
+                env: args.env,
+                sha: args.sha,
+                yes: args.common.yes,
+                break_lock: args.common.break_lock,
+                override_freeze: args.override_freeze,
+                confirm_high_risk: args.confirm_high_risk,
+            };
+            act_from_cli(&cli.config, request).await
+        }
+        Some(Command::Rollback(args)) => {
+            let request = act::Request {
+                kind: ActionKind::Rollback,
+                env: args.env,
+                sha: args.to,
+                yes: args.common.yes,
+                break_lock: args.common.break_lock,
+                override_freeze: None,
+                confirm_high_risk: false,
+            };
+            act_from_cli(&cli.config, request).await
+        }
     }
 }
 
@@ -207,15 +277,12 @@ async fn cockpit(arg: &ConfigArg, force_read_only: bool) -> Result<ExitCode> {
     let theme = theme_for(&config)?;
     let read_only = force_read_only || config.read_only;
     let title = config.github.repo.get_ref().clone();
-    run_cockpit(
-        config,
-        credentials,
-        Clock::system(),
-        theme,
-        title,
-        read_only,
-    )
-    .await
+    let write = if read_only {
+        None
+    } else {
+        Some(engine::WriteOptions::new(state_dir_for(&config)?, &actor()))
+    };
+    run_cockpit(config, credentials, Clock::system(), theme, title, write).await
 }
 
 async fn demo(args: DemoArgs) -> Result<ExitCode> {
@@ -235,15 +302,55 @@ async fn demo(args: DemoArgs) -> Result<ExitCode> {
     })
     .await
     .context("starting the demo sandbox")?;
-    let config = config::parse_str(&sandbox.demo_config_toml(), "<demo config>")
+    // Each demo run is a new world: its journal and audit log start empty, in a directory
+    // of their own that goes when the demo ends.
+    let demo_dir = demo_dir()?;
+    let run_dir = demo_dir.join(format!("run-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&run_dir);
+    std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    let state_line = format!(
+        "state_dir = {}\n",
+        toml::Value::String(run_dir.display().to_string())
+    );
+    let config_text = format!("{state_line}{}", sandbox.demo_config_toml());
+    // Written out so `shipdeck promote`/`rollback` can act on the running demo from another
+    // terminal (see the README).
+    let config_file = demo_dir.join("config.toml");
+    if let Err(error) = std::fs::write(&config_file, &config_text) {
+        tracing::warn!(%error, "could not write the demo config for the command line");
+    }
+    let config = config::parse_str(&config_text, "<demo config>")
         .context("the demo config does not parse")?;
     let theme = theme_for(&config)?;
     let title = format!("demo sandbox · {} · {}x speed", sandbox.repo(), args.speed);
     // The sandbox accepts any token; the demo needs no environment variables.
     let credentials = Credentials::fixed("demo-github-token", "demo-sentry-token");
-    let code = run_cockpit(config, credentials, clock, theme, title, args.watch).await;
+    let write = if args.watch {
+        None
+    } else {
+        let mut write = engine::WriteOptions::new(run_dir.clone(), &actor());
+        // Poll for deploys on the world's schedule.
+        write.timing.poll = write
+            .timing
+            .poll
+            .div_f64(args.speed.max(1.0))
+            .max(std::time::Duration::from_millis(100));
+        Some(write)
+    };
+    let code = run_cockpit(config, credentials, clock, theme, title, write).await;
     sandbox.shutdown().await;
+    let _ = std::fs::remove_dir_all(&run_dir);
     code
+}
+
+/// Where the demo keeps its config and per-run state.
+fn demo_dir() -> Result<PathBuf> {
+    let dirs = directories::ProjectDirs::from("", "", "shipdeck")
+        .ok_or_else(|| bad_input("cannot find a home directory for the demo's state"))?;
+    Ok(dirs
+        .state_dir()
+        .unwrap_or_else(|| dirs.data_local_dir())
+        .join("demo"))
 }
 
 async fn run_cockpit(
@@ -252,11 +359,12 @@ async fn run_cockpit(
     clock: Clock,
     theme: Theme,
     title: String,
-    read_only: bool,
+    write: Option<engine::WriteOptions>,
 ) -> Result<ExitCode> {
     // Poll on the world's schedule: a demo clock running faster polls proportionally faster.
     let policy = PollPolicy::default().for_clock_speed(clock.speed());
-    let engine = Engine::spawn_with_policy(
+    let read_only = write.is_none();
+    let engine = Engine::spawn_full(
         EngineOptions {
             config: Arc::new(config),
             credentials,
@@ -264,8 +372,9 @@ async fn run_cockpit(
             title: title.clone(),
         },
         policy,
+        write,
     )
-    .context("starting the engine")?;
+    .map_err(bad_input)?;
     let result = ui::run(
         engine.snapshots(),
         UiOptions {
@@ -273,12 +382,82 @@ async fn run_cockpit(
             read_only,
             theme,
             title,
+            actions: engine.actions(),
+            actor: actor(),
         },
     )
     .await;
     engine.shutdown().await;
     result.context("the terminal UI failed")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where the journal and the audit log live: `state_dir` from the config, else the user's
+/// state directory.
+fn state_dir_for(config: &Config) -> Result<PathBuf> {
+    if let Some(dir) = &config.state_dir {
+        return Ok(PathBuf::from(dir.get_ref()));
+    }
+    let dirs = directories::ProjectDirs::from("", "", "shipdeck").ok_or_else(|| {
+        bad_input("cannot find a home directory for shipdeck's state; set state_dir in the config")
+    })?;
+    Ok(dirs
+        .state_dir()
+        .unwrap_or_else(|| dirs.data_local_dir())
+        .to_path_buf())
+}
+
+/// Who acts: the login name, as deployments, the lock and the audit log record it.
+fn actor() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .map(|u| sanitize(&u, 60))
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+async fn act_from_cli(arg: &ConfigArg, request: act::Request) -> Result<ExitCode> {
+    let config = load_config(arg)?;
+    if config.read_only {
+        return Err(bad_input(
+            "this config says read_only = true: promote and rollback are not available",
+        ));
+    }
+    if !config
+        .environments
+        .iter()
+        .any(|e| e.name.get_ref() == &request.env)
+    {
+        let names: Vec<&str> = config
+            .environments
+            .iter()
+            .map(|e| e.name.get_ref().as_str())
+            .collect();
+        return Err(bad_input(format!(
+            "no environment is named {:?}; configured: {}",
+            sanitize(&request.env, 40),
+            names.join(", ")
+        )));
+    }
+    let credentials = resolve_credentials(&config)?;
+    let write = engine::WriteOptions::new(state_dir_for(&config)?, &actor());
+    let clock = Clock::system();
+    let title = config.github.repo.get_ref().clone();
+    let engine = Engine::spawn_full(
+        EngineOptions {
+            config: Arc::new(config),
+            credentials,
+            clock: clock.clone(),
+            title,
+        },
+        PollPolicy::fast(),
+        Some(write),
+    )
+    .map_err(bad_input)?;
+    let code = act::run(&engine, request, &clock).await;
+    engine.shutdown().await;
+    code
 }
 
 fn check_config(file: PathBuf) -> Result<ExitCode> {

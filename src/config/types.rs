@@ -24,6 +24,8 @@ pub struct Config {
     /// Build the engine without its write side (same as `shipdeck watch`).
     #[serde(default)]
     pub read_only: bool,
+    /// Where the journal and the audit log are kept; absent: the user's state directory.
+    pub state_dir: Option<Spanned<String>>,
     #[serde(default)]
     pub ui: UiConfig,
     /// Freeze windows: weekly windows and dated blackouts during which promotions wait.
@@ -177,6 +179,10 @@ pub struct PromotionConfig {
     pub command: Vec<String>,
     /// `pull-request`: how the pull request is merged.
     pub merge_method: Option<MergeMethod>,
+    /// Commit status contexts GitHub itself checks before it records the deployment
+    /// (`required_contexts`); empty: none (the CI gate has already checked the commit).
+    #[serde(default)]
+    pub required_contexts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]

@@ -6,10 +6,15 @@
 //! stages), [`schedule`] (when to poll next) and [`store`] (applying updates, what counts as
 //! a change).
 
+pub mod audit;
 pub mod commands;
+pub mod executor;
+pub mod facts;
 pub mod gates;
+pub mod journal;
 pub mod plan;
 mod pollers;
+pub mod releases;
 pub mod schedule;
 pub mod stages;
 pub mod store;
@@ -19,6 +24,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::actions::github::GithubWriter;
 use crate::clock::Clock;
 use crate::config::{Config, Credentials};
 use crate::model::{Snapshot, SourceKind};
@@ -26,6 +32,8 @@ use crate::sources::SourceError;
 use crate::sources::github::GithubClient;
 use crate::sources::sentry::SentryClient;
 use pollers::{EnvironmentSources, PollerMemory, fetch, poll_loop, to_update};
+pub use commands::{ActionRequest, ActionSender, Origin, Submitted};
+pub use releases::WriteOptions;
 pub use schedule::PollPolicy;
 use store::Store;
 
@@ -48,14 +56,20 @@ pub enum EngineError {
     Setup(#[from] SourceError),
     #[error("the engine must be started inside a tokio runtime")]
     NoRuntime,
+    #[error("{0}")]
+    WriteSide(#[from] releases::WriteSideError),
+    #[error("{0}")]
+    Writer(String),
 }
 
 /// The read-side engine.
 pub struct Engine;
 
-/// A running engine: its snapshots, and a way to stop it.
+/// A running engine: its snapshots, its write side (absent when read-only), and a way to
+/// stop it.
 pub struct EngineHandle {
     snapshots: watch::Receiver<Arc<Snapshot>>,
+    actions: Option<ActionSender>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -72,6 +86,17 @@ impl Engine {
         options: EngineOptions,
         policy: PollPolicy,
     ) -> Result<EngineHandle, EngineError> {
+        Self::spawn_full(options, policy, None)
+    }
+
+    /// Spawns the engine; with `write`, also its write side (promotions, rollbacks, the
+    /// journal and the audit log). Without it no writer is built and no write token used:
+    /// the handle has no [`ActionSender`], so nothing can ask for a write.
+    pub fn spawn_full(
+        options: EngineOptions,
+        policy: PollPolicy,
+        write: Option<WriteOptions>,
+    ) -> Result<EngineHandle, EngineError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| EngineError::NoRuntime)?;
         let environments = build_sources(&options)?;
         tracing::info!(
@@ -82,6 +107,13 @@ impl Engine {
             "engine started"
         );
         let mut store = Store::new(&options.config, &options.title, options.clock.now());
+        let confirm_flags: Vec<bool> = options
+            .config
+            .environments
+            .iter()
+            .map(|env| plan::confirm_by_name(&options.config, env))
+            .collect();
+        store.set_confirm_by_name(&confirm_flags);
         let (snapshot_tx, snapshot_rx) =
             watch::channel(Arc::new(store.publish(options.clock.now())));
         let (update_tx, mut update_rx) = mpsc::channel(UPDATE_QUEUE);
@@ -91,12 +123,42 @@ impl Engine {
         let store_clock = options.clock.clone();
         tasks.push(runtime.spawn(async move {
             while let Some(update) = update_rx.recv().await {
-                if store.apply(update) {
+                if store.apply_input(update) {
                     let snapshot = Arc::new(store.publish(store_clock.now()));
                     snapshot_tx.send_replace(snapshot);
                 }
             }
         }));
+
+        let readers: Vec<Arc<GithubClient>> =
+            environments.iter().map(|s| Arc::clone(&s.github)).collect();
+        let _guard = runtime.enter();
+        tasks.push(runtime.spawn(releases::preview_loop(
+            Arc::clone(&options.config),
+            readers.clone(),
+            snapshot_rx.clone(),
+            update_tx.clone(),
+            options.clock.clone(),
+            policy.quiet,
+            shutdown_rx.clone(),
+        )));
+        let actions = match write {
+            Some(write) => {
+                let writers = build_writers(&options, write.write_timeout)?;
+                Some(releases::start_write_side(
+                    Arc::clone(&options.config),
+                    options.clock.clone(),
+                    readers,
+                    writers,
+                    snapshot_rx.clone(),
+                    update_tx.clone(),
+                    write,
+                    shutdown_rx.clone(),
+                    &mut tasks,
+                )?)
+            }
+            None => None,
+        };
 
         for sources in environments {
             let sources = Arc::new(sources);
@@ -117,6 +179,7 @@ impl Engine {
         }
         Ok(EngineHandle {
             snapshots: snapshot_rx,
+            actions,
             shutdown: shutdown_tx,
             tasks,
         })
@@ -127,6 +190,11 @@ impl EngineHandle {
     /// The latest snapshot and every later one.
     pub fn snapshots(&self) -> watch::Receiver<Arc<Snapshot>> {
         self.snapshots.clone()
+    }
+
+    /// The write side's entrance; `None` for a read-only engine.
+    pub fn actions(&self) -> Option<ActionSender> {
+        self.actions.clone()
     }
 
     /// Stops the pollers, lets the store drain, and waits for all of them.
@@ -186,6 +254,36 @@ pub async fn snapshot_once(options: EngineOptions) -> Result<Snapshot, EngineErr
         store.apply(update);
     }
     Ok(store.publish(clock.now()))
+}
+
+/// One GitHub writer per environment, with that environment's token.
+fn build_writers(
+    options: &EngineOptions,
+    timeout: std::time::Duration,
+) -> Result<Vec<Arc<GithubWriter>>, EngineError> {
+    let config = &options.config;
+    config
+        .environments
+        .iter()
+        .map(|env| {
+            let name = env.name.get_ref();
+            let token = options.credentials.github_for(name).ok_or_else(|| {
+                EngineError::Writer(format!(
+                    "{name}: promoting and rolling back need a GitHub token: set the variable \
+                     named by [github] token_env (or github_token_env for {name}), or run \
+                     `shipdeck watch` to look without acting"
+                ))
+            })?;
+            GithubWriter::new(
+                config.github.api_url.get_ref(),
+                config.github.repo.get_ref(),
+                token,
+                timeout,
+            )
+            .map(Arc::new)
+            .map_err(|e| EngineError::Writer(e.to_string()))
+        })
+        .collect()
 }
 
 /// One set of clients per environment (tokens may differ per environment).

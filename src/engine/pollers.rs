@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::schedule::{PollInputs, PollPolicy, next_delay};
 use super::stages::map_jobs_to_stages;
-use super::store::{Payload, Update, is_busy};
+use super::store::{Payload, StoreInput, Update, is_busy};
 use crate::clock::Clock;
 use crate::config::{EnvironmentConfig, PipelineConfig, SmokeCheckConfig};
 use crate::model::{EnvironmentSnapshot, PipelineState, SafeText, Snapshot, SourceKind};
@@ -53,39 +53,14 @@ pub(crate) async fn fetch(
     match kind {
         SourceKind::Pipeline => {
             let head = sources.github.branch_head(&sources.config.branch).await?;
-            let run = sources
-                .github
-                .latest_run(
-                    &sources.pipeline.workflow,
-                    &sources.config.branch,
-                    &head.sha,
-                )
-                .await?;
-            let pipeline = match run {
-                None => None,
-                Some(run) => {
-                    let jobs = sources.github.run_jobs(run.run_id).await?;
-                    let mapping = map_jobs_to_stages(
-                        &sources.pipeline.stages,
-                        &jobs,
-                        run.status.is_finished(),
-                    );
-                    Some(Box::new(PipelineState {
-                        run_id: run.run_id,
-                        run_number: run.run_number,
-                        run_attempt: run.run_attempt,
-                        sha: run.sha,
-                        status: run.status,
-                        html_url: run.html_url,
-                        started_at: run.started_at,
-                        completed_at: run.completed_at,
-                        stages: mapping.stages,
-                        unmapped_jobs: mapping.unmapped,
-                        total_target: sources.pipeline.total_target.get(),
-                        alarm_after: sources.pipeline.alarm_after.get(),
-                    }))
-                }
-            };
+            let pipeline = pipeline_at(
+                &sources.github,
+                &sources.pipeline,
+                &sources.config.branch,
+                &head.sha,
+            )
+            .await?
+            .map(Box::new);
             Ok(Payload::Pipeline { head, pipeline })
         }
         SourceKind::Deployments => {
@@ -139,6 +114,34 @@ pub(crate) async fn fetch(
     }
 }
 
+/// The latest CI run of `sha` on `branch`, mapped to the configured stages.
+pub(crate) async fn pipeline_at(
+    github: &GithubClient,
+    config: &PipelineConfig,
+    branch: &str,
+    sha: &str,
+) -> Result<Option<PipelineState>, SourceError> {
+    let Some(run) = github.latest_run(&config.workflow, branch, sha).await? else {
+        return Ok(None);
+    };
+    let jobs = github.run_jobs(run.run_id).await?;
+    let mapping = map_jobs_to_stages(&config.stages, &jobs, run.status.is_finished());
+    Ok(Some(PipelineState {
+        run_id: run.run_id,
+        run_number: run.run_number,
+        run_attempt: run.run_attempt,
+        sha: run.sha,
+        status: run.status,
+        html_url: run.html_url,
+        started_at: run.started_at,
+        completed_at: run.completed_at,
+        stages: mapping.stages,
+        unmapped_jobs: mapping.unmapped,
+        total_target: config.total_target.get(),
+        alarm_after: config.alarm_after.get(),
+    }))
+}
+
 /// Builds the store's update from a fetch result.
 pub(crate) fn to_update(
     kind: SourceKind,
@@ -167,7 +170,7 @@ pub(crate) fn to_update(
 pub(crate) async fn poll_loop(
     kind: SourceKind,
     sources: Arc<EnvironmentSources>,
-    updates: mpsc::Sender<Update>,
+    updates: mpsc::Sender<StoreInput>,
     snapshots: watch::Receiver<Arc<Snapshot>>,
     mut shutdown: watch::Receiver<bool>,
     clock: Clock,
@@ -213,7 +216,7 @@ pub(crate) async fn poll_loop(
             consecutive_errors.saturating_add(1)
         };
         let update = to_update(kind, &sources, clock.now(), &result);
-        if updates.send(update).await.is_err() {
+        if updates.send(update.into()).await.is_err() {
             return;
         }
         let rate = if matches!(kind, SourceKind::Pipeline | SourceKind::Deployments) {

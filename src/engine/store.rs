@@ -12,7 +12,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::config::Config;
 use crate::model::{
-    CommitInfo, ReleaseState, DeployStatus, EnvironmentHealth, EnvironmentSnapshot, ErrorBucket, ErrorSeries,
+    ActionPreview, ActionProgress, AuditEntry, CommitInfo, LockView, LogLine, ReleaseState, DeployStatus, EnvironmentHealth, EnvironmentSnapshot, ErrorBucket, ErrorSeries,
     NewErrorType, PipelineState, RateLimit, RunStatus, SafeText, ServiceState, SmokeResult,
     Snapshot, SourceKind,
 };
@@ -47,6 +47,46 @@ pub struct Update {
     pub outcome: Result<Payload, SafeText>,
     pub rate_limit: Option<RateLimit>,
 }
+
+/// What the release side reports to the store.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReleaseUpdate {
+    /// The gates of the next promotion into `env` and of its rollback, and its lock.
+    Preview {
+        env: usize,
+        promotion: Option<ActionPreview>,
+        rollback: Option<ActionPreview>,
+        lock: Option<LockView>,
+    },
+    /// An action's steps changed.
+    Activity { env: usize, progress: ActionProgress },
+    Log(LogLine),
+    Audit(AuditEntry),
+}
+
+/// Everything the store task receives.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreInput {
+    Source(Update),
+    Release(ReleaseUpdate),
+}
+
+impl From<Update> for StoreInput {
+    fn from(update: Update) -> Self {
+        StoreInput::Source(update)
+    }
+}
+
+impl From<ReleaseUpdate> for StoreInput {
+    fn from(update: ReleaseUpdate) -> Self {
+        StoreInput::Release(update)
+    }
+}
+
+/// How many action log lines the snapshot keeps.
+pub const LOG_LINES_KEPT: usize = 500;
+/// How many audit records the snapshot keeps.
+pub const AUDIT_ENTRIES_KEPT: usize = 200;
 
 /// The world picture being built; [`Store::publish`] hands out immutable copies.
 #[derive(Debug, Clone)]
@@ -101,6 +141,61 @@ impl Store {
         &self.state
     }
 
+    /// Applies any input; returns whether the picture changed enough to publish.
+    pub fn apply_input(&mut self, input: StoreInput) -> bool {
+        match input {
+            StoreInput::Source(update) => self.apply(update),
+            StoreInput::Release(update) => self.apply_release(update),
+        }
+    }
+
+    /// Applies a release-side update; returns whether anything changed.
+    pub fn apply_release(&mut self, update: ReleaseUpdate) -> bool {
+        match update {
+            ReleaseUpdate::Preview {
+                env,
+                promotion,
+                rollback,
+                lock,
+            } => {
+                let Some(env) = self.state.environments.get_mut(env) else {
+                    return false;
+                };
+                let release = &mut env.release;
+                let changed = release.promotion != promotion
+                    || release.rollback != rollback
+                    || release.lock != lock;
+                release.promotion = promotion;
+                release.rollback = rollback;
+                release.lock = lock;
+                changed
+            }
+            ReleaseUpdate::Activity { env, progress } => {
+                let Some(env) = self.state.environments.get_mut(env) else {
+                    return false;
+                };
+                let changed = env.release.activity.as_ref() != Some(&progress);
+                env.release.activity = Some(progress);
+                changed
+            }
+            ReleaseUpdate::Log(line) => {
+                push_bounded(&mut self.state.log, line, LOG_LINES_KEPT);
+                true
+            }
+            ReleaseUpdate::Audit(entry) => {
+                push_bounded(&mut self.state.audit, entry, AUDIT_ENTRIES_KEPT);
+                true
+            }
+        }
+    }
+
+    /// Marks which environments need their name typed to confirm a change.
+    pub fn set_confirm_by_name(&mut self, flags: &[bool]) {
+        for (env, flag) in self.state.environments.iter_mut().zip(flags) {
+            env.release.confirm_by_name = *flag;
+        }
+    }
+
     /// Applies `update`; returns whether the picture changed enough to publish.
     pub fn apply(&mut self, update: Update) -> bool {
         let mut changed = false;
@@ -146,6 +241,14 @@ impl Store {
         self.state.version += 1;
         self.state.taken_at = now;
         self.state.clone()
+    }
+}
+
+fn push_bounded<T>(items: &mut Vec<T>, item: T, max: usize) {
+    items.push(item);
+    if items.len() > max {
+        let excess = items.len() - max;
+        items.drain(..excess);
     }
 }
 

@@ -21,6 +21,8 @@ pub enum FaultEffect {
     RetryAfter { seconds: u64 },
     /// The write is applied, then no answer ever comes: the client times out.
     TimeoutAfterApply,
+    /// The request is lost on the way: nothing is applied and no answer ever comes.
+    TimeoutBeforeApply,
     /// 200 with a body that is not JSON; nothing is applied.
     MalformedBody,
     /// 409 Conflict before anything is applied (someone else raced us).
@@ -32,7 +34,8 @@ pub enum FaultEffect {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultRule {
-    /// HTTP method (`PATCH`, `POST`, ...); absent matches any.
+    /// HTTP method (`PATCH`, `POST`, ...); `WRITE` matches every method but GET and HEAD;
+    /// absent matches any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
     /// Path pattern: segments separated by `/`; `*` matches one segment, a trailing `**`
@@ -61,10 +64,10 @@ impl FaultRule {
     }
 
     fn matches(&self, method: &str, path: &str) -> bool {
-        self.method
-            .as_deref()
-            .is_none_or(|m| m.eq_ignore_ascii_case(method))
-            && path_matches(&self.path, path)
+        let is_write = !method.eq_ignore_ascii_case("GET") && !method.eq_ignore_ascii_case("HEAD");
+        self.method.as_deref().is_none_or(|m| {
+            m.eq_ignore_ascii_case(method) || (m.eq_ignore_ascii_case("WRITE") && is_write)
+        }) && path_matches(&self.path, path)
     }
 }
 
@@ -177,6 +180,14 @@ mod tests {
             Some(FaultEffect::Conflict409)
         );
         assert_eq!(faults.effect_for("POST", path), None);
+        faults.clear();
+        faults.add(FaultRule::new("WRITE", "/repos/**", FaultEffect::TimeoutBeforeApply).nth(2));
+        assert_eq!(faults.effect_for("GET", path), None);
+        assert_eq!(faults.effect_for("PATCH", path), None);
+        assert_eq!(
+            faults.effect_for("DELETE", path),
+            Some(FaultEffect::TimeoutBeforeApply)
+        );
         faults.clear();
         assert!(faults.rules().is_empty());
     }

@@ -340,6 +340,9 @@ pub(crate) async fn github_handler(
             Some(FaultEffect::TimeoutAfterApply) | None => {
                 github_answer(&mut world, &parts.method, &parts.uri, &parts.headers, &body)
             }
+            Some(FaultEffect::TimeoutBeforeApply) => {
+                json_response(StatusCode::GATEWAY_TIMEOUT, to_bytes(&json!({})))
+            }
             Some(effect) => fault_answer(&mut world, effect),
         }
     };
@@ -350,7 +353,10 @@ pub(crate) async fn github_handler(
         &parts.uri,
         &response,
     );
-    if effect == Some(FaultEffect::TimeoutAfterApply) {
+    if matches!(
+        effect,
+        Some(FaultEffect::TimeoutAfterApply | FaultEffect::TimeoutBeforeApply)
+    ) {
         // Applied, never answered: the client's timeout is the only way out. The hang ends
         // with the sandbox, so no task outlives it.
         let mut stopped = shared.stopped.clone();
@@ -386,7 +392,9 @@ fn fault_answer(world: &mut World, effect: &FaultEffect) -> Response {
             "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
         ),
         FaultEffect::Conflict409 => error(StatusCode::CONFLICT, "Conflict"),
-        FaultEffect::MalformedBody | FaultEffect::TimeoutAfterApply => {
+        FaultEffect::MalformedBody
+        | FaultEffect::TimeoutAfterApply
+        | FaultEffect::TimeoutBeforeApply => {
             json_response(StatusCode::OK, b"{\"message\": \"truncat".to_vec())
         }
     };

@@ -186,6 +186,17 @@ impl Sandbox {
             text.push_str(&format!(
                 "\n[[environment]]\nname = \"{name}\"\nbranch = \"{branch}\"\nurl = \"{url}\"\n"
             ));
+            text.push_str(match name {
+                "staging" => {
+                    "\n[environment.promotion]\nstrategy = \"fast-forward\"\nsoak = \"2m\"\n"
+                }
+                "prod" => {
+                    "\n[environment.promotion]\nfrom = \"staging\"\nstrategy = \"pull-request\"\n\
+                     soak = \"5m\"\n\
+                     high_risk = [\"migrations/**\", \"db/migrations/**\", \"infra/iam/**\", \"src/payments/**\"]\n"
+                }
+                _ => "",
+            });
             if services.len() > 1 {
                 for service in services {
                     let service_name = if *service == name { "web" } else { "worker" };
@@ -195,6 +206,10 @@ impl Sandbox {
                 }
             }
         }
+        text.push_str(
+            "\n[[freeze]]\ndate = \"2026-11-27\"\ntime_zone = \"Europe/Berlin\"\n\
+             environments = [\"prod\"]\nreason = \"Black Friday\"\n",
+        );
         text
     }
 
