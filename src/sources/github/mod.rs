@@ -320,7 +320,7 @@ fn decode<T: DeserializeOwned>(body: &str) -> Result<T, SourceError> {
 }
 
 /// GitHub's `{"message": ...}`, or the start of the body.
-fn error_message(body: &str) -> String {
+pub(crate) fn error_message(body: &str) -> String {
     let message = serde_json::from_str::<serde_json::Value>(body)
         .ok()
         .and_then(|v| {
@@ -332,7 +332,7 @@ fn error_message(body: &str) -> String {
     crate::model::sanitize(&message, 160)
 }
 
-fn short(error: &octocrab::Error) -> String {
+pub(crate) fn short(error: &octocrab::Error) -> String {
     let mut deepest = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(inner) = source {
@@ -363,7 +363,7 @@ pub fn encode(raw: &str) -> String {
 }
 
 /// Like [`encode`] but keeps `/`, for branch names inside a path.
-fn encode_path(raw: &str) -> String {
+pub fn encode_path(raw: &str) -> String {
     raw.split('/').map(encode).collect::<Vec<_>>().join("/")
 }
 
