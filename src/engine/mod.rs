@@ -6,8 +6,10 @@
 //! stages), [`schedule`] (when to poll next) and [`store`] (applying updates, what counts as
 //! a change).
 
+pub mod audit;
 pub mod commands;
 pub mod gates;
+pub mod journal;
 mod pollers;
 pub mod schedule;
 pub mod stages;
