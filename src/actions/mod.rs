@@ -1,5 +1,6 @@
-//! Write side: promotion and rollback strategies, the GitHub write client, and local
-//! commands. Built only when the engine runs with write access; watch mode never
-//! constructs it.
+//! Write side: the GitHub write client and local commands that promotion and rollback
+//! strategies are made of. Built only when the engine runs with write access; watch mode
+//! never constructs it.
 
+pub mod command;
 pub mod github;

@@ -19,7 +19,7 @@ use super::plan::{
     ActionPlan, Memo, Method, Step, initial_steps, lock_ref, promotion_branch, short_sha,
 };
 use super::store::{ReleaseUpdate, StoreInput};
-use crate::actions::command::{CommandSpec, CommandVars, run_command};
+use crate::actions::command::{CommandSpec, CommandVars, OutputStream, run_command};
 use crate::actions::github::{GithubWriter, NewDeployment, Tagger, WriteError};
 use crate::clock::Clock;
 use crate::engine::audit::AuditLog;
@@ -767,7 +767,7 @@ async fn ensure_deployment(
             "from_sha": plan.from_sha,
             "tool": "shipdeck",
         }),
-        production: plan.production,
+        production_environment: plan.production,
         required_contexts: plan.required_contexts.clone(),
     };
     let writer = &ctx.writer;
@@ -950,7 +950,7 @@ async fn apply(
             let forward = async {
                 while let Some(line) = line_rx.recv().await {
                     recorder
-                        .log(clock.now(), Some(&env), line.text.as_str(), line.is_stderr())
+                        .log(clock.now(), Some(&env), line.text.as_str(), line.stream == OutputStream::Stderr)
                         .await;
                 }
             };
@@ -970,7 +970,12 @@ async fn apply(
                 )
                 .await?;
             match result {
-                Ok(exit) => Ok(Some(exit.to_string())),
+                Ok(exit) if exit.success() => Ok(Some("exit 0".to_string())),
+                Ok(exit) => Err(ExecError::Refused(match (exit.code, exit.signal) {
+                    (Some(code), _) => format!("the command exited with {code}"),
+                    (None, Some(signal)) => format!("the command was killed by signal {signal}"),
+                    _ => "the command ended without an exit code".to_string(),
+                })),
                 Err(error) => Err(ExecError::Refused(format!("the command failed: {error}"))),
             }
         }

@@ -208,7 +208,7 @@ pub(crate) fn start_write_side(
                     .append(record)
                     .map_err(|e| journal_error(&own_journal, e.to_string()))?;
             }
-            unfinished.push(history);
+            unfinished.push(history.clone());
         }
         // Its unfinished actions are in our journal now (synced): the old file can go.
         if let Err(error) = std::fs::remove_file(&path) {
@@ -220,7 +220,7 @@ pub(crate) fn start_write_side(
         path: audit_file.display().to_string(),
         reason: e.to_string(),
     })?;
-    let audit_tail = AuditLog::read_tail(&audit_file, AUDIT_TAIL_ON_START).unwrap_or_default();
+    let audit_tail = crate::engine::audit::read_tail(&audit_file, AUDIT_TAIL_ON_START).unwrap_or_default();
     let recorder = Arc::new(Recorder {
         journal: tokio::sync::Mutex::new(journal),
         audit: tokio::sync::Mutex::new(audit),
@@ -320,7 +320,7 @@ fn adopt_orphaned_journals(
             }
             continue;
         }
-        match Journal::replay(&path) {
+        match crate::engine::journal::replay(&path) {
             Ok(histories) => adopted.push((path, histories)),
             Err(error) => {
                 tracing::error!(%error, path = %path.display(), "cannot read a journal; left as it is");
