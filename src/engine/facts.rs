@@ -69,10 +69,10 @@ async fn compare(
     }
     let raw = github.compare(base, head).await?;
     let comparison = Comparison {
-        status: raw.status.clone(),
-        total_commits: raw.total_commits,
-        commits: raw.commits.clone(),
-        files: raw.files.clone(),
+        status: raw.status.as_str().to_string(),
+        total_commits: usize::try_from(raw.total_commits).unwrap_or(usize::MAX),
+        commits: raw.commits,
+        files: raw.files,
     };
     cache.remember_comparison(key, comparison.clone());
     Ok(comparison)
@@ -197,11 +197,16 @@ pub async fn promotion_view(
     let mut required_checks = BTreeMap::new();
     if !policy.required_checks.is_empty() {
         if let Ok(runs) = github.check_runs(&candidate).await {
-            required_checks.extend(runs);
+            required_checks.extend(
+                runs.into_iter()
+                    .map(|(name, status)| (name.as_str().to_string(), status)),
+            );
         }
         if let Ok(statuses) = github.commit_statuses(&candidate).await {
             for (name, status) in statuses {
-                required_checks.entry(name).or_insert(status);
+                required_checks
+                    .entry(name.as_str().to_string())
+                    .or_insert(status);
             }
         }
         required_checks.retain(|name, _| policy.required_checks.contains(name));

@@ -73,6 +73,18 @@ pub fn audit_path(state_dir: &Path) -> PathBuf {
     state_dir.join("audit.jsonl")
 }
 
+/// Resolves once shutdown is asked for (or its sender is gone).
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    loop {
+        if *shutdown.borrow_and_update() {
+            return;
+        }
+        if shutdown.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
 /// Keeps the previews of every environment fresh until shutdown.
 pub(crate) async fn preview_loop(
     config: Arc<Config>,
@@ -100,7 +112,7 @@ pub(crate) async fn preview_loop(
         }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
-            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = stopped(&mut shutdown) => return,
         }
     }
 }
@@ -253,7 +265,7 @@ pub(crate) fn start_write_side(
                     let _ = reply.send(answer);
                     children.retain(|task: &JoinHandle<()>| !task.is_finished());
                 }
-                _ = shutdown.wait_for(|stop| *stop) => break,
+                _ = stopped(&mut shutdown) => break,
             }
         }
         children.retain(|task| !task.is_finished());
