@@ -193,3 +193,98 @@ async fn github_answers_decode_into_octocrab_models() {
     serde_json::from_value::<Ref>(get_json(&format!("{repo}/git/ref/heads/main")).await).unwrap();
     sandbox.shutdown().await;
 }
+
+async fn post_json(url: &str, body: Value) -> Value {
+    let response = reqwest::Client::new()
+        .post(url)
+        .bearer_auth("demo-token")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "POST {url}");
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn pull_lists_match_the_official_schema_and_decode_into_octocrab() {
+    let sandbox = start_sandbox().await;
+    let repo = format!("{}/repos/acme/shop", sandbox.github_api_url());
+    let created = post_json(
+        &format!("{repo}/pulls"),
+        serde_json::json!({ "head": "main", "base": "staging", "title": "Promote" }),
+    )
+    .await;
+    for query in [
+        "state=open&head=acme:main&base=staging",
+        "state=all",
+        "state=closed",
+    ] {
+        let url = format!("{repo}/pulls?{query}");
+        let body = get_json(&url).await;
+        assert_valid("pulls__list.200.schema.json", &url, &body);
+        let pulls: Vec<octocrab::models::pulls::PullRequest> =
+            serde_json::from_value(body).unwrap();
+        let expected = if query == "state=closed" { 0 } else { 1 };
+        assert_eq!(pulls.len(), expected, "{url}");
+        if let Some(pull) = pulls.first() {
+            assert_eq!(Some(pull.number), created["number"].as_u64());
+        }
+    }
+    let other_owner = get_json(&format!("{repo}/pulls?head=someone:main")).await;
+    assert_eq!(other_owner, serde_json::json!([]));
+    sandbox.shutdown().await;
+}
+
+/// No official schema for git tag objects is in the shared fixtures: check the fields
+/// GitHub's documented example has, and that a ref to the tag still follows `git__get-ref`.
+#[tokio::test]
+async fn tag_objects_have_githubs_fields_and_refs_to_them_say_tag() {
+    let sandbox = start_sandbox().await;
+    let repo = format!("{}/repos/acme/shop", sandbox.github_api_url());
+    let main = get_json(&format!("{repo}/branches/main")).await["commit"]["sha"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let created = post_json(
+        &format!("{repo}/git/tags"),
+        serde_json::json!({
+            "tag": "shipdeck-lock-prod",
+            "message": "held by ana@laptop",
+            "object": main,
+            "type": "commit",
+            "tagger": { "name": "shipdeck", "email": "ana@laptop", "date": "2026-11-20T10:00:00Z" },
+        }),
+    )
+    .await;
+    let sha = created["sha"].as_str().unwrap().to_string();
+    let read = get_json(&format!("{repo}/git/tags/{sha}")).await;
+    assert_eq!(read, created);
+    for field in ["node_id", "url", "tag", "message"] {
+        assert!(read[field].is_string(), "{field}: {read}");
+    }
+    assert_eq!(read["tagger"]["date"], "2026-11-20T10:00:00Z");
+    assert_eq!(read["object"]["sha"], main.as_str());
+    assert_eq!(read["object"]["type"], "commit");
+    assert_eq!(read["verification"]["verified"], false);
+    assert_eq!(read["verification"]["reason"], "unsigned");
+    assert!(read["verification"]["signature"].is_null());
+
+    post_json(
+        &format!("{repo}/git/refs"),
+        serde_json::json!({ "ref": "refs/shipdeck/locks/prod", "sha": sha }),
+    )
+    .await;
+    let url = format!("{repo}/git/ref/shipdeck/locks/prod");
+    let lock = get_json(&url).await;
+    assert_valid("git__get-ref.200.schema.json", &url, &lock);
+    assert_eq!(lock["object"]["type"], "tag");
+    assert_eq!(lock["object"]["sha"], sha.as_str());
+    assert!(
+        lock["object"]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/git/tags/{sha}"))
+    );
+    sandbox.shutdown().await;
+}

@@ -10,8 +10,8 @@ use super::http::{ApiError, Page, Query};
 use super::world::{
     Actor, CommitRecord, DEPLOY_WORKFLOW_FILE, DEPLOY_WORKFLOW_ID, DEPLOY_WORKFLOW_NAME,
     DeployState, DeploymentRecord, DeploymentStatusRecord, JobRecord, MergeError, NewDeployment,
-    OWNER, Progress, PullRecord, REPO_NAME, REVIEW_DELAY_SECS, RunRecord, WORKFLOW_FILE,
-    WORKFLOW_ID, WORKFLOW_NAME, World, WriteError, api_client_actor,
+    NewTag, OWNER, Progress, PullRecord, REPO_NAME, REVIEW_DELAY_SECS, RunRecord, TagRecord,
+    WORKFLOW_FILE, WORKFLOW_ID, WORKFLOW_NAME, World, WriteError, api_client_actor,
 };
 
 const WEB: &str = "https://github.com";
@@ -125,7 +125,56 @@ fn repo_get(
         ["git", "ref" | "refs", name @ ..] if !name.is_empty() => {
             let full = format!("refs/{}", name.join("/"));
             let sha = world.ref_sha(&full).ok_or(ApiError::NotFound)?;
-            Ok(Answer::one(ref_json(urls, &full, sha)))
+            Ok(Answer::one(ref_json(
+                urls,
+                &full,
+                sha,
+                world.object_type(sha),
+            )))
+        }
+        ["git", "tags", sha] => {
+            let tag = world.tags.get(*sha).ok_or(ApiError::NotFound)?;
+            Ok(Answer::one(tag_json(urls, tag)))
+        }
+        ["pulls"] => {
+            let state = query.get("state").unwrap_or("open");
+            if !matches!(state, "open" | "closed" | "all") {
+                return Err(ApiError::Unprocessable(format!(
+                    "Validation Failed: state {state:?} is not one of open, closed, all"
+                )));
+            }
+            // `owner:branch`; a bare branch name is what GitHub ignores, so do the same.
+            let head = query.get("head").map(|h| {
+                h.split_once(':')
+                    .map(|(owner, branch)| (owner == OWNER, branch))
+            });
+            let base = query.get("base");
+            let pulls: Vec<&PullRecord> = world
+                .pulls
+                .iter()
+                .rev()
+                .filter(|p| match state {
+                    "open" => p.merged_at.is_none(),
+                    "closed" => p.merged_at.is_some(),
+                    _ => true,
+                })
+                .filter(|p| match head {
+                    Some(Some((same_owner, branch))) => same_owner && p.head == branch,
+                    _ => true,
+                })
+                .filter(|p| base.is_none_or(|b| p.base == b))
+                .collect();
+            let (pulls, page) = Page::slice(pulls, query);
+            let items: Vec<Value> = pulls
+                .into_iter()
+                .map(|p| pull_json(world, urls, p))
+                .collect();
+            Ok(Answer {
+                status: axum::http::StatusCode::OK,
+                body: Value::Array(items),
+                page: Some(page),
+                counts: true,
+            })
         }
         ["actions", "workflows"] => Ok(Answer::one(json!({
             "total_count": 1,
@@ -261,7 +310,7 @@ pub fn write(
                 .update_branch(&branch, sha, force)
                 .map_err(write_error)?;
             let full = format!("refs/heads/{branch}");
-            Ok(Answer::one(ref_json(&urls, &full, sha)))
+            Ok(Answer::one(ref_json(&urls, &full, sha, "commit")))
         }
         ("POST", ["git", "refs"]) => {
             let full = required_str(request, "ref")?;
@@ -275,7 +324,46 @@ pub fn write(
             world.create_ref(full, sha).map_err(write_error)?;
             Ok(Answer::with_status(
                 StatusCode::CREATED,
-                ref_json(&urls, full, sha),
+                ref_json(&urls, full, sha, world.object_type(sha)),
+            ))
+        }
+        ("POST", ["git", "tags"]) => {
+            let tag = required_str(request, "tag")?.to_string();
+            let message = required_str(request, "message")?.to_string();
+            let object_sha = required_str(request, "object")?.to_string();
+            let kind = required_str(request, "type")?;
+            if kind != "commit" {
+                return Err(ApiError::Unprocessable(format!(
+                    "Invalid request.\n\nonly tags of commits are supported here, not {kind:?}"
+                )));
+            }
+            let tagger = request.get("tagger").cloned().unwrap_or_else(|| json!({}));
+            let tagger_name = required_str(&tagger, "name")?.to_string();
+            let tagger_email = required_str(&tagger, "email")?.to_string();
+            let tagger_date = match tagger.get("date").and_then(Value::as_str) {
+                None => world.now,
+                Some(text) => DateTime::parse_from_rfc3339(text)
+                    .map_err(|_| {
+                        ApiError::Unprocessable(format!(
+                            "Invalid request.\n\n{text:?} is not a valid date-time"
+                        ))
+                    })?
+                    .to_utc(),
+            };
+            let sha = world
+                .create_tag(NewTag {
+                    tag,
+                    message,
+                    object_sha,
+                    tagger_name,
+                    tagger_email,
+                    tagger_date,
+                })
+                .map_err(write_error)?;
+            let tag = world.tags.get(&sha).ok_or(ApiError::NotFound)?;
+            Ok(Answer::with_status(
+                StatusCode::CREATED,
+                tag_json(&urls, tag),
             ))
         }
         ("DELETE", ["git", "refs", name @ ..]) if !name.is_empty() => {
@@ -1139,16 +1227,46 @@ fn branch_json(urls: &Urls, name: &str, commit: &CommitRecord) -> Value {
 }
 
 /// A ref by its full name (`refs/heads/main`, `refs/shipdeck/locks/prod`).
-fn ref_json(urls: &Urls, full_ref: &str, sha: &str) -> Value {
+/// `kind` is the object's type: `commit`, or `tag` for an annotated tag object.
+fn ref_json(urls: &Urls, full_ref: &str, sha: &str, kind: &str) -> Value {
     let r = urls.repo();
     json!({
         "ref": full_ref,
         "node_id": format!("REF_kwDOIsHmrq{}", full_ref.len()),
         "url": format!("{r}/{}", full_ref.replacen("refs/", "git/refs/", 1)),
         "object": {
-            "type": "commit",
+            "type": kind,
             "sha": sha,
-            "url": format!("{r}/git/commits/{sha}"),
+            "url": format!("{r}/git/{kind}s/{sha}"),
+        },
+    })
+}
+
+/// A tag object as `POST git/tags` and `GET git/tags/{sha}` answer it.
+fn tag_json(urls: &Urls, tag: &TagRecord) -> Value {
+    let r = urls.repo();
+    json!({
+        "node_id": format!("TAG_kwDOIsHmrq{}", &tag.sha[..8]),
+        "sha": tag.sha,
+        "url": format!("{r}/git/tags/{}", tag.sha),
+        "tag": tag.tag,
+        "message": tag.message,
+        "tagger": {
+            "name": tag.tagger_name,
+            "email": tag.tagger_email,
+            "date": time(tag.tagger_date),
+        },
+        "object": {
+            "type": "commit",
+            "sha": tag.object_sha,
+            "url": format!("{r}/git/commits/{}", tag.object_sha),
+        },
+        "verification": {
+            "verified": false,
+            "reason": "unsigned",
+            "signature": null,
+            "payload": null,
+            "verified_at": null,
         },
     })
 }

@@ -1,7 +1,10 @@
 //! The sandbox world's state and how it moves: commits, workflow runs with planned jobs and
-//! steps, deployments with their statuses, refs and pull requests, the scheduled events that
-//! change them, and the rules GitHub's write endpoints apply (fast-forward only unless
-//! forced, refs created once, a success retiring earlier ones, when a pull request merges).
+//! steps, deployments with their statuses, refs, annotated tag objects and pull requests, the
+//! scheduled events that change them, and the rules GitHub's write endpoints apply
+//! (fast-forward only unless forced, refs created once, a success retiring earlier ones, when
+//! a pull request merges). A deployment a client created through the API is the platform's
+//! record of that deploy: while it has no final status, the deploy bot adds none of its own
+//! for the same service and commit.
 //!
 //! The world advances lazily: every request first calls [`World::advance_to`] with the clock's
 //! time, which applies every scheduled event up to then in time order. A run's jobs are
@@ -259,6 +262,17 @@ impl DeployState {
         })
     }
 
+    /// Whether the state ends a deployment (success, failure, error, inactive).
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            DeployState::Success
+                | DeployState::Failure
+                | DeployState::Error
+                | DeployState::Inactive
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             DeployState::Pending => "pending",
@@ -407,6 +421,8 @@ pub struct World {
     deploy_even_if_older: std::collections::HashSet<u64>,
     /// Pull requests opened through the API, oldest first.
     pub pulls: Vec<PullRecord>,
+    /// Annotated tag objects created through the API, by sha.
+    pub tags: BTreeMap<String, TagRecord>,
 }
 
 impl World {
@@ -446,6 +462,7 @@ impl World {
             pending_deploy_outcome: HashMap::new(),
             deploy_even_if_older: std::collections::HashSet::new(),
             pulls: Vec::new(),
+            tags: BTreeMap::new(),
             scenario,
         };
         world.schedule_history(origin, spacing);
@@ -845,6 +862,10 @@ impl World {
         sha: &str,
         succeeds: bool,
     ) {
+        if self.has_open_api_deployment(environment, sha) {
+            // The client that created it reports the outcome itself.
+            return;
+        }
         let id = self.next_deployment_id;
         self.next_deployment_id += 1 + (id % 5);
         let git_ref = ENVIRONMENTS
@@ -998,6 +1019,18 @@ impl World {
         }
         let actor = self.commits[target].author.clone();
         self.start_run(at + TimeDelta::seconds(2), branch, &sha, actor, 0.0);
+    }
+
+    /// Whether a client created a deployment of `sha` to this service (GitHub environment)
+    /// through the API that has no final status yet: that record is the deployment.
+    fn has_open_api_deployment(&self, environment: &str, sha: &str) -> bool {
+        let client = api_client_actor();
+        self.deployments.iter().any(|d| {
+            d.environment == environment
+                && d.sha == sha
+                && d.creator.id == client.id
+                && !d.statuses.iter().any(|s| s.state.is_final())
+        })
     }
 
     /// The commit of an environment's latest successful deployment (its first service).
@@ -1164,6 +1197,30 @@ pub enum MergeError {
     HeadMoved,
 }
 
+/// An annotated tag a client asks for (`POST /repos/{o}/{r}/git/tags`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTag {
+    pub tag: String,
+    pub message: String,
+    pub object_sha: String,
+    pub tagger_name: String,
+    pub tagger_email: String,
+    pub tagger_date: DateTime<Utc>,
+}
+
+/// A git tag object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagRecord {
+    pub sha: String,
+    pub tag: String,
+    pub message: String,
+    /// The commit it points at.
+    pub object_sha: String,
+    pub tagger_name: String,
+    pub tagger_email: String,
+    pub tagger_date: DateTime<Utc>,
+}
+
 /// A deployment a client asks for (`POST /repos/{o}/{r}/deployments`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewDeployment {
@@ -1219,19 +1276,68 @@ impl World {
     }
 
     /// Creates a ref; fails when it exists (an atomic lock primitive).
+    /// A ref outside `refs/heads/` may point at a tag object (the engine's lock refs do).
     pub fn create_ref(&mut self, full_ref: &str, sha: &str) -> Result<(), WriteError> {
-        if !self.commit_index.contains_key(sha) {
+        let name = full_ref.strip_prefix("refs/").unwrap_or(full_ref);
+        let is_branch = name.starts_with("heads/");
+        let known =
+            self.commit_index.contains_key(sha) || (!is_branch && self.tags.contains_key(sha));
+        if !known {
             return Err(WriteError::UnknownSha);
         }
         if self.ref_sha(full_ref).is_some() {
             return Err(WriteError::RefExists);
         }
-        let name = full_ref.strip_prefix("refs/").unwrap_or(full_ref);
         match name.strip_prefix("heads/") {
             Some(branch) => self.branches.insert(branch.to_string(), sha.to_string()),
             None => self.other_refs.insert(name.to_string(), sha.to_string()),
         };
         Ok(())
+    }
+
+    /// `tag` for an annotated tag object's sha, else `commit`.
+    pub fn object_type(&self, sha: &str) -> &'static str {
+        if self.tags.contains_key(sha) {
+            "tag"
+        } else {
+            "commit"
+        }
+    }
+
+    /// Creates an annotated tag object pointing at a commit; returns its sha, a hash of its
+    /// content (as git's is: the same tag twice is the same object).
+    pub fn create_tag(&mut self, request: NewTag) -> Result<String, WriteError> {
+        if !self.commit_index.contains_key(&request.object_sha) {
+            return Err(WriteError::UnknownSha);
+        }
+        let mut hasher = Sha256::new();
+        for part in [
+            "tag",
+            &request.tag,
+            &request.message,
+            &request.object_sha,
+            &request.tagger_name,
+            &request.tagger_email,
+            &request.tagger_date.to_rfc3339(),
+        ] {
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part.as_bytes());
+        }
+        let digest: [u8; 32] = hasher.finalize().into();
+        let sha = hex::encode(&digest[..20]);
+        self.tags.insert(
+            sha.clone(),
+            TagRecord {
+                sha: sha.clone(),
+                tag: request.tag,
+                message: request.message,
+                object_sha: request.object_sha,
+                tagger_name: request.tagger_name,
+                tagger_email: request.tagger_email,
+                tagger_date: request.tagger_date,
+            },
+        );
+        Ok(sha)
     }
 
     pub fn delete_ref(&mut self, full_ref: &str) -> Result<(), WriteError> {
@@ -1675,6 +1781,108 @@ mod tests {
         );
         world.advance_to(start() + TimeDelta::minutes(9));
         assert_eq!(world.deployed_sha("staging"), Some(prod));
+    }
+
+    /// The newest commit on main whose CI passes, newer than staging's head.
+    fn deployable_sha(world: &World) -> String {
+        let staging = world.commit_position(&world.branches["staging"]).unwrap();
+        let main = world.commit_position(&world.branches["main"]).unwrap();
+        world.commits[staging + 1..=main]
+            .iter()
+            .rev()
+            .find(|c| !c.lint_fails)
+            .map(|c| c.sha.clone())
+            .expect("a passing commit ahead of staging")
+    }
+
+    fn deployments_of(world: &World, environment: &str, sha: &str) -> Vec<DeploymentRecord> {
+        world
+            .deployments
+            .iter()
+            .filter(|d| d.environment == environment && d.sha == sha)
+            .cloned()
+            .collect()
+    }
+
+    fn new_tag(world: &World, message: &str) -> NewTag {
+        NewTag {
+            tag: "shipdeck-lock-prod".to_string(),
+            message: message.to_string(),
+            object_sha: world.branches["main"].clone(),
+            tagger_name: "shipdeck".to_string(),
+            tagger_email: "shipdeck@acme.example".to_string(),
+            tagger_date: start(),
+        }
+    }
+
+    #[test]
+    fn tag_objects_are_content_addressed_and_lock_refs_may_point_at_them() {
+        let mut world = World::new(Scenario::default_demo(), start());
+        let first = world.create_tag(new_tag(&world, "held by a@host")).unwrap();
+        let again = world.create_tag(new_tag(&world, "held by a@host")).unwrap();
+        let other = world.create_tag(new_tag(&world, "held by b@host")).unwrap();
+        assert_eq!(first, again);
+        assert_ne!(first, other);
+        assert_eq!(first.len(), 40);
+        let mut bad = new_tag(&world, "x");
+        bad.object_sha = "f".repeat(40);
+        assert_eq!(world.create_tag(bad), Err(WriteError::UnknownSha));
+
+        world
+            .create_ref("refs/shipdeck/locks/prod", &first)
+            .unwrap();
+        assert_eq!(world.object_type(&first), "tag");
+        assert_eq!(world.object_type(&world.branches["main"].clone()), "commit");
+        assert_eq!(
+            world.create_ref("refs/heads/locked", &first),
+            Err(WriteError::UnknownSha),
+            "a branch points at commits only"
+        );
+    }
+
+    #[test]
+    fn api_created_deployment_replaces_the_bots_after_a_branch_move() {
+        let mut world = World::new(Scenario::default_demo(), start());
+        let sha = deployable_sha(&world);
+        let id = world
+            .create_deployment(NewDeployment {
+                git_ref: sha.clone(),
+                environment: "staging".to_string(),
+                description: "promote".to_string(),
+                production: None,
+                payload: "{}".to_string(),
+                creator: api_client_actor(),
+            })
+            .unwrap();
+        world.create_deployment_status(id, DeployState::InProgress, None, true);
+        world.update_branch("staging", &sha, false).unwrap();
+        world.advance_to(start() + TimeDelta::minutes(15));
+        let deployments = deployments_of(&world, "staging", &sha);
+        assert_eq!(deployments.len(), 1, "{deployments:?}");
+        assert_eq!(deployments[0].id, id);
+    }
+
+    #[test]
+    fn bot_still_deploys_when_the_api_deployment_is_finished_or_absent() {
+        let mut world = World::new(Scenario::default_demo(), start());
+        let sha = deployable_sha(&world);
+        let id = world
+            .create_deployment(NewDeployment {
+                git_ref: sha.clone(),
+                environment: "staging".to_string(),
+                description: String::new(),
+                production: None,
+                payload: "{}".to_string(),
+                creator: api_client_actor(),
+            })
+            .unwrap();
+        world.create_deployment_status(id, DeployState::Failure, None, true);
+        world.update_branch("staging", &sha, false).unwrap();
+        world.advance_to(start() + TimeDelta::minutes(15));
+        let deployments = deployments_of(&world, "staging", &sha);
+        assert_eq!(deployments.len(), 2, "{deployments:?}");
+        assert_eq!(deployments[1].creator.login, "github-actions[bot]");
+        assert_eq!(world.deployed_sha("staging"), Some(sha));
     }
 
     #[test]
