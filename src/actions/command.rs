@@ -134,10 +134,13 @@ pub async fn run_command(
             }
         }
     }
-    let status = tokio::select! {
-        status = child.wait() => status.map_err(|e| CommandError::Spawn(crate::model::sanitize(&e.to_string(), 200)))?,
+    // The program may close its output and keep running: its time limit still holds.
+    let waited = tokio::select! {
+        waited = child.wait() => waited,
         () = tokio::time::sleep_until(deadline) => return Err(kill(&mut child, timeout).await),
     };
+    let status =
+        waited.map_err(|e| CommandError::Spawn(crate::model::sanitize(&e.to_string(), 200)))?;
     Ok(CommandExit {
         code: status.code(),
         signal: exit_signal(&status),
@@ -448,6 +451,18 @@ mod tests {
         let (result, _) = run(&spec(&["sleep", "30"]), &vars(), Duration::from_millis(300)).await;
         assert!(matches!(result, Err(CommandError::TimedOut(_))));
         assert!(started.elapsed() < Duration::from_secs(20));
+    }
+
+    #[tokio::test]
+    async fn closing_its_output_does_not_escape_the_timeout() {
+        let (result, lines) = run(
+            &sh("echo bye; exec >&- 2>&-; exec sleep 30"),
+            &vars(),
+            Duration::from_millis(500),
+        )
+        .await;
+        assert!(matches!(result, Err(CommandError::TimedOut(_))));
+        assert_eq!(texts(&lines, OutputStream::Stdout), vec!["bye"]);
     }
 
     #[tokio::test]

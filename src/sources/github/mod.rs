@@ -8,6 +8,7 @@
 //! off: it replays at once, while the poll loop backs off properly. Commits are immutable, so
 //! their details are fetched once per SHA.
 
+mod release;
 pub mod types;
 
 use std::sync::Mutex;
@@ -23,6 +24,7 @@ use serde::de::DeserializeOwned;
 use super::{BoundedCache, SourceError, is_safe_api_url};
 use crate::config::Secret;
 use crate::model::{CommitInfo, JobState, RateLimit, SafeText, ServiceState};
+pub use release::{COMPARISON_COMMITS, Comparison, DeploymentHistoryEntry, LOCK_REF_PREFIX};
 pub use types::RunSummary;
 use types::{
     WireBranch, WireCommit, WireDeployment, WireDeploymentStatus, WireJobList, WireRunList,
