@@ -148,9 +148,11 @@ pub async fn run(engine: &EngineHandle, request: Request, clock: &Clock) -> Resu
     };
     let mut snapshots = engine.snapshots();
     let ready_now = |s: &Arc<Snapshot>| ready(s, &request.env, request.kind);
-    let waited = tokio::time::timeout(READY_WAIT, snapshots.wait_for(ready_now)).await;
+    let timed_out = tokio::time::timeout(READY_WAIT, snapshots.wait_for(ready_now))
+        .await
+        .is_err();
     let snapshot = snapshots.borrow().clone();
-    if waited.is_err() {
+    if timed_out {
         eprintln!(
             "shipdeck: not every source answered within {} s; judging the gates with what is known",
             READY_WAIT.as_secs()

@@ -382,8 +382,6 @@ async fn run_cockpit(
             read_only,
             theme,
             title,
-            actions: engine.actions(),
-            actor: actor(),
         },
     )
     .await;

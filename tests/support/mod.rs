@@ -6,3 +6,4 @@ pub mod engine;
 pub mod pty;
 pub mod sandbox;
 pub mod schemas;
+pub mod release;
