@@ -270,7 +270,11 @@ async fn run_cockpit(
         engine.snapshots(),
         UiOptions {
             clock,
-            read_only,
+            // The engine's write side plugs in here; until then every session only watches.
+            actions: None.filter(|_: &shipdeck::engine::commands::ActionSender| !read_only),
+            actor: std::env::var("USER")
+                .or_else(|_| std::env::var("USERNAME"))
+                .unwrap_or_else(|_| "unknown".to_string()),
             theme,
             title,
         },
