@@ -473,7 +473,7 @@ impl Keymap {
         !self.acting
     }
 
-    /// Every binding, in help order.
+    /// Every binding, in help order: promote and rollback follow the three focus bindings.
     pub fn bindings(&self) -> impl Iterator<Item = &'static Binding> + use<> {
         let actions: &'static [Binding] = if self.acting { ACTION_KEYMAP } else { &[] };
         KEYMAP[..3]
@@ -596,6 +596,11 @@ impl Confirmation {
             .gates
             .gate(kind)
             .is_some_and(|g| g.state == GateState::Fail)
+    }
+
+    /// Whether a reason can be typed to pass this failing gate (freeze or lock) now.
+    pub fn can_override(&self, kind: GateKind) -> bool {
+        self.step == ConfirmStep::Gates && self.gate_fails(kind)
     }
 
     pub fn name_confirmed(&self) -> bool {
@@ -754,7 +759,16 @@ impl App {
     pub fn active_bindings(&self) -> Vec<&'static Binding> {
         match &self.confirmation {
             Some(c) if c.field.is_some() => FIELD_KEYMAP.iter().collect(),
-            Some(_) => CONFIRM_KEYMAP.iter().collect(),
+            // Only the keys that can do something now: `o` with a failing freeze, `b` with
+            // a lock held by someone else, neither at the high-risk question.
+            Some(c) => CONFIRM_KEYMAP
+                .iter()
+                .filter(|b| match b.msg {
+                    Msg::StartFreezeOverride => c.can_override(GateKind::Freeze),
+                    Msg::StartLockBreak => c.can_override(GateKind::Lock),
+                    _ => true,
+                })
+                .collect(),
             None => self.keymap.bindings().collect(),
         }
     }
@@ -997,17 +1011,11 @@ impl App {
                     return Some(request);
                 }
             },
-            Msg::StartFreezeOverride
-                if confirmation.step == ConfirmStep::Gates
-                    && confirmation.gate_fails(GateKind::Freeze) =>
-            {
+            Msg::StartFreezeOverride if confirmation.can_override(GateKind::Freeze) => {
                 confirmation.freeze_reason.get_or_insert_with(String::new);
                 confirmation.field = Some(Field::FreezeReason);
             }
-            Msg::StartLockBreak
-                if confirmation.step == ConfirmStep::Gates
-                    && confirmation.gate_fails(GateKind::Lock) =>
-            {
+            Msg::StartLockBreak if confirmation.can_override(GateKind::Lock) => {
                 confirmation.lock_reason.get_or_insert_with(String::new);
                 confirmation.field = Some(Field::LockReason);
             }
@@ -1465,6 +1473,9 @@ mod tests {
         press(&mut app, KeyCode::Char('p'));
         assert_eq!(press(&mut app, KeyCode::Char('o')), Effect::None);
         assert_eq!(app.confirmation().and_then(|c| c.field), None);
+        let offered: Vec<&str> = app.active_bindings().iter().map(|b| b.label).collect();
+        assert!(!offered.contains(&"o"), "{offered:?}");
+        assert!(offered.contains(&"Enter"), "{offered:?}");
     }
 
     #[test]
