@@ -498,6 +498,33 @@ fn confirm_popup_at_80x24_still_shows_the_gates_and_buttons() {
 }
 
 #[test]
+fn the_fullest_confirmation_at_80x24_keeps_what_blocks_the_name_field_and_the_buttons() {
+    let snapshot = SampleBuilder::new(sample_now()).build();
+    let mut app = app_for(&snapshot);
+    press(&mut app, KeyCode::Char('2'));
+    press(&mut app, KeyCode::Char('p'));
+    let text = text_of(
+        render(80, 24, &app, &snapshot, sample_now())
+            .backend()
+            .buffer(),
+    );
+    for needle in [
+        "Promote into prod?",
+        "7 commits in between",
+        "2 high-risk files change",
+        "Integration failed for 5e6f7a8",
+        "payment health fails on staging",
+        "prod is frozen until Mon 08:00 UTC",
+        "priya's rollback holds prod since 2m",
+        "Type \"prod\" to confirm",
+        "▶[ No ]",
+        "[ Yes ]",
+    ] {
+        assert!(text.contains(needle), "popup lacks {needle:?}:\n{text}");
+    }
+}
+
+#[test]
 fn high_risk_second_confirmation_lists_the_files() {
     let snapshot = promotable();
     let mut app = app_for(&snapshot);

@@ -1584,10 +1584,24 @@ fn confirmation_lines(
         }
     } else {
         tail.push(Line::from(Span::styled(" Gates", theme.heading())));
+        let overridden = |gate: &Gate| {
+            gate.state == GateState::Fail && c.effective_state(gate) == GateState::Pass
+        };
+        let wrapped: usize = preview
+            .gates
+            .gates
+            .iter()
+            .map(|g| gate_lines(g, overridden(g), width, theme).len())
+            .sum();
+        // Fields, the freeze note, the buttons and a commit summary also need rows.
+        let others = 6 + usize::from(c.confirm_by_name) + usize::from(c.freeze_reason.is_some());
+        let budget = (height as usize).saturating_sub(head.len() + others);
         for gate in &preview.gates.gates {
-            let overridden =
-                gate.state == GateState::Fail && c.effective_state(gate) == GateState::Pass;
-            tail.extend(gate_lines(gate, overridden, width, theme));
+            // Short of rows, a passing gate keeps one line and its reason is cut at the edge;
+            // what blocks always shows in full.
+            let fold = wrapped > budget && c.effective_state(gate) == GateState::Pass;
+            let room = if fold { usize::MAX } else { width };
+            tail.extend(gate_lines(gate, overridden(gate), room, theme));
         }
         if let Some(note) = &preview.freeze_note {
             tail.push(Line::from(Span::styled(
@@ -1697,6 +1711,13 @@ fn confirmation_lines(
     }
     head.extend(middle);
     head.extend(tail);
+    // Whatever else is cut, the buttons stay on screen.
+    let height = height as usize;
+    if head.len() > height && height > 0 {
+        let buttons = head.split_off(head.len() - 1);
+        head.truncate(height - 1);
+        head.extend(buttons);
+    }
     head
 }
 
