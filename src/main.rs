@@ -266,12 +266,14 @@ async fn run_cockpit(
         policy,
     )
     .context("starting the engine")?;
+    // The engine hands out its write side once it has one; a read-only session never
+    // receives it, so no key can reach a write.
+    let write_side: Option<shipdeck::engine::commands::ActionSender> = None;
     let result = ui::run(
         engine.snapshots(),
         UiOptions {
             clock,
-            // The engine's write side plugs in here; until then every session only watches.
-            actions: None.filter(|_: &shipdeck::engine::commands::ActionSender| !read_only),
+            actions: if read_only { None } else { write_side },
             actor: std::env::var("USER")
                 .or_else(|_| std::env::var("USERNAME"))
                 .unwrap_or_else(|_| "unknown".to_string()),
