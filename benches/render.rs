@@ -1,6 +1,6 @@
 //! Render benchmark: one full-screen draw of the sample snapshot at 160x48 into ratatui's
-//! TestBackend (target: well under 1 ms median), plus the 80x24 compact layout and the
-//! details overlay.
+//! TestBackend (target: well under 1 ms median), plus the 80x24 compact layout, the
+//! details overlay and the promotion confirmation.
 
 use std::hint::black_box;
 
@@ -9,7 +9,10 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use shipdeck::ui::sample::{SampleBuilder, sample_now};
-use shipdeck::ui::{App, Msg, Theme, draw, msg_for_key};
+use std::sync::Arc;
+
+use shipdeck::engine::commands::ActionSender;
+use shipdeck::ui::{App, Msg, Theme, draw};
 
 fn bench_draw(c: &mut Criterion, name: &str, width: u16, height: u16, app: &App) {
     let snapshot = SampleBuilder::new(sample_now()).build();
@@ -29,14 +32,21 @@ fn bench_draw(c: &mut Criterion, name: &str, width: u16, height: u16, app: &App)
 }
 
 fn render(c: &mut Criterion) {
-    let mut app = App::new(false);
-    app.update(Msg::EnvironmentCount(3));
+    let (sender, _requests) = ActionSender::channel(1);
+    let mut app = App::acting(&sender, "bench");
+    app.update(Msg::Snapshot(Arc::new(
+        SampleBuilder::new(sample_now()).build(),
+    )));
     bench_draw(c, "draw_160x48", 160, 48, &app);
     bench_draw(c, "draw_80x24", 80, 24, &app);
-    if let Some(msg) = msg_for_key(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)) {
-        app.update(msg);
-    }
+    let main_screen = app.clone();
+    app.handle_key(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
     bench_draw(c, "draw_details_160x48", 160, 48, &app);
+    let mut app = main_screen;
+    // Prod's promotion: the fullest confirmation (commits, high-risk files, every gate).
+    app.handle_key(&KeyEvent::new(KeyCode::Char('2'), KeyModifiers::NONE));
+    app.handle_key(&KeyEvent::new(KeyCode::Char('p'), KeyModifiers::NONE));
+    bench_draw(c, "draw_confirm_160x48", 160, 48, &app);
 }
 
 criterion_group!(benches, render);

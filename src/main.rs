@@ -363,7 +363,6 @@ async fn run_cockpit(
 ) -> Result<ExitCode> {
     // Poll on the world's schedule: a demo clock running faster polls proportionally faster.
     let policy = PollPolicy::default().for_clock_speed(clock.speed());
-    let read_only = write.is_none();
     let engine = Engine::spawn_full(
         EngineOptions {
             config: Arc::new(config),
@@ -379,7 +378,9 @@ async fn run_cockpit(
         engine.snapshots(),
         UiOptions {
             clock,
-            read_only,
+            // A read-only engine has no write side to hand out: no key can reach a write.
+            actions: engine.actions(),
+            actor: actor(),
             theme,
             title,
         },

@@ -1,6 +1,8 @@
 //! The event loop on a TestBackend with tokio's paused time: a quiet screen is not redrawn,
 //! a change is drawn once, bursts are coalesced, running work ticks once a second, keys and
-//! resizes redraw only when something changed, and the loop ends cleanly.
+//! resizes redraw only when something changed, and the loop ends cleanly. A confirmed
+//! promotion reaches the engine's channel and its answer is shown; a read-only loop sends
+//! nothing whatever is pressed.
 
 use std::io;
 use std::sync::Arc;
@@ -11,7 +13,8 @@ use futures::channel::mpsc;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use shipdeck::clock::Clock;
-use shipdeck::model::{SafeText, Snapshot};
+use shipdeck::engine::commands::{ActionSender, Envelope, Submitted};
+use shipdeck::model::{ActionKind, GateState, SafeText, Snapshot};
 use shipdeck::ui::sample::{SampleBuilder, sample_now};
 use shipdeck::ui::{LoopStats, LoopTiming, Theme, UiError, UiOptions, run_loop};
 use tokio::sync::watch;
@@ -33,11 +36,16 @@ fn quiet_timing() -> LoopTiming {
 }
 
 fn start(snapshot: Snapshot, timing: LoopTiming) -> Harness {
+    start_with(snapshot, timing, None)
+}
+
+fn start_with(snapshot: Snapshot, timing: LoopTiming, actions: Option<ActionSender>) -> Harness {
     let (events, event_stream) = mpsc::unbounded();
     let (snapshots, receiver) = watch::channel(Arc::new(snapshot));
     let options = UiOptions {
         clock: Clock::manual(sample_now()),
-        read_only: true,
+        actions,
+        actor: "captain".to_string(),
         theme: Theme::default(),
         title: "shipdeck".to_string(),
     };
@@ -233,4 +241,143 @@ async fn the_loop_outlives_the_engine() {
         .expect("loop is listening");
     let (result, _) = task.await.expect("loop task");
     assert_eq!(result.expect("clean quit").draws, 1);
+}
+
+fn press_all(harness: &Harness, codes: &[KeyCode]) {
+    for code in codes {
+        harness.send(key(*code));
+    }
+}
+
+/// The next request the loop sends, waited for with a generous deadline.
+async fn recv_request(requests: &mut tokio::sync::mpsc::Receiver<Envelope>) -> Envelope {
+    tokio::time::timeout(Duration::from_secs(60), requests.recv())
+        .await
+        .expect("a request within the deadline")
+        .expect("the channel is open")
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_confirmed_rollback_reaches_the_engine_and_its_answer_is_shown() {
+    let (sender, mut requests) = ActionSender::channel(4);
+    let harness = start_with(quiet(1), quiet_timing(), Some(sender));
+    // Staging's rollback: allowed, no name to type, no high-risk files.
+    press_all(
+        &harness,
+        &[
+            KeyCode::Char('2'),
+            KeyCode::Char('r'),
+            KeyCode::Char('y'),
+            KeyCode::Enter,
+        ],
+    );
+    let (request, reply) = recv_request(&mut requests).await;
+    assert_eq!(request.kind, ActionKind::Rollback);
+    assert_eq!(request.environment, "staging");
+    assert_eq!(request.actor, "captain");
+    assert_eq!(
+        request.sha.as_deref(),
+        Some("4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f70")
+    );
+    reply
+        .send(Submitted::Rejected("staging is \u{1b}[31mbusy".to_string()))
+        .expect("the loop waits for the answer");
+    idle(Duration::from_secs(1)).await;
+    let (_, terminal) = harness.quit().await;
+    let text = screen_text(&terminal);
+    assert!(
+        text.contains("request rejected: staging is [31mbusy"),
+        "{text}"
+    );
+    assert!(requests.try_recv().is_err(), "exactly one request");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_confirmed_promotion_reaches_the_engine_with_the_high_risk_confirmation() {
+    let mut snapshot = quiet(1);
+    if let Some(preview) = snapshot.environments[2].release.promotion.as_mut() {
+        for gate in &mut preview.gates.gates {
+            gate.state = GateState::Pass;
+        }
+    }
+    let (sender, mut requests) = ActionSender::channel(4);
+    let harness = start_with(snapshot, quiet_timing(), Some(sender));
+    let mut keys = vec![KeyCode::Char('2'), KeyCode::Char('p')];
+    keys.extend("prod".chars().map(KeyCode::Char));
+    keys.extend([
+        KeyCode::Enter,
+        KeyCode::Char('y'),
+        KeyCode::Enter,
+        KeyCode::Right,
+        KeyCode::Enter,
+    ]);
+    press_all(&harness, &keys);
+    let (request, reply) = recv_request(&mut requests).await;
+    assert_eq!(request.kind, ActionKind::Promote);
+    assert_eq!(request.environment, "prod");
+    assert!(request.confirmed_high_risk);
+    drop(reply);
+    idle(Duration::from_secs(1)).await;
+    let (_, terminal) = harness.quit().await;
+    assert!(screen_text(&terminal).contains("the engine has stopped"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_read_only_loop_sends_nothing_whatever_is_pressed() {
+    // The test keeps a sender alive: the channel stays open, so an empty channel means
+    // nothing was sent, not that nobody could.
+    let (_kept, mut requests) = ActionSender::channel(4);
+    let harness = start(quiet(1), quiet_timing());
+    let mut codes: Vec<KeyCode> = (' '..='~')
+        .filter(|c| *c != 'q')
+        .map(KeyCode::Char)
+        .collect();
+    codes.extend([
+        KeyCode::Enter,
+        KeyCode::Esc,
+        KeyCode::Tab,
+        KeyCode::BackTab,
+        KeyCode::Left,
+        KeyCode::Right,
+        KeyCode::Up,
+        KeyCode::Down,
+        KeyCode::Backspace,
+        KeyCode::Delete,
+        KeyCode::Home,
+        KeyCode::End,
+        KeyCode::PageUp,
+        KeyCode::PageDown,
+    ]);
+    codes.extend((1..=12).map(KeyCode::F));
+    for focus in ['1', '2', '3'] {
+        harness.send(key(KeyCode::Char(focus)));
+        for code in &codes {
+            harness.send(key(*code));
+            for follow_up in ['p', 'r', 'y'] {
+                harness.send(key(KeyCode::Char(follow_up)));
+                harness.send(key(KeyCode::Enter));
+            }
+        }
+        for c in 'a'..='z' {
+            if c != 'c' {
+                harness.send(Ok(Event::Key(KeyEvent::new(
+                    KeyCode::Char(c),
+                    KeyModifiers::CONTROL,
+                ))));
+            }
+        }
+    }
+    idle(Duration::from_secs(5)).await;
+    let (stats, terminal) = harness.quit().await;
+    assert!(stats.keys_handled > 3 * codes.len() as u64, "{stats:?}");
+    assert!(
+        matches!(
+            requests.try_recv(),
+            Err(tokio::sync::mpsc::error::TryRecvError::Empty)
+        ),
+        "no request was made"
+    );
+    let text = screen_text(&terminal);
+    assert!(text.contains("READ-ONLY"), "{text}");
+    assert!(!text.contains("Promote into"), "{text}");
 }

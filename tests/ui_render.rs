@@ -10,7 +10,11 @@ use ratatui::buffer::Buffer;
 use ratatui::style::Color;
 use shipdeck::model::Snapshot;
 use shipdeck::ui::sample::{SampleBuilder, sample_now};
-use shipdeck::ui::{App, Msg, Theme, draw, msg_for_key};
+use std::sync::Arc;
+
+use shipdeck::engine::commands::ActionSender;
+use shipdeck::model::GateState;
+use shipdeck::ui::{App, Msg, Theme, draw};
 
 fn render(
     width: u16,
@@ -28,15 +32,15 @@ fn render(
 }
 
 fn app_for(snapshot: &Snapshot) -> App {
-    let mut app = App::new(false);
+    let (sender, _requests) = ActionSender::channel(1);
+    let mut app = App::acting(&sender, "captain");
     app.set_title("shipdeck");
-    app.update(Msg::EnvironmentCount(snapshot.environments.len()));
+    app.update(Msg::Snapshot(Arc::new(snapshot.clone())));
     app
 }
 
 fn press(app: &mut App, code: KeyCode) {
-    let msg = msg_for_key(&KeyEvent::new(code, KeyModifiers::NONE)).expect("bound key");
-    app.update(msg);
+    app.handle_key(&KeyEvent::new(code, KeyModifiers::NONE));
 }
 
 fn text_of(buffer: &Buffer) -> String {
@@ -423,4 +427,202 @@ fn no_environments_and_never_answered_sources_are_said_plainly() {
             .buffer(),
     );
     assert!(text.contains("No environments yet"), "{text}");
+}
+
+fn type_text(app: &mut App, text: &str) {
+    for c in text.chars() {
+        press(app, KeyCode::Char(c));
+    }
+}
+
+/// The sample with every gate of prod's promotion passing (its high-risk files remain).
+fn promotable() -> Snapshot {
+    let mut snapshot = SampleBuilder::new(sample_now()).build();
+    if let Some(preview) = snapshot.environments[2].release.promotion.as_mut() {
+        for gate in &mut preview.gates.gates {
+            gate.state = GateState::Pass;
+        }
+    }
+    snapshot
+}
+
+#[test]
+fn confirm_popup_at_160x48_shows_what_moves_and_every_gate() {
+    let snapshot = SampleBuilder::new(sample_now()).build();
+    let mut app = app_for(&snapshot);
+    press(&mut app, KeyCode::Char('2'));
+    press(&mut app, KeyCode::Char('p'));
+    let terminal = render(160, 48, &app, &snapshot, sample_now());
+    let text = text_of(terminal.backend().buffer());
+    for needle in [
+        "Promote into prod?",
+        "5e6f7a8",
+        "replacing 9c8b7a6 on prod",
+        "7 commits in between",
+        "+3 more",
+        "db/migrations/0042_orders_region.sql",
+        "✗ fail",
+        "✓ pass",
+        "CI green",
+        "run #127 failed / passed",
+        "prod is frozen until Mon 08:00 UTC",
+        "Type \"prod\" to confirm",
+        "[ No ]",
+        "[ Yes ]",
+        "Yes disabled: blocked by CI green, source smoke, freeze, lock",
+        "Enter done  Bksp delete  Esc cancel",
+    ] {
+        assert!(text.contains(needle), "popup lacks {needle:?}:\n{text}");
+    }
+    assert!(!text.contains('\u{1b}'), "no escape reaches the buffer");
+    insta::assert_snapshot!(terminal.backend());
+}
+
+#[test]
+fn confirm_popup_at_80x24_still_shows_the_gates_and_buttons() {
+    let snapshot = SampleBuilder::new(sample_now()).build();
+    let mut app = app_for(&snapshot);
+    press(&mut app, KeyCode::Char('p'));
+    let terminal = render(80, 24, &app, &snapshot, sample_now());
+    let text = text_of(terminal.backend().buffer());
+    for needle in [
+        "Promote into staging?",
+        "soak",
+        "opens in 19m",
+        "[ No ]",
+        "[ Yes ]",
+    ] {
+        assert!(text.contains(needle), "popup lacks {needle:?}:\n{text}");
+    }
+    insta::assert_snapshot!(terminal.backend());
+}
+
+#[test]
+fn the_fullest_confirmation_at_80x24_keeps_what_blocks_the_name_field_and_the_buttons() {
+    let snapshot = SampleBuilder::new(sample_now()).build();
+    let mut app = app_for(&snapshot);
+    press(&mut app, KeyCode::Char('2'));
+    press(&mut app, KeyCode::Char('p'));
+    let text = text_of(
+        render(80, 24, &app, &snapshot, sample_now())
+            .backend()
+            .buffer(),
+    );
+    for needle in [
+        "Promote into prod?",
+        "7 commits in between",
+        "2 high-risk files change",
+        "Integration failed for 5e6f7a8",
+        "payment health fails on staging",
+        "prod is frozen until Mon 08:00 UTC",
+        "priya's rollback holds prod since 2m",
+        "Type \"prod\" to confirm",
+        "▶[ No ]",
+        "[ Yes ]",
+    ] {
+        assert!(text.contains(needle), "popup lacks {needle:?}:\n{text}");
+    }
+}
+
+#[test]
+fn high_risk_second_confirmation_lists_the_files() {
+    let snapshot = promotable();
+    let mut app = app_for(&snapshot);
+    press(&mut app, KeyCode::Char('2'));
+    press(&mut app, KeyCode::Char('p'));
+    type_text(&mut app, "prod");
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Char('y'));
+    press(&mut app, KeyCode::Enter);
+    let terminal = render(160, 48, &app, &snapshot, sample_now());
+    let text = text_of(terminal.backend().buffer());
+    for needle in [
+        "High-risk files",
+        "Deploy them anyway?",
+        "db/migrations/0042_orders_region.sql",
+        "config/payments.yml",
+        "▶[ No ]",
+    ] {
+        assert!(text.contains(needle), "popup lacks {needle:?}:\n{text}");
+    }
+    insta::assert_snapshot!(terminal.backend());
+}
+
+#[test]
+fn gate_panel_shows_the_next_promotion_with_the_soak_countdown() {
+    let snapshot = SampleBuilder::new(sample_now()).build();
+    let mut app = app_for(&snapshot);
+    press(&mut app, KeyCode::Char('g'));
+    let terminal = render(160, 48, &app, &snapshot, sample_now());
+    let text = text_of(terminal.backend().buffer());
+    for needle in [
+        "Gates · dev → staging",
+        "✗ blocked",
+        "✗ fail     soak",
+        "41m / 1h",
+        "dev has soaked 41m of 1h: opens in 19m",
+    ] {
+        assert!(text.contains(needle), "panel lacks {needle:?}:\n{text}");
+    }
+    insta::assert_snapshot!(terminal.backend());
+}
+
+#[test]
+fn gate_panel_works_in_watch_mode() {
+    let snapshot = SampleBuilder::new(sample_now()).build();
+    let mut app = App::watching();
+    app.update(Msg::Snapshot(Arc::new(snapshot.clone())));
+    press(&mut app, KeyCode::Char('g'));
+    let text = text_of(
+        render(160, 48, &app, &snapshot, sample_now())
+            .backend()
+            .buffer(),
+    );
+    assert!(text.contains("Gates · dev → staging"), "{text}");
+    assert!(text.contains("READ-ONLY"), "{text}");
+    assert!(
+        !text.contains(" promote "),
+        "no promote key in the footer: {text}"
+    );
+}
+
+#[test]
+fn log_panel_shows_log_lines_and_the_audit_trail() {
+    let snapshot = SampleBuilder::new(sample_now()).build();
+    let mut app = app_for(&snapshot);
+    press(&mut app, KeyCode::Char('L'));
+    let terminal = render(160, 48, &app, &snapshot, sample_now());
+    let text = text_of(terminal.backend().buffer());
+    for needle in [
+        "Log · newest last",
+        "deploy web started (run #131)",
+        "✗ promote prod blocked",
+        "Audit",
+        "priya",
+        "rollback prod 9c8b7a6 → 7d6c5b4 started",
+        "override freeze: \"hotfix for INC-42\"",
+    ] {
+        assert!(text.contains(needle), "log lacks {needle:?}:\n{text}");
+    }
+    insta::assert_snapshot!(terminal.backend());
+}
+
+#[test]
+fn a_running_action_shows_its_steps_and_the_lock_in_its_column() {
+    let snapshot = SampleBuilder::new(sample_now()).build();
+    let app = app_for(&snapshot);
+    let text = text_of(
+        render(160, 48, &app, &snapshot, sample_now())
+            .backend()
+            .buffer(),
+    );
+    for needle in [
+        "Rolling back → 7d6c5b4",
+        "✓ move prod branch",
+        "● deploy · web deploying",
+        "○ smoke checks",
+        "locked by priya · 2m ago",
+    ] {
+        assert!(text.contains(needle), "column lacks {needle:?}:\n{text}");
+    }
 }

@@ -83,7 +83,8 @@ pub enum SubmitError {
     Stopped,
 }
 
-pub(crate) type Envelope = (ActionRequest, oneshot::Sender<Submitted>);
+/// A request as the engine receives it, with the channel its first answer goes back on.
+pub type Envelope = (ActionRequest, oneshot::Sender<Submitted>);
 
 /// The write side's one entrance. Cloneable; absent in a read-only engine.
 #[derive(Debug, Clone)]
@@ -92,6 +93,13 @@ pub struct ActionSender {
 }
 
 impl ActionSender {
+    /// A sender and the receiving end the engine (or a test standing in for it) reads
+    /// requests from. A capacity of 0 is taken as 1.
+    pub fn channel(capacity: usize) -> (ActionSender, mpsc::Receiver<Envelope>) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        (ActionSender { tx }, rx)
+    }
+
     /// Submits a request; answers once the gates have been evaluated.
     pub async fn submit(&self, request: ActionRequest) -> Result<Submitted, SubmitError> {
         let (reply_tx, reply_rx) = oneshot::channel();

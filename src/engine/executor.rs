@@ -109,10 +109,7 @@ impl Recorder {
             )
             .await;
         }
-        let _ = self
-            .store
-            .send(ReleaseUpdate::Audit(entry).into())
-            .await;
+        let _ = self.store.send(ReleaseUpdate::Audit(entry).into()).await;
     }
 
     pub async fn log(&self, at: DateTime<Utc>, env: Option<&str>, text: &str, error: bool) {
@@ -334,7 +331,9 @@ async fn run_steps(
     let clock = &ctx.clock;
 
     if !memo.is_done(Step::Lock) {
-        tracker.set(Step::Lock, ActionStepState::Running, None).await;
+        tracker
+            .set(Step::Lock, ActionStepState::Running, None)
+            .await;
         ensure_lock(ctx, plan).await?;
         recorder
             .journal(plan, clock, Step::Lock.key(), Phase::Done, json!({}))
@@ -405,7 +404,9 @@ async fn run_steps(
     }
 
     if !memo.is_done(Step::Apply) {
-        tracker.set(Step::Apply, ActionStepState::Running, None).await;
+        tracker
+            .set(Step::Apply, ActionStepState::Running, None)
+            .await;
         let applied = apply(ctx, plan, memo, tracker).await;
         match applied {
             Ok(detail) => {
@@ -429,7 +430,11 @@ async fn run_steps(
             }
             Err(error) => {
                 tracker
-                    .set(Step::Apply, ActionStepState::Failed, Some(&error.to_string()))
+                    .set(
+                        Step::Apply,
+                        ActionStepState::Failed,
+                        Some(&error.to_string()),
+                    )
                     .await;
                 return Err(error);
             }
@@ -437,7 +442,9 @@ async fn run_steps(
     }
 
     if !memo.is_done(Step::Follow) {
-        tracker.set(Step::Follow, ActionStepState::Running, None).await;
+        tracker
+            .set(Step::Follow, ActionStepState::Running, None)
+            .await;
         let result = follow(ctx, plan, memo, tracker).await?;
         let data = match &result {
             Ok(()) => json!({ "deploy_result": { "ok": true } }),
@@ -462,7 +469,9 @@ async fn run_steps(
         .unwrap_or_else(|| Err("the deploy's result was not recorded".to_string()));
 
     if !memo.is_done(Step::Finish) {
-        tracker.set(Step::Finish, ActionStepState::Running, None).await;
+        tracker
+            .set(Step::Finish, ActionStepState::Running, None)
+            .await;
         let (state, text) = match &result {
             Ok(()) => ("success", describe(plan, "deployed")),
             Err(reason) => ("failure", format!("{}: {reason}", describe(plan, "failed"))),
@@ -480,7 +489,9 @@ async fn run_steps(
     }
 
     if !memo.is_done(Step::Unlock) {
-        tracker.set(Step::Unlock, ActionStepState::Running, None).await;
+        tracker
+            .set(Step::Unlock, ActionStepState::Running, None)
+            .await;
         release(ctx, plan).await;
         recorder
             .journal(plan, clock, Step::Unlock.key(), Phase::Done, json!({}))
@@ -626,7 +637,10 @@ async fn lock_holder(
     }
     let holder = format!(
         "{}@{} ({})",
-        message.get("actor").and_then(|v| v.as_str()).unwrap_or("unknown"),
+        message
+            .get("actor")
+            .and_then(|v| v.as_str())
+            .unwrap_or("unknown"),
         message.get("host").and_then(|v| v.as_str()).unwrap_or("?"),
         message
             .get("action_id")
@@ -690,7 +704,9 @@ async fn ensure_lock(ctx: &ExecContext, plan: &ActionPlan) -> Result<(), ExecErr
         return match lock_holder(ctx, plan).await.map_err(read_error)? {
             Some(Ok(())) => Ok(()),
             Some(Err(holder)) => Err(ExecError::LockLost(holder)),
-            None => Err(ExecError::LockLost("another action (just released)".to_string())),
+            None => Err(ExecError::LockLost(
+                "another action (just released)".to_string(),
+            )),
         };
     }
     Ok(())
@@ -713,14 +729,12 @@ async fn release(ctx: &ExecContext, plan: &ActionPlan) {
     }
     for _ in 0..ctx.timing.write_attempts.max(1) {
         match lock_holder(ctx, plan).await {
-            Ok(Some(Ok(()))) => {
-                match ctx.writer.delete_ref(&lock_ref(&plan.environment)).await {
-                    Ok(_) => return,
-                    Err(error) => {
-                        tracing::warn!(%error, "could not release the lock; retrying");
-                    }
+            Ok(Some(Ok(()))) => match ctx.writer.delete_ref(&lock_ref(&plan.environment)).await {
+                Ok(_) => return,
+                Err(error) => {
+                    tracing::warn!(%error, "could not release the lock; retrying");
                 }
-            }
+            },
             Ok(_) => return,
             Err(error) => tracing::warn!(%error, "could not read the lock; retrying"),
         }
@@ -789,10 +803,7 @@ async fn ensure_status(
 ) -> Result<(), ExecError> {
     let current = || async {
         let statuses = ctx.writer.deployment_statuses(id).await?;
-        Ok(statuses
-            .first()
-            .filter(|s| s.state == state)
-            .map(|_| ()))
+        Ok(statuses.first().filter(|s| s.state == state).map(|_| ()))
     };
     if current().await.ok().flatten().is_some() {
         return Ok(());
@@ -842,7 +853,11 @@ async fn apply(
                 Ok(target.filter(|t| t.sha == plan.sha).map(|_| ()))
             };
             if at_target().await.ok().flatten().is_some() {
-                return Ok(Some(format!("{} already at {}", plan.branch, short_sha(&plan.sha))));
+                return Ok(Some(format!(
+                    "{} already at {}",
+                    plan.branch,
+                    short_sha(&plan.sha)
+                )));
             }
             write_checked(
                 ctx,
@@ -950,7 +965,12 @@ async fn apply(
             let forward = async {
                 while let Some(line) = line_rx.recv().await {
                     recorder
-                        .log(clock.now(), Some(&env), line.text.as_str(), line.stream == OutputStream::Stderr)
+                        .log(
+                            clock.now(),
+                            Some(&env),
+                            line.text.as_str(),
+                            line.stream == OutputStream::Stderr,
+                        )
                         .await;
                 }
             };
@@ -1015,7 +1035,11 @@ async fn merge_through_pull(
         .flatten()
         .is_some_and(|t| t.sha == plan.sha);
     if base_at_sha {
-        return Ok(Some(format!("{} already at {}", plan.branch, short_sha(&plan.sha))));
+        return Ok(Some(format!(
+            "{} already at {}",
+            plan.branch,
+            short_sha(&plan.sha)
+        )));
     }
     if branch_at_sha().await.ok().flatten().is_none() {
         write_checked(
@@ -1041,11 +1065,8 @@ async fn merge_through_pull(
             let number = match open().await.ok().flatten() {
                 Some(number) => number,
                 None => {
-                    let title = format!(
-                        "Promote {} into {}",
-                        short_sha(&plan.sha),
-                        plan.environment
-                    );
+                    let title =
+                        format!("Promote {} into {}", short_sha(&plan.sha), plan.environment);
                     let body = format!(
                         "Opened by shipdeck for {} (action {}). Merging moves {} to exactly {}.",
                         plan.actor, plan.id, plan.branch, plan.sha
@@ -1081,7 +1102,9 @@ async fn merge_through_pull(
         .set(
             Step::Apply,
             ActionStepState::Running,
-            Some(&format!("pull request #{number}: waiting until it can merge")),
+            Some(&format!(
+                "pull request #{number}: waiting until it can merge"
+            )),
         )
         .await;
     let deadline = ctx.clock.now() + ctx.timing.run_appear;
@@ -1121,11 +1144,7 @@ async fn merge_through_pull(
     write_checked(
         ctx,
         &format!("merge pull request #{number}"),
-        || async {
-            writer
-                .merge_pull(number, &plan.sha, merge_method)
-                .await
-        },
+        || async { writer.merge_pull(number, &plan.sha, merge_method).await },
         merged,
     )
     .await
@@ -1156,7 +1175,9 @@ async fn follow(
     loop {
         let now = ctx.clock.now();
         let runs = match (&plan.method, memo.run_id) {
-            (Method::WorkflowDispatch { .. }, Some(id)) => writer.workflow_run(id).await.map(|r| vec![r]),
+            (Method::WorkflowDispatch { .. }, Some(id)) => {
+                writer.workflow_run(id).await.map(|r| vec![r])
+            }
             (Method::WorkflowDispatch { workflow, .. }, None) => writer
                 .runs_for(Some(workflow), None, &plan.sha)
                 .await
@@ -1190,7 +1211,9 @@ async fn follow(
                             format!(
                                 "run {} {}",
                                 r.id,
-                                r.conclusion.as_deref().unwrap_or("ended without a conclusion")
+                                r.conclusion
+                                    .as_deref()
+                                    .unwrap_or("ended without a conclusion")
                             )
                         })
                         .collect();

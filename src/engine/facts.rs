@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::gates::{
-    self, ForwardCheck, LockHolder, PromotionFacts, RollbackFacts, SourceDeploy,
-};
+use super::gates::{self, ForwardCheck, LockHolder, PromotionFacts, RollbackFacts, SourceDeploy};
 use super::plan::{self, short_sha};
 use super::pollers::pipeline_at;
 use crate::config::{Config, EnvironmentConfig, PromotionStrategy};
@@ -179,10 +177,11 @@ pub async fn promotion_view(
         _ => match cache.pipelines.get(&candidate) {
             Some(p) => Some(p.clone()),
             None => {
-                let fetched = pipeline_at(github, &config.pipeline, &source_config.branch, &candidate)
-                    .await
-                    .ok()
-                    .flatten();
+                let fetched =
+                    pipeline_at(github, &config.pipeline, &source_config.branch, &candidate)
+                        .await
+                        .ok()
+                        .flatten();
                 if let Some(p) = fetched.as_ref().filter(|p| p.status.is_finished()) {
                     if cache.pipelines.len() > 64 {
                         cache.pipelines.clear();
@@ -349,7 +348,10 @@ fn freeze_note(freeze: &gates::FreezeState) -> Option<SafeText> {
     }
     freeze.next_freeze.as_ref().map(|(reason, at)| {
         SafeText::with_max(
-            &format!("next freeze: {reason} from {}", at.format("%a %d %b %H:%M UTC")),
+            &format!(
+                "next freeze: {reason} from {}",
+                at.format("%a %d %b %H:%M UTC")
+            ),
             160,
         )
     })
@@ -463,7 +465,11 @@ pub async fn rollback_view(
         && let Ok(comparison) = compare(github, cache, &target_sha, running).await
     {
         preview.more_commits = comparison.total_commits.saturating_sub(COMMITS_LISTED);
-        preview.commits = comparison.commits.into_iter().take(COMMITS_LISTED).collect();
+        preview.commits = comparison
+            .commits
+            .into_iter()
+            .take(COMMITS_LISTED)
+            .collect();
     }
     let facts = RollbackFacts {
         target_sha,

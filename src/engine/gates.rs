@@ -11,8 +11,8 @@ use chrono_tz::Tz;
 use globset::{Glob, GlobSetBuilder};
 
 use crate::config::{FreezeConfig, FreezeWindow, PromotionConfig, WeeklyWindow};
-pub use crate::model::{Gate, GateKind, GateReport, GateState};
 use crate::model::{DeployStatus, PipelineState, RunStatus, SafeText, SmokeResult};
+pub use crate::model::{Gate, GateKind, GateReport, GateState};
 
 /// How many file names a reason lists before it says "…".
 const FILES_LISTED: usize = 3;

@@ -238,7 +238,10 @@ pub enum PlanError {
 
 /// The environment a promotion into `target` takes its commit from: `promotion.from`, or the
 /// environment before it in the list.
-pub fn source_of<'a>(config: &'a Config, target: &EnvironmentConfig) -> Option<&'a EnvironmentConfig> {
+pub fn source_of<'a>(
+    config: &'a Config,
+    target: &EnvironmentConfig,
+) -> Option<&'a EnvironmentConfig> {
     let promotion = target.promotion.as_ref()?;
     match &promotion.from {
         Some(from) => config
@@ -522,8 +525,16 @@ command = ["deployctl", "rollback", "--to", "{sha}"]
             true,
             &serde_json::json!({"deployments": {"production-web": 7, "production-worker": 9}}),
         );
-        memo.learn(Step::Apply, false, &serde_json::json!({"applied_at": "2026-11-20T10:00:00Z", "run_id": 44}));
-        memo.learn(Step::Follow, true, &serde_json::json!({"deploy_result": {"failed": "CI failed"}}));
+        memo.learn(
+            Step::Apply,
+            false,
+            &serde_json::json!({"applied_at": "2026-11-20T10:00:00Z", "run_id": 44}),
+        );
+        memo.learn(
+            Step::Follow,
+            true,
+            &serde_json::json!({"deploy_result": {"failed": "CI failed"}}),
+        );
         assert_eq!(memo.deployments["production-worker"], 9);
         assert_eq!(memo.run_id, Some(44));
         assert!(memo.applied_at.is_some());
@@ -545,8 +556,7 @@ command = ["deployctl", "rollback", "--to", "{sha}"]
     fn action_ids_are_ref_safe() {
         let id = new_action_id(Utc::now(), ActionKind::Promote);
         assert!(
-            id.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-'),
+            id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
             "{id}"
         );
     }

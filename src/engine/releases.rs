@@ -15,7 +15,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::commands::{ActionRequest, ActionSender, Envelope, Submitted};
-use super::executor::{ExecContext, ExecTiming, Recorder, memo_from_records, run_action, started_entry};
+use super::executor::{
+    ExecContext, ExecTiming, Recorder, memo_from_records, run_action, started_entry,
+};
 use super::facts::{self, FactsCache};
 use super::plan::{self, ActionPlan, is_sha_prefix};
 use super::store::{ReleaseUpdate, StoreInput};
@@ -25,8 +27,7 @@ use crate::config::Config;
 use crate::engine::audit::AuditLog;
 use crate::engine::journal::{Journal, Phase};
 use crate::model::{
-    ActionKind, ActionResult, AuditEntry, Gate, GateKind, GateReport, GateState, SafeText,
-    Snapshot,
+    ActionKind, ActionResult, AuditEntry, Gate, GateKind, GateReport, GateState, SafeText, Snapshot,
 };
 use crate::sources::github::GithubClient;
 
@@ -146,8 +147,17 @@ async fn preview_update(
         .get(index)
         .is_some_and(|env| env.deployed().is_some());
     let rollback = if has_deploys {
-        facts::rollback_view(config, index, snapshot, github, lock.as_ref(), cache, now, None)
-            .await
+        facts::rollback_view(
+            config,
+            index,
+            snapshot,
+            github,
+            lock.as_ref(),
+            cache,
+            now,
+            None,
+        )
+        .await
     } else {
         None
     };
@@ -232,7 +242,8 @@ pub(crate) fn start_write_side(
         path: audit_file.display().to_string(),
         reason: e.to_string(),
     })?;
-    let audit_tail = crate::engine::audit::read_tail(&audit_file, AUDIT_TAIL_ON_START).unwrap_or_default();
+    let audit_tail =
+        crate::engine::audit::read_tail(&audit_file, AUDIT_TAIL_ON_START).unwrap_or_default();
     let recorder = Arc::new(Recorder {
         journal: tokio::sync::Mutex::new(journal),
         audit: tokio::sync::Mutex::new(audit),
@@ -278,7 +289,10 @@ pub(crate) fn start_write_side(
             for child in &children {
                 child.abort();
             }
-            tracing::warn!(actions = children.len(), "stopped with actions in flight; the journal resumes them on the next start");
+            tracing::warn!(
+                actions = children.len(),
+                "stopped with actions in flight; the journal resumes them on the next start"
+            );
         }
     }));
     Ok(ActionSender { tx })
@@ -480,7 +494,10 @@ impl WriteSide {
                 return Submitted::Rejected("breaking a lock needs a reason".to_string());
             }
             if let Ok(Some(lock)) = github.lock(&request.environment).await {
-                match writer.delete_ref(&plan::lock_ref(&request.environment)).await {
+                match writer
+                    .delete_ref(&plan::lock_ref(&request.environment))
+                    .await
+                {
                     Ok(_) => {
                         let entry = AuditEntry {
                             at: now,

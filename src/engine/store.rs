@@ -12,9 +12,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::config::Config;
 use crate::model::{
-    ActionPreview, ActionProgress, AuditEntry, CommitInfo, LockView, LogLine, ReleaseState, DeployStatus, EnvironmentHealth, EnvironmentSnapshot, ErrorBucket, ErrorSeries,
-    NewErrorType, PipelineState, RateLimit, RunStatus, SafeText, ServiceState, SmokeResult,
-    Snapshot, SourceKind,
+    ActionPreview, ActionProgress, AuditEntry, CommitInfo, DeployStatus, EnvironmentHealth,
+    EnvironmentSnapshot, ErrorBucket, ErrorSeries, LockView, LogLine, NewErrorType, PipelineState,
+    RateLimit, ReleaseState, RunStatus, SafeText, ServiceState, SmokeResult, Snapshot, SourceKind,
 };
 
 /// How stale a published `last_success` may get while nothing else changes.
@@ -59,7 +59,10 @@ pub enum ReleaseUpdate {
         lock: Option<LockView>,
     },
     /// An action's steps changed.
-    Activity { env: usize, progress: ActionProgress },
+    Activity {
+        env: usize,
+        progress: ActionProgress,
+    },
     Log(LogLine),
     Audit(AuditEntry),
 }

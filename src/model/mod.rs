@@ -14,8 +14,8 @@ pub mod text;
 pub use errors::{ErrorBucket, ErrorSeries, NewErrorType};
 pub use pipeline::{JobState, PipelineState, RunStatus, StageState, StepState};
 pub use release::{
-    ActionKind, ActionPreview, ActionStepState, ActionProgress, ActionResult, AuditEntry, CommitLine, Gate,
-    GateKind, GateReport, GateState, LockView, LogLine, ReleaseState, StepLine,
+    ActionKind, ActionPreview, ActionProgress, ActionResult, ActionStepState, AuditEntry,
+    CommitLine, Gate, GateKind, GateReport, GateState, LockView, LogLine, ReleaseState, StepLine,
 };
 pub use snapshot::{
     CommitInfo, DeployState, DeployStatus, EnvironmentHealth, EnvironmentSnapshot, RateLimit,

@@ -95,7 +95,6 @@ impl GateReport {
     }
 }
 
-
 impl GateKind {
     /// How a captain calls the gate.
     pub fn label(self) -> &'static str {

@@ -30,20 +30,27 @@ use ratatui::backend::{Backend, CrosstermBackend, TestBackend};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-pub use app::{App, Effect, KEYMAP, Msg, Overlay, msg_for_key};
+pub use app::{
+    Answer, App, Binding, Choice, ConfirmStep, Confirmation, Effect, Field, KEYMAP, Keymap, Msg,
+    Overlay, Status, msg_for_key,
+};
 pub use theme::{Theme, ThemeError};
 pub use view::{MIN_HEIGHT, MIN_WIDTH, draw};
 
 use crate::clock::Clock;
-use crate::model::{DeployStatus, RunStatus, Snapshot};
+use crate::engine::commands::{ActionRequest, ActionSender, Submitted};
+use crate::model::{DeployStatus, RunStatus, SafeText, Snapshot};
 
 /// How the UI is set up by the CLI.
 #[derive(Debug, Clone)]
 pub struct UiOptions {
     /// World time for ages and elapsed times.
     pub clock: Clock,
-    /// Watch mode: shows a READ-ONLY badge (no mutating keys exist yet).
-    pub read_only: bool,
+    /// The engine's write side. `None` (watch mode, `read_only = true`): no promote or
+    /// rollback key exists and the READ-ONLY badge shows.
+    pub actions: Option<ActionSender>,
+    /// Who the requests are made for (the OS user); sanitized before use.
+    pub actor: String,
     pub theme: Theme,
     /// Window and header title; sanitized before use.
     pub title: String,
@@ -133,7 +140,12 @@ pub fn shows_running_time(snapshot: &Snapshot) -> bool {
                 )
             })
         });
-        pipeline_running || deploy_running
+        let action_running = env
+            .release
+            .activity
+            .as_ref()
+            .is_some_and(|a| a.result.is_none());
+        pipeline_running || deploy_running || action_running
     })
 }
 
@@ -191,10 +203,12 @@ where
     E: Stream<Item = io::Result<Event>>,
 {
     let mut events = std::pin::pin!(events);
-    let mut app = App::new(options.read_only);
+    let mut app = App::for_actions(options.actions.as_ref(), &options.actor);
     app.set_title(&options.title);
     let mut snapshot = snapshots.borrow_and_update().clone();
-    app.update(Msg::EnvironmentCount(snapshot.environments.len()));
+    app.update(Msg::Snapshot(snapshot.clone()));
+    // The engine's answers come back here from the tasks that submit requests.
+    let (answers_tx, mut answers) = tokio::sync::mpsc::unbounded_channel::<Answer>();
 
     let mut stats = LoopStats::default();
     let mut dirty = true;
@@ -228,11 +242,16 @@ where
                 Some(Err(error)) => return Err(UiError::Input(error)),
                 Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => {
                     stats.keys_handled += 1;
-                    if let Some(msg) = msg_for_key(&key) {
-                        match app.update(msg) {
-                            Effect::Quit => return Ok(stats),
-                            Effect::Redraw => dirty = true,
-                            Effect::None => {}
+                    match app.handle_key(&key) {
+                        Effect::Quit => return Ok(stats),
+                        Effect::Redraw => dirty = true,
+                        Effect::None => {}
+                        Effect::Submit(request) => {
+                            dirty = true;
+                            // Only an acting App submits; without a sender there is no write.
+                            if let Some(sender) = &options.actions {
+                                tokio::spawn(submit(sender.clone(), request, answers_tx.clone()));
+                            }
                         }
                     }
                 }
@@ -243,13 +262,18 @@ where
                 Ok(()) => {
                     snapshot = snapshots.borrow_and_update().clone();
                     stats.snapshots_received += 1;
-                    app.update(Msg::EnvironmentCount(snapshot.environments.len()));
+                    app.update(Msg::Snapshot(snapshot.clone()));
                     dirty = true;
                 }
                 // The engine stopped publishing: keep showing the last picture (its ages
                 // keep growing and its sources turn stale) until the user quits.
                 Err(_) => snapshots_open = false,
             },
+            Some(answer) = answers.recv() => {
+                if app.update(Msg::Answer(answer)) != Effect::None {
+                    dirty = true;
+                }
+            }
             _ = tokio::time::sleep_until(draw_at), if dirty => {}
             _ = tokio::time::sleep_until(refresh_at), if !dirty && refresh_every.is_some() => {
                 stats.ticks += 1;
@@ -257,6 +281,49 @@ where
             }
         }
     }
+}
+
+/// Submits one request and reports the engine's answer, then how a started action ended.
+async fn submit(
+    sender: ActionSender,
+    request: ActionRequest,
+    answers: tokio::sync::mpsc::UnboundedSender<Answer>,
+) {
+    let kind = request.kind;
+    let environment = SafeText::new(&request.environment);
+    let answer = match sender.submit(request).await {
+        Err(_) => Answer::EngineStopped,
+        Ok(Submitted::Started { id, done }) => {
+            let started = Answer::Started {
+                kind,
+                environment: environment.clone(),
+                id: SafeText::new(&id),
+            };
+            if answers.send(started).is_err() {
+                return;
+            }
+            match done.await {
+                Ok(outcome) => Answer::Finished {
+                    kind,
+                    environment,
+                    result: outcome.result,
+                    reason: outcome.reason.as_deref().map(SafeText::new),
+                },
+                Err(_) => Answer::EngineStopped,
+            }
+        }
+        Ok(Submitted::Blocked(report)) => Answer::Blocked {
+            kind,
+            environment,
+            gates: report.blocking().into_iter().cloned().collect(),
+        },
+        Ok(Submitted::NeedsConfirmation(_)) => Answer::NeedsConfirmation { kind, environment },
+        Ok(Submitted::Rejected(reason)) => Answer::Rejected {
+            reason: SafeText::new(&reason),
+        },
+    };
+    // The loop may have ended; then nobody needs the answer.
+    let _ = answers.send(answer);
 }
 
 fn draw_frame<B>(

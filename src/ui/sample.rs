@@ -8,9 +8,11 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::model::{
-    CommitInfo, ReleaseState, DeployState, DeployStatus, EnvironmentHealth, EnvironmentSnapshot, ErrorBucket,
-    ErrorSeries, JobState, NewErrorType, PipelineState, RateLimit, RunStatus, SafeText,
-    ServiceState, SmokeResult, Snapshot, SourceHealth, StageState, StepState,
+    ActionKind, ActionPreview, ActionProgress, ActionResult, ActionStepState, AuditEntry,
+    CommitInfo, CommitLine, DeployState, DeployStatus, EnvironmentHealth, EnvironmentSnapshot,
+    ErrorBucket, ErrorSeries, Gate, GateKind, GateReport, GateState, JobState, LockView, LogLine,
+    NewErrorType, PipelineState, RateLimit, ReleaseState, RunStatus, SafeText, ServiceState,
+    SmokeResult, Snapshot, SourceHealth, StageState, StepLine, StepState,
 };
 
 /// The commit subject with terminal escapes, a bell, a C1 control and bidi overrides.
@@ -63,8 +65,8 @@ impl SampleBuilder {
                 reset: self.now + TimeDelta::minutes(41),
             }),
             title: SafeText::new("acme/shop"),
-            log: Vec::new(),
-            audit: Vec::new(),
+            log: self.log(),
+            audit: self.audit(),
         }
     }
 
@@ -176,7 +178,7 @@ impl SampleBuilder {
                 smoke: self.healthy(8),
                 errors: self.healthy(25),
             },
-            release: ReleaseState::default(),
+            release: self.dev_release(),
         }
     }
 
@@ -272,7 +274,7 @@ impl SampleBuilder {
                 smoke: self.healthy(9),
                 errors: self.healthy(31),
             },
-            release: ReleaseState::default(),
+            release: self.staging_release(),
         }
     }
 
@@ -382,8 +384,402 @@ impl SampleBuilder {
                     failures_in_a_row: 3,
                 },
             },
-            release: ReleaseState::default(),
+            release: self.prod_release(),
         }
+    }
+
+    fn preview(&self, kind: ActionKind, target: &str, source: Option<&str>) -> ActionPreview {
+        ActionPreview {
+            kind,
+            target: SafeText::new(target),
+            source: source.map(SafeText::new),
+            sha: None,
+            subject: None,
+            from_sha: None,
+            commits: Vec::new(),
+            more_commits: 0,
+            high_risk_files: Vec::new(),
+            gates: GateReport::default(),
+            freeze_note: None,
+            evaluated_at: self.ago(4),
+        }
+    }
+
+    /// Dev: nothing promotes into it; its rollback is allowed.
+    fn dev_release(&self) -> ReleaseState {
+        let mut rollback = self.preview(ActionKind::Rollback, "dev", None);
+        rollback.sha = Some("3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e".to_string());
+        rollback.subject = Some(SafeText::new("Bump checkout SDK"));
+        rollback.from_sha = Some("0f1e2d3c4b5a69788796a5b4c3d2e1f001234567".to_string());
+        rollback.gates = GateReport {
+            gates: vec![
+                Gate::new(
+                    GateKind::RollbackTarget,
+                    GateState::Pass,
+                    "3b4c5d6 deployed 5h ago",
+                    "a successful deploy",
+                    "dev ran it successfully before",
+                ),
+                Gate::new(
+                    GateKind::Lock,
+                    GateState::Pass,
+                    "free",
+                    "free",
+                    "nobody holds dev",
+                ),
+            ],
+        };
+        ReleaseState {
+            promotion: None,
+            rollback: Some(rollback),
+            lock: None,
+            activity: None,
+            confirm_by_name: false,
+        }
+    }
+
+    /// Staging: the promotion from dev waits for dev to soak (a countdown); no high-risk files.
+    fn staging_release(&self) -> ReleaseState {
+        let mut promotion = self.preview(ActionKind::Promote, "staging", Some("dev"));
+        promotion.sha = Some("0f1e2d3c4b5a69788796a5b4c3d2e1f001234567".to_string());
+        promotion.subject = Some(SafeText::new("Tidy cart totals"));
+        promotion.from_sha = Some("5e6f7a8b9c0d1e2f3a4b5c6d7e8f901234567890".to_string());
+        promotion.commits = vec![
+            commit_line("0f1e2d3c4b5a", "Tidy cart totals", "Sam Okafor"),
+            commit_line("6a7b8c9d0e1f", "Log slow cart queries", "Dana Reyes"),
+        ];
+        promotion.gates = GateReport {
+            gates: vec![
+                Gate::new(
+                    GateKind::CiGreen,
+                    GateState::Pass,
+                    "run #126 passed",
+                    "passed",
+                    "CI passed for 0f1e2d3",
+                ),
+                Gate::new(
+                    GateKind::SourceDeployed,
+                    GateState::Pass,
+                    "0f1e2d3 on dev",
+                    "deployed on dev",
+                    "dev runs 0f1e2d3",
+                ),
+                Gate::new(
+                    GateKind::SourceSmoke,
+                    GateState::Pass,
+                    "7/7",
+                    "7/7",
+                    "every smoke check passes on dev",
+                ),
+                Gate::new(
+                    GateKind::Soak,
+                    GateState::Fail,
+                    "41m",
+                    "1h",
+                    "dev has soaked 41m of 1h: opens in 19m",
+                ),
+                Gate::new(
+                    GateKind::Freeze,
+                    GateState::Pass,
+                    "none",
+                    "no freeze",
+                    "no freeze in force",
+                ),
+                Gate::new(
+                    GateKind::HighRisk,
+                    GateState::Pass,
+                    "0 files",
+                    "none",
+                    "no high-risk files change",
+                ),
+                Gate::new(
+                    GateKind::Lock,
+                    GateState::Pass,
+                    "free",
+                    "free",
+                    "nobody holds staging",
+                ),
+            ],
+        };
+        let mut rollback = self.preview(ActionKind::Rollback, "staging", None);
+        rollback.sha = Some("4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f70".to_string());
+        rollback.subject = Some(SafeText::new("Cache shipping quotes"));
+        rollback.from_sha = Some("5e6f7a8b9c0d1e2f3a4b5c6d7e8f901234567890".to_string());
+        rollback.gates = GateReport {
+            gates: vec![
+                Gate::new(
+                    GateKind::RollbackTarget,
+                    GateState::Pass,
+                    "4d5e6f7 deployed 1d ago",
+                    "a successful deploy",
+                    "staging ran it successfully before",
+                ),
+                Gate::new(
+                    GateKind::Lock,
+                    GateState::Pass,
+                    "free",
+                    "free",
+                    "nobody holds staging",
+                ),
+            ],
+        };
+        ReleaseState {
+            promotion: Some(promotion),
+            rollback: Some(rollback),
+            lock: None,
+            activity: None,
+            confirm_by_name: false,
+        }
+    }
+
+    /// Prod: its name must be typed; the promotion from staging changes high-risk files, meets
+    /// a freeze and a failed CI run, and a rollback holds the lock while it runs.
+    fn prod_release(&self) -> ReleaseState {
+        let mut promotion = self.preview(ActionKind::Promote, "prod", Some("staging"));
+        promotion.sha = Some("5e6f7a8b9c0d1e2f3a4b5c6d7e8f901234567890".to_string());
+        promotion.subject = Some(SafeText::subject_of(HOSTILE_SUBJECT));
+        promotion.from_sha = Some("9c8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b".to_string());
+        promotion.commits = vec![
+            commit_line("5e6f7a8b9c0d", HOSTILE_SUBJECT, "Lee Morgan"),
+            commit_line("4d5e6f708192", "Cache shipping quotes", "Dana Reyes"),
+            commit_line("2c3d4e5f6071", "Add orders.region column", "Sam Okafor"),
+            commit_line(
+                "1b2c3d4e5f60",
+                "Rotate payment webhook secret",
+                "Priya Natarajan",
+            ),
+        ];
+        promotion.more_commits = 3;
+        promotion.high_risk_files = vec![
+            SafeText::new("db/migrations/0042_orders_region.sql"),
+            SafeText::new("config/payments.yml"),
+        ];
+        let mut high_risk = Gate::new(
+            GateKind::HighRisk,
+            GateState::Pass,
+            "2 files",
+            "confirm twice",
+            "migrations and payment config change",
+        );
+        high_risk.needs_confirmation = true;
+        promotion.gates = GateReport {
+            gates: vec![
+                Gate::new(
+                    GateKind::CiGreen,
+                    GateState::Fail,
+                    "run #127 failed",
+                    "passed",
+                    "Integration failed for 5e6f7a8",
+                ),
+                Gate::new(
+                    GateKind::SourceDeployed,
+                    GateState::Pass,
+                    "5e6f7a8 on staging",
+                    "deployed on staging",
+                    "staging runs 5e6f7a8",
+                ),
+                Gate::new(
+                    GateKind::SourceSmoke,
+                    GateState::Fail,
+                    "6/7",
+                    "7/7",
+                    "payment health fails on staging",
+                ),
+                Gate::new(
+                    GateKind::Soak,
+                    GateState::Pass,
+                    "2h",
+                    "1h",
+                    "staging has soaked 2h",
+                ),
+                Gate::new(
+                    GateKind::Freeze,
+                    GateState::Fail,
+                    "weekend freeze",
+                    "no freeze",
+                    "prod is frozen until Mon 08:00 UTC",
+                ),
+                high_risk,
+                Gate::new(
+                    GateKind::Lock,
+                    GateState::Fail,
+                    "held by priya",
+                    "free",
+                    "priya's rollback holds prod since 2m",
+                ),
+            ],
+        };
+        promotion.freeze_note = Some(SafeText::new(
+            "weekend freeze: promotions open again Mon 08:00 UTC (in 2d)",
+        ));
+        let mut rollback = self.preview(ActionKind::Rollback, "prod", None);
+        rollback.sha = Some("7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8c".to_string());
+        rollback.subject = Some(SafeText::new("Retry webhook delivery"));
+        rollback.from_sha = Some("9c8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b".to_string());
+        rollback.gates = GateReport {
+            gates: vec![
+                Gate::new(
+                    GateKind::RollbackTarget,
+                    GateState::Pass,
+                    "7d6c5b4 deployed 3d ago",
+                    "a successful deploy",
+                    "prod ran it successfully before",
+                ),
+                Gate::new(
+                    GateKind::Lock,
+                    GateState::Fail,
+                    "held by priya",
+                    "free",
+                    "priya's rollback holds prod since 2m",
+                ),
+            ],
+        };
+        let step = |name: &str, state: ActionStepState, detail: Option<&str>| StepLine {
+            name: SafeText::new(name),
+            state,
+            detail: detail.map(SafeText::new),
+        };
+        let mut release = ReleaseState {
+            promotion: Some(promotion),
+            rollback: Some(rollback),
+            lock: Some(LockView {
+                holder: SafeText::new("priya"),
+                since: Some(self.ago(130)),
+                action_id: Some(SafeText::new("rb-0193")),
+            }),
+            activity: Some(ActionProgress {
+                id: SafeText::new("rb-0193"),
+                kind: ActionKind::Rollback,
+                target: SafeText::new("prod"),
+                sha: "7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8c".to_string(),
+                from_sha: Some("9c8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b".to_string()),
+                actor: SafeText::new("priya"),
+                started_at: self.ago(125),
+                steps: vec![
+                    step("take lock", ActionStepState::Done, None),
+                    step(
+                        "move prod branch",
+                        ActionStepState::Done,
+                        Some("9c8b7a6 → 7d6c5b4"),
+                    ),
+                    step(
+                        "deploy",
+                        ActionStepState::Running,
+                        Some("web deploying, 1/2 services"),
+                    ),
+                    step("smoke checks", ActionStepState::Pending, None),
+                    step("release lock", ActionStepState::Pending, None),
+                ],
+                result: None,
+                reason: Some(SafeText::new("error spike after 9c8b7a6")),
+            }),
+            confirm_by_name: true,
+        };
+        if !self.running {
+            // Quiet: the rollback has ended and let go of the lock.
+            if let Some(activity) = release.activity.as_mut() {
+                activity.result = Some(ActionResult::Succeeded);
+                for step in &mut activity.steps {
+                    step.state = ActionStepState::Done;
+                }
+            }
+            release.lock = None;
+        }
+        release
+    }
+
+    fn log(&self) -> Vec<LogLine> {
+        let line = |ago: i64, env: Option<&str>, text: &str, error: bool| LogLine {
+            at: self.ago(ago),
+            environment: env.map(SafeText::new),
+            text: SafeText::new(text),
+            error,
+        };
+        vec![
+            line(
+                3 * 3600,
+                Some("staging"),
+                "promote staging 4d5e6f7 → 5e6f7a8 by dana: succeeded",
+                false,
+            ),
+            line(
+                2 * 3600,
+                Some("prod"),
+                "promote prod blocked: CI green fail (run #127 failed)",
+                true,
+            ),
+            line(40 * 60, None, "journal replayed: nothing to finish", false),
+            line(
+                130,
+                Some("prod"),
+                "rollback prod 9c8b7a6 → 7d6c5b4 by priya: lock taken",
+                false,
+            ),
+            line(120, Some("prod"), "moved prod branch to 7d6c5b4", false),
+            line(60, Some("prod"), "deploy web started (run #131)", false),
+        ]
+    }
+
+    fn audit(&self) -> Vec<AuditEntry> {
+        let entry = |ago: i64,
+                     id: &str,
+                     event: &str,
+                     actor: &str,
+                     env: &str,
+                     from: &str,
+                     to: &str,
+                     result: &str,
+                     reason: Option<&str>,
+                     overrides: &[&str]| AuditEntry {
+            at: self.ago(ago),
+            action_id: SafeText::new(id),
+            event: SafeText::new(event),
+            actor: SafeText::new(actor),
+            environment: SafeText::new(env),
+            from_sha: Some(from.to_string()),
+            to_sha: Some(to.to_string()),
+            result: SafeText::new(result),
+            reason: reason.map(SafeText::new),
+            overrides: overrides.iter().map(|o| SafeText::new(o)).collect(),
+        };
+        vec![
+            entry(
+                26 * 3600,
+                "pr-0188",
+                "promote",
+                "sam",
+                "prod",
+                "2a3b4c5",
+                "9c8b7a6",
+                "succeeded",
+                Some("hotfix for INC-42"),
+                &["freeze: \"hotfix for INC-42\""],
+            ),
+            entry(
+                3 * 3600,
+                "pr-0190",
+                "promote",
+                "dana",
+                "staging",
+                "4d5e6f7",
+                "5e6f7a8",
+                "succeeded",
+                None,
+                &[],
+            ),
+            entry(
+                130,
+                "rb-0193",
+                "rollback",
+                "priya",
+                "prod",
+                "9c8b7a6",
+                "7d6c5b4",
+                "started",
+                Some("error spike after 9c8b7a6"),
+                &[],
+            ),
+        ]
     }
 
     fn smoke(&self, payment_failure: Option<&str>) -> Vec<SmokeResult> {
@@ -430,6 +826,14 @@ impl SampleBuilder {
         series.baseline_per_minute = baseline;
         series.new_types = new_types;
         series
+    }
+}
+
+fn commit_line(sha: &str, subject: &str, author: &str) -> CommitLine {
+    CommitLine {
+        sha: sha.to_string(),
+        subject: SafeText::subject_of(subject),
+        author: SafeText::new(author),
     }
 }
 

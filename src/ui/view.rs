@@ -13,11 +13,11 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Wrap};
 
-use super::app::{App, FOCUS_FOOTER, KEYMAP, Overlay};
+use super::app::{App, Binding, Choice, ConfirmStep, Confirmation, FOCUS_FOOTER, Field, Overlay};
 use super::theme::Theme;
 use crate::model::{
-    DeployStatus, EnvironmentSnapshot, JobState, PipelineState, RunStatus, Snapshot, SourceHealth,
-    StageState, pipeline::elapsed_between,
+    ActionKind, ActionStepState, DeployStatus, EnvironmentSnapshot, Gate, GateState, JobState,
+    PipelineState, RunStatus, Snapshot, SourceHealth, StageState, pipeline::elapsed_between,
 };
 
 /// The smallest terminal the screen is laid out for.
@@ -47,7 +47,21 @@ pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, now: DateTime<Utc
     ])
     .areas(area);
     draw_header(frame, header, app, snapshot, now, theme);
-    draw_footer(frame, footer, theme);
+    draw_footer(frame, footer, app, theme);
+    let body = if app.gates_open() && !snapshot.environments.is_empty() {
+        let inner_width = body.width.saturating_sub(2) as usize;
+        let lines = gate_panel_lines(snapshot, app.focus(), inner_width, theme);
+        let wanted = (lines.len() as u16).saturating_add(2);
+        let [columns, panel] = Layout::vertical([
+            Constraint::Min(0),
+            Constraint::Length(wanted.min(body.height / 2)),
+        ])
+        .areas(body);
+        draw_gate_panel(frame, panel, snapshot, app.focus(), lines, theme);
+        columns
+    } else {
+        body
+    };
 
     if snapshot.environments.is_empty() {
         let waiting = Paragraph::new("No environments yet: waiting for the first data.")
@@ -63,13 +77,22 @@ pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, now: DateTime<Utc
     }
 
     match app.overlay() {
-        Some(Overlay::Help) => draw_help(frame, body, theme),
+        Some(Overlay::Help) => draw_help(frame, body, app, theme),
+        Some(Overlay::Log { scroll }) => draw_log(frame, body, snapshot, scroll, theme),
         Some(Overlay::Details { scroll }) => {
             if let Some(env) = snapshot.environments.get(app.focus()) {
                 draw_details(frame, body, env, scroll, now, theme);
             }
         }
         None => {}
+    }
+    if let Some(confirmation) = app.confirmation() {
+        let body = Rect {
+            height: area.height.saturating_sub(2),
+            y: area.y + 1,
+            ..area
+        };
+        draw_confirmation(frame, body, confirmation, theme);
     }
 }
 
@@ -140,15 +163,38 @@ fn draw_header(
     );
 }
 
-/// The footer: the keymap's footer entries, focus keys grouped as one.
-pub(crate) fn footer_line(theme: &Theme) -> Line<'static> {
+/// Footer entries left out first, in this order, when the footer is wider than the screen
+/// (the help lists them all).
+const FOOTER_DROP_ORDER: [&str; 5] = ["log", "gates", "back", "yes", "details"];
+
+/// The footer: the footer entries of the keys that answer now (focus keys grouped as one),
+/// as many as fit in `width`.
+pub(crate) fn footer_line(app: &App, width: u16, theme: &Theme) -> Line<'static> {
     let mut spans = vec![Span::raw(" ")];
-    let entries = std::iter::once(FOCUS_FOOTER).chain(
-        KEYMAP
+    let bindings = app.active_bindings();
+    let focus = app.confirmation().is_none().then_some(FOCUS_FOOTER);
+    let mut entries: Vec<(&str, &str)> = focus
+        .into_iter()
+        .chain(
+            bindings
+                .iter()
+                .filter_map(|b| b.footer.map(|text| (b.label, text))),
+        )
+        .collect();
+    let entries_width = |entries: &[(&str, &str)]| -> usize {
+        entries
             .iter()
-            .filter_map(|b| b.footer.map(|text| (b.label, text))),
-    );
-    for (index, (keys, text)) in entries.enumerate() {
+            .map(|(keys, text)| keys.chars().count() + 1 + text.chars().count() + 2)
+            .sum::<usize>()
+            .saturating_sub(1)
+    };
+    for dropped in FOOTER_DROP_ORDER {
+        if entries_width(&entries) <= width as usize {
+            break;
+        }
+        entries.retain(|(_, text)| *text != dropped);
+    }
+    for (index, (keys, text)) in entries.into_iter().enumerate() {
         if index > 0 {
             spans.push(Span::raw("  "));
         }
@@ -161,8 +207,26 @@ pub(crate) fn footer_line(theme: &Theme) -> Line<'static> {
     Line::from(spans)
 }
 
-fn draw_footer(frame: &mut Frame, area: Rect, theme: &Theme) {
-    frame.render_widget(Paragraph::new(footer_line(theme)), area);
+fn draw_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    // The engine's answer replaces the footer until the next key.
+    if let Some(status) = app.status() {
+        let (icon, color) = if status.problem {
+            ("✗", theme.fail)
+        } else {
+            ("●", theme.running)
+        };
+        let line = Line::from(vec![
+            Span::styled(
+                format!(" {icon} "),
+                theme.style(color).add_modifier(Modifier::BOLD),
+            ),
+            Span::styled(status.text.as_str().to_string(), theme.style(theme.text)),
+            Span::styled("  (any key)", theme.muted()),
+        ]);
+        frame.render_widget(Paragraph::new(line), area);
+        return;
+    }
+    frame.render_widget(Paragraph::new(footer_line(app, area.width, theme)), area);
 }
 
 fn draw_column(
@@ -201,6 +265,7 @@ fn draw_column(
     let narrow = inner.width < WIDE_COLUMN;
 
     let mut top = deploy_lines(env, now, narrow, theme);
+    top.extend(activity_lines(env, now, narrow, theme));
     let smoke = smoke_lines(env, now, narrow, theme);
     let errors_text = error_lines(env, now, narrow, theme);
     let fixed = top.len() + smoke.len() + errors_text.len();
@@ -977,13 +1042,14 @@ fn draw_error_chart(
     frame.render_widget(Paragraph::new(lines), chart_area);
 }
 
-fn draw_help(frame: &mut Frame, body: Rect, theme: &Theme) {
-    let label_width = KEYMAP
+fn draw_help(frame: &mut Frame, body: Rect, app: &App, theme: &Theme) {
+    let bindings: Vec<&Binding> = app.keymap().bindings().collect();
+    let label_width = bindings
         .iter()
         .map(|b| b.label.chars().count())
         .max()
         .unwrap_or(0);
-    let mut lines: Vec<Line> = KEYMAP
+    let mut lines: Vec<Line> = bindings
         .iter()
         .map(|binding| {
             Line::from(vec![
@@ -1000,6 +1066,16 @@ fn draw_help(frame: &mut Frame, body: Rect, theme: &Theme) {
         " ✓ passed  ✗ failed  ● running  ○ queued  – skipped  ▲ over target",
         theme.muted(),
     )));
+    lines.push(Line::from(Span::styled(
+        " gates: ✓ pass  ✗ fail  ? unknown (blocks)  ⚿ lock held  ❄ freeze",
+        theme.muted(),
+    )));
+    if app.read_only() {
+        lines.push(Line::from(Span::styled(
+            " READ-ONLY: this session cannot promote or roll back.",
+            theme.style(theme.warn),
+        )));
+    }
     let width = body.width.saturating_sub(4).min(96);
     let height = (lines.len() as u16 + 2).min(body.height);
     let area = centered(body, width, height);
@@ -1150,6 +1226,564 @@ fn draw_details(
             .scroll((scroll.min(last), 0)),
         area,
     );
+}
+
+/// Symbol, word and colour of a gate state: the symbol and word read without colour.
+fn gate_mark(state: GateState, theme: &Theme) -> (&'static str, ratatui::style::Color) {
+    match state {
+        GateState::Pass => ("✓", theme.ok),
+        GateState::Fail => ("✗", theme.fail),
+        GateState::Unknown => ("?", theme.warn),
+    }
+}
+
+/// One gate: state, name, measured against threshold, and why; the reason moves to a line of
+/// its own when one line is wider than `width`. `overridden` marks a failing gate the captain
+/// has given a reason to pass.
+fn gate_lines(gate: &Gate, overridden: bool, width: usize, theme: &Theme) -> Vec<Line<'static>> {
+    let (icon, color) = gate_mark(gate.state, theme);
+    let word = if overridden {
+        "override".to_string()
+    } else {
+        gate.state.word().to_string()
+    };
+    let mut spans = vec![
+        Span::styled(
+            format!(" {icon} {word:<8} "),
+            theme.style(color).add_modifier(Modifier::BOLD),
+        ),
+        Span::styled(
+            format!("{:<16}", gate.kind.label()),
+            theme.style(theme.text),
+        ),
+        Span::styled(
+            format!("{} / {}", gate.measured, gate.threshold),
+            theme.style(theme.accent),
+        ),
+    ];
+    let mut reason = vec![Span::styled(
+        gate.reason.as_str().to_string(),
+        theme.muted(),
+    )];
+    if gate.needs_confirmation {
+        reason.push(Span::styled("  (asks twice)", theme.style(theme.warn)));
+    }
+    let head_width: usize = spans.iter().map(|s| s.width()).sum();
+    let reason_width: usize = reason.iter().map(|s| s.width()).sum();
+    if head_width + 2 + reason_width <= width {
+        spans.push(Span::raw("  "));
+        spans.extend(reason);
+        vec![Line::from(spans)]
+    } else {
+        let mut second = vec![Span::raw("            ")];
+        second.extend(reason);
+        vec![Line::from(spans), Line::from(second)]
+    }
+}
+
+fn activity_lines(
+    env: &EnvironmentSnapshot,
+    now: DateTime<Utc>,
+    narrow: bool,
+    theme: &Theme,
+) -> Vec<Line<'static>> {
+    let release = &env.release;
+    let mut lines = Vec::new();
+    if let Some(activity) = release.activity.as_ref().filter(|a| a.result.is_none()) {
+        let verb = match activity.kind {
+            ActionKind::Promote => "Promoting",
+            ActionKind::Rollback => "Rolling back",
+        };
+        let elapsed = format_duration(duration_since(activity.started_at, now));
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!("{verb} → {} ", short(&activity.sha)),
+                theme.heading(),
+            ),
+            Span::styled(
+                if narrow {
+                    elapsed
+                } else {
+                    format!("by {} · {elapsed}", activity.actor)
+                },
+                theme.muted(),
+            ),
+        ]));
+        for step in &activity.steps {
+            let (icon, color) = match step.state {
+                ActionStepState::Done => ("✓", theme.ok),
+                ActionStepState::Failed => ("✗", theme.fail),
+                ActionStepState::Running => ("●", theme.running),
+                ActionStepState::Pending => ("○", theme.muted),
+                ActionStepState::Skipped => ("–", theme.muted),
+            };
+            let mut spans = vec![
+                Span::styled(
+                    format!("{icon} "),
+                    theme.style(color).add_modifier(Modifier::BOLD),
+                ),
+                Span::styled(step.name.as_str().to_string(), theme.style(theme.text)),
+            ];
+            if let Some(detail) = &step.detail
+                && !narrow
+            {
+                spans.push(Span::styled(format!(" · {detail}"), theme.muted()));
+            }
+            lines.push(Line::from(spans));
+        }
+    }
+    if let Some(lock) = &release.lock {
+        let age = lock
+            .since
+            .map(|since| format!(" · {}", format_age(duration_since(since, now))))
+            .unwrap_or_default();
+        lines.push(Line::from(Span::styled(
+            format!("⚿ locked by {}{age}", lock.holder),
+            theme.style(theme.warn).add_modifier(Modifier::BOLD),
+        )));
+    }
+    lines
+}
+
+/// The gate panel's lines: every gate of the promotion into the environment after the
+/// focused one.
+fn gate_panel_lines(
+    snapshot: &Snapshot,
+    focus: usize,
+    width: usize,
+    theme: &Theme,
+) -> Vec<Line<'static>> {
+    let Some(next) = snapshot.environments.get(focus + 1) else {
+        let name = snapshot
+            .environments
+            .get(focus)
+            .map(|e| e.name.as_str().to_string())
+            .unwrap_or_default();
+        return vec![Line::from(Span::styled(
+            format!(" {name} is the last environment: nothing is promoted from it."),
+            theme.muted(),
+        ))];
+    };
+    let Some(preview) = &next.release.promotion else {
+        return vec![Line::from(Span::styled(
+            format!(" No promotion into {} known yet.", next.name),
+            theme.muted(),
+        ))];
+    };
+    let verdict = if preview.allowed() {
+        Span::styled(
+            "✓ allowed",
+            theme.style(theme.ok).add_modifier(Modifier::BOLD),
+        )
+    } else {
+        Span::styled(
+            "✗ blocked",
+            theme.style(theme.fail).add_modifier(Modifier::BOLD),
+        )
+    };
+    let candidate = match (&preview.sha, &preview.subject) {
+        (Some(sha), Some(subject)) => format!("  {} {subject}", short(sha)),
+        (Some(sha), None) => format!("  {}", short(sha)),
+        _ => "  no candidate commit".to_string(),
+    };
+    let mut lines = vec![Line::from(vec![
+        Span::raw(" "),
+        verdict,
+        Span::styled(candidate, theme.style(theme.text)),
+    ])];
+    lines.extend(
+        preview
+            .gates
+            .gates
+            .iter()
+            .flat_map(|g| gate_lines(g, false, width, theme)),
+    );
+    if let Some(note) = &preview.freeze_note {
+        lines.push(Line::from(Span::styled(
+            format!(" ❄ {note}"),
+            theme.style(theme.warn),
+        )));
+    }
+    lines
+}
+
+fn draw_gate_panel(
+    frame: &mut Frame,
+    area: Rect,
+    snapshot: &Snapshot,
+    focus: usize,
+    lines: Vec<Line<'static>>,
+    theme: &Theme,
+) {
+    let from = snapshot
+        .environments
+        .get(focus)
+        .map(|e| e.name.as_str().to_string())
+        .unwrap_or_default();
+    let title = match snapshot.environments.get(focus + 1) {
+        Some(next) => format!(" Gates · {from} → {} · g to close ", next.name),
+        None => format!(" Gates · {from} · g to close "),
+    };
+    let block = Block::bordered()
+        .border_style(theme.style(theme.accent))
+        .title(Span::styled(title, theme.heading()));
+    frame.render_widget(Clear, area);
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+fn draw_log(frame: &mut Frame, body: Rect, snapshot: &Snapshot, scroll: u16, theme: &Theme) {
+    let area = centered(body, body.width.saturating_sub(4), body.height);
+    frame.render_widget(Clear, area);
+    let audit_rows = (snapshot.audit.len() as u16 + 2)
+        .min(area.height / 2)
+        .max(3);
+    let [log_area, audit_area] =
+        Layout::vertical([Constraint::Min(3), Constraint::Length(audit_rows)]).areas(area);
+
+    let log_lines: Vec<Line> = snapshot
+        .log
+        .iter()
+        .map(|line| {
+            let style = if line.error {
+                theme.style(theme.fail)
+            } else {
+                theme.style(theme.text)
+            };
+            Line::from(vec![
+                Span::styled(format!("{} ", line.at.format("%H:%M:%S")), theme.muted()),
+                Span::styled(
+                    format!(
+                        "{:<8} ",
+                        line.environment.as_ref().map(|e| e.as_str()).unwrap_or("-")
+                    ),
+                    theme.style(theme.accent),
+                ),
+                Span::styled(if line.error { "✗ " } else { "  " }, style),
+                Span::styled(line.text.as_str().to_string(), style),
+            ])
+        })
+        .collect();
+    // Newest at the bottom; scrolling goes back in time.
+    let visible = log_area.height.saturating_sub(2);
+    let bottom = (log_lines.len() as u16).saturating_sub(visible);
+    let offset = bottom.saturating_sub(scroll);
+    let log_block = Block::bordered()
+        .border_type(BorderType::Double)
+        .border_style(theme.style(theme.accent))
+        .title(Span::styled(" Log · newest last ", theme.heading()))
+        .title_bottom(Span::styled(" j/k scroll · L or Esc close ", theme.muted()));
+    let log_body = if log_lines.is_empty() {
+        vec![Line::from(Span::styled(
+            " nothing logged yet",
+            theme.muted(),
+        ))]
+    } else {
+        log_lines
+    };
+    frame.render_widget(
+        Paragraph::new(log_body)
+            .block(log_block)
+            .scroll((offset, 0)),
+        log_area,
+    );
+
+    let audit_lines: Vec<Line> = snapshot
+        .audit
+        .iter()
+        .map(|entry| {
+            let sha = |s: &Option<String>| s.as_deref().map(short).unwrap_or("-").to_string();
+            let mut spans = vec![
+                Span::styled(
+                    format!("{} ", entry.at.format("%m-%d %H:%M")),
+                    theme.muted(),
+                ),
+                Span::styled(
+                    format!("{:<10} ", entry.actor.as_str()),
+                    theme.style(theme.text),
+                ),
+                Span::styled(
+                    format!("{} {} ", entry.event, entry.environment),
+                    theme.heading(),
+                ),
+                Span::styled(
+                    format!("{} → {} ", sha(&entry.from_sha), sha(&entry.to_sha)),
+                    theme.style(theme.accent),
+                ),
+                Span::styled(entry.result.as_str().to_string(), theme.style(theme.text)),
+            ];
+            if let Some(reason) = &entry.reason {
+                spans.push(Span::styled(format!(" · {reason}"), theme.muted()));
+            }
+            for used in &entry.overrides {
+                spans.push(Span::styled(
+                    format!(" · override {used}"),
+                    theme.style(theme.warn),
+                ));
+            }
+            Line::from(spans)
+        })
+        .collect();
+    let visible = audit_area.height.saturating_sub(2);
+    let offset = (audit_lines.len() as u16).saturating_sub(visible);
+    let audit_block = Block::bordered()
+        .border_type(BorderType::Double)
+        .border_style(theme.style(theme.accent))
+        .title(Span::styled(" Audit · who, when, what ", theme.heading()));
+    frame.render_widget(
+        Paragraph::new(audit_lines)
+            .block(audit_block)
+            .scroll((offset, 0)),
+        audit_area,
+    );
+}
+
+/// The confirmation's lines, the commit list cut to fit `height` rows.
+fn confirmation_lines(
+    c: &Confirmation,
+    width: usize,
+    height: u16,
+    theme: &Theme,
+) -> Vec<Line<'static>> {
+    let preview = &c.preview;
+    let sha = preview.sha.as_deref().map(short).unwrap_or("(none)");
+    let subject = preview
+        .subject
+        .as_ref()
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_default();
+    let from = preview.from_sha.as_deref().map(short).unwrap_or("nothing");
+    let mut head = vec![Line::from(vec![
+        Span::styled(
+            format!(" {sha} "),
+            theme.style(theme.accent).add_modifier(Modifier::BOLD),
+        ),
+        Span::styled(subject, theme.style(theme.text)),
+    ])];
+    let source = preview
+        .source
+        .as_ref()
+        .map(|s| format!(" from {s},"))
+        .unwrap_or_default();
+    head.push(Line::from(Span::styled(
+        format!("{source} replacing {from} on {}", preview.target),
+        theme.muted(),
+    )));
+
+    let mut tail = Vec::new();
+    if c.step == ConfirmStep::HighRisk {
+        tail.push(Line::raw(""));
+        tail.push(Line::from(Span::styled(
+            " These high-risk files change. Deploy them anyway?",
+            theme.style(theme.warn).add_modifier(Modifier::BOLD),
+        )));
+        for file in &preview.high_risk_files {
+            tail.push(Line::from(Span::styled(
+                format!("   ⚠ {file}"),
+                theme.style(theme.warn),
+            )));
+        }
+    } else {
+        tail.push(Line::from(Span::styled(" Gates", theme.heading())));
+        let overridden = |gate: &Gate| {
+            gate.state == GateState::Fail && c.effective_state(gate) == GateState::Pass
+        };
+        let wrapped: usize = preview
+            .gates
+            .gates
+            .iter()
+            .map(|g| gate_lines(g, overridden(g), width, theme).len())
+            .sum();
+        // Fields, the freeze note, the buttons and a commit summary also need rows.
+        let others = 6 + usize::from(c.confirm_by_name) + usize::from(c.freeze_reason.is_some());
+        let budget = (height as usize).saturating_sub(head.len() + others);
+        for gate in &preview.gates.gates {
+            // Short of rows, a passing gate keeps one line and its reason is cut at the edge;
+            // what blocks always shows in full.
+            let fold = wrapped > budget && c.effective_state(gate) == GateState::Pass;
+            let room = if fold { usize::MAX } else { width };
+            tail.extend(gate_lines(gate, overridden(gate), room, theme));
+        }
+        if let Some(note) = &preview.freeze_note {
+            tail.push(Line::from(Span::styled(
+                format!(" ❄ {note}"),
+                theme.style(theme.warn),
+            )));
+        }
+        let field_line = |label: &str, text: &str, focused: bool| {
+            let cursor = if focused { "▏" } else { "" };
+            Line::from(vec![
+                Span::styled(format!(" {label}: "), theme.style(theme.text)),
+                Span::styled(
+                    format!("[{text}{cursor}]"),
+                    theme
+                        .style(if focused { theme.focus } else { theme.accent })
+                        .add_modifier(Modifier::BOLD),
+                ),
+            ])
+        };
+        if let Some(reason) = &c.freeze_reason {
+            tail.push(field_line(
+                "Freeze override reason",
+                reason,
+                c.field == Some(Field::FreezeReason),
+            ));
+        }
+        if let Some(reason) = &c.lock_reason {
+            tail.push(field_line(
+                "Reason to break the lock",
+                reason,
+                c.field == Some(Field::LockReason),
+            ));
+        }
+        if c.confirm_by_name {
+            let mark = if c.name_confirmed() { " ✓" } else { "" };
+            tail.push(field_line(
+                &format!("Type \"{}\" to confirm{mark}", preview.target),
+                &c.typed_name,
+                c.field == Some(Field::Name),
+            ));
+        }
+    }
+    tail.push(Line::raw(""));
+    tail.push(buttons_line(c, theme));
+
+    // Commits and high-risk files get what is left.
+    let room = (height as usize).saturating_sub(head.len() + tail.len());
+    let mut middle = Vec::new();
+    if c.step == ConfirmStep::Gates {
+        let total = preview.commits.len() + preview.more_commits;
+        let risk = preview.high_risk_files.len();
+        let risk_rows = if risk > 0 { 1 + risk.min(3) } else { 0 };
+        let commit_room = room.saturating_sub(risk_rows + 1).max(1);
+        middle.push(Line::from(Span::styled(
+            format!(
+                " {total} commit{} in between",
+                if total == 1 { "" } else { "s" }
+            ),
+            theme.heading(),
+        )));
+        let shown = if preview.commits.len() + 1 > commit_room {
+            commit_room.saturating_sub(1)
+        } else {
+            preview.commits.len()
+        };
+        for commit in preview.commits.iter().take(shown) {
+            middle.push(Line::from(vec![
+                Span::styled(
+                    format!("   {} ", short(&commit.sha)),
+                    theme.style(theme.accent),
+                ),
+                Span::styled(commit.subject.as_str().to_string(), theme.style(theme.text)),
+                Span::styled(format!(" · {}", commit.author), theme.muted()),
+            ]));
+        }
+        let hidden = total - shown;
+        if hidden > 0 {
+            middle.push(Line::from(Span::styled(
+                format!("   +{hidden} more"),
+                theme.muted(),
+            )));
+        }
+        if risk > 0 {
+            middle.push(Line::from(Span::styled(
+                format!(
+                    " ⚠ {risk} high-risk file{} change",
+                    if risk == 1 { "" } else { "s" }
+                ),
+                theme.style(theme.warn).add_modifier(Modifier::BOLD),
+            )));
+            let shown = risk.min(3);
+            for file in preview.high_risk_files.iter().take(shown) {
+                middle.push(Line::from(Span::styled(
+                    format!("   {file}"),
+                    theme.style(theme.warn),
+                )));
+            }
+            if risk > shown {
+                let last = middle.len() - 1;
+                middle[last].spans.push(Span::styled(
+                    format!(" +{} more", risk - shown),
+                    theme.muted(),
+                ));
+            }
+        }
+        middle.truncate(room);
+    }
+    head.extend(middle);
+    head.extend(tail);
+    // Whatever else is cut, the buttons stay on screen.
+    let height = height as usize;
+    if head.len() > height && height > 0 {
+        let buttons = head.split_off(head.len() - 1);
+        head.truncate(height - 1);
+        head.extend(buttons);
+    }
+    head
+}
+
+fn buttons_line(c: &Confirmation, theme: &Theme) -> Line<'static> {
+    let button = |label: &str, chosen: bool, enabled: bool| {
+        let style = if !enabled {
+            theme.muted().add_modifier(Modifier::CROSSED_OUT)
+        } else if chosen {
+            theme
+                .style(theme.focus)
+                .add_modifier(Modifier::BOLD | Modifier::REVERSED)
+        } else {
+            theme.style(theme.text)
+        };
+        let text = if chosen {
+            format!("▶[ {label} ]")
+        } else {
+            format!(" [ {label} ]")
+        };
+        Span::styled(text, style)
+    };
+    let enabled = c.yes_enabled();
+    let mut spans = vec![
+        Span::raw("        "),
+        button("No", c.choice == Choice::No, true),
+        Span::raw("    "),
+        button("Yes", c.choice == Choice::Yes, enabled),
+    ];
+    if !enabled {
+        let why = if c.preview.sha.is_none() {
+            "no commit to move".to_string()
+        } else if !c.blocking().is_empty() {
+            let names: Vec<&str> = c.blocking().iter().map(|g| g.kind.label()).collect();
+            format!("blocked by {}", names.join(", "))
+        } else {
+            format!("type \"{}\" first", c.preview.target)
+        };
+        spans.push(Span::styled(
+            format!("   Yes disabled: {why}"),
+            theme.style(theme.fail),
+        ));
+    }
+    Line::from(spans)
+}
+
+fn draw_confirmation(frame: &mut Frame, body: Rect, c: &Confirmation, theme: &Theme) {
+    let width = body.width.saturating_sub(4).min(110);
+    let inner_height = body.height.saturating_sub(2);
+    let lines = confirmation_lines(c, width.saturating_sub(2) as usize, inner_height, theme);
+    let height = (lines.len() as u16 + 2).min(body.height);
+    let area = centered(body, width, height);
+    let verb = match (c.kind(), c.step) {
+        (_, ConfirmStep::HighRisk) => "High-risk files".to_string(),
+        (ActionKind::Promote, _) => format!("Promote into {}?", c.environment()),
+        (ActionKind::Rollback, _) => format!("Roll back {}?", c.environment()),
+    };
+    let block = Block::bordered()
+        .border_type(BorderType::Thick)
+        .border_style(theme.style(theme.warn).add_modifier(Modifier::BOLD))
+        .title(Span::styled(format!(" {verb} "), theme.heading()))
+        .title_bottom(Span::styled(
+            " ←→ choose · Enter press · n/Esc cancel ",
+            theme.muted(),
+        ));
+    frame.render_widget(Clear, area);
+    frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
 /// A `width` x `height` rectangle centred in `area` (clipped to it).

@@ -4,6 +4,6 @@
 
 pub mod engine;
 pub mod pty;
+pub mod release;
 pub mod sandbox;
 pub mod schemas;
-pub mod release;

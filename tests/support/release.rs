@@ -12,8 +12,7 @@ use shipdeck::clock::Clock;
 use shipdeck::config::{Config, Credentials};
 use shipdeck::engine::executor::ExecTiming;
 use shipdeck::engine::{
-    ActionRequest, Engine, EngineHandle, EngineOptions, Origin, PollPolicy, Submitted,
-    WriteOptions,
+    ActionRequest, Engine, EngineHandle, EngineOptions, Origin, PollPolicy, Submitted, WriteOptions,
 };
 use shipdeck::model::{ActionKind, ActionPreview, ActionResult, Snapshot};
 use shipdeck::sandbox::{Sandbox, Scenario};
@@ -23,7 +22,8 @@ use super::sandbox::start_with;
 pub const DEADLINE: Duration = Duration::from_secs(60);
 
 /// The demo's staging promotion table, as `Sandbox::demo_config_toml` writes it.
-pub const DEMO_STAGING: &str = "[environment.promotion]\nstrategy = \"fast-forward\"\nsoak = \"2m\"\n";
+pub const DEMO_STAGING: &str =
+    "[environment.promotion]\nstrategy = \"fast-forward\"\nsoak = \"2m\"\n";
 
 /// The demo scenario without its own promotions, with rare commits, so what the engine
 /// promotes stays the candidate while a test runs.
@@ -135,7 +135,9 @@ impl Bench {
     /// Deployments of a GitHub environment, newest first.
     pub async fn deployments(&self, environment: &str) -> Vec<Value> {
         let (_, body) = self
-            .github(&format!("/deployments?environment={environment}&per_page=100"))
+            .github(&format!(
+                "/deployments?environment={environment}&per_page=100"
+            ))
             .await;
         body.as_array().cloned().unwrap_or_default()
     }
@@ -143,7 +145,9 @@ impl Bench {
     /// The states of a deployment's statuses, oldest first.
     pub async fn status_states(&self, deployment_id: u64) -> Vec<String> {
         let (_, body) = self
-            .github(&format!("/deployments/{deployment_id}/statuses?per_page=100"))
+            .github(&format!(
+                "/deployments/{deployment_id}/statuses?per_page=100"
+            ))
             .await;
         let mut states: Vec<String> = body
             .as_array()
@@ -214,7 +218,11 @@ pub async fn wait_preview(
 }
 
 pub fn preview_of<'a>(s: &'a Snapshot, env: &str, kind: ActionKind) -> Option<&'a ActionPreview> {
-    let release = &s.environments.iter().find(|e| e.name.as_str() == env)?.release;
+    let release = &s
+        .environments
+        .iter()
+        .find(|e| e.name.as_str() == env)?
+        .release;
     match kind {
         ActionKind::Promote => release.promotion.as_ref(),
         ActionKind::Rollback => release.rollback.as_ref(),
