@@ -67,6 +67,9 @@ impl Bench {
         let text = config_text(&sandbox, staging, prod, tail);
         let config = shipdeck::config::parse_str(&text, "test.toml").expect("test config parses");
         let clock = sandbox.clock().clone();
+        // Let the last commit's CI finish and dev deploy it: with rare commits and no
+        // scheduled promotions, the candidates then hold still while a test runs.
+        clock.advance(Duration::from_secs(30 * 60));
         Bench {
             sandbox,
             clock,
