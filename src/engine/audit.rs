@@ -175,7 +175,7 @@ mod tests {
             to_sha: Some("2".repeat(40)),
             result: SafeText::new("succeeded"),
             reason: None,
-            overrides: if index % 3 == 0 {
+            overrides: if index.is_multiple_of(3) {
                 vec![SafeText::new("freeze: \"hotfix for INC-42\"")]
             } else {
                 Vec::new()

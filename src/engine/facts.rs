@@ -68,7 +68,7 @@ async fn compare(
     let raw = github.compare(base, head).await?;
     let comparison = Comparison {
         status: raw.status.as_str().to_string(),
-        total_commits: usize::try_from(raw.total_commits).unwrap_or(usize::MAX),
+        total_commits: raw.total_commits,
         commits: raw.commits,
         files: raw.files,
     };
@@ -359,6 +359,7 @@ fn freeze_note(freeze: &gates::FreezeState) -> Option<SafeText> {
 
 /// Where a rollback of `env_index` goes: `requested_sha`, or the newest deployment that once
 /// succeeded with another commit than the one running now.
+#[allow(clippy::too_many_arguments)]
 pub async fn rollback_view(
     config: &Config,
     env_index: usize,

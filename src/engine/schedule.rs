@@ -92,10 +92,10 @@ pub fn next_delay(policy: &PollPolicy, inputs: &PollInputs) -> Duration {
             .min(policy.error_cap);
         delay = backoff;
     }
-    if inputs.rate_remaining == Some(0) {
-        if let Some(reset_in) = inputs.rate_reset_in {
-            delay = delay.max(reset_in.min(policy.reset_cap));
-        }
+    if inputs.rate_remaining == Some(0)
+        && let Some(reset_in) = inputs.rate_reset_in
+    {
+        delay = delay.max(reset_in.min(policy.reset_cap));
     }
     if let Some(wait) = inputs.retry_after {
         delay = delay.max(wait);

@@ -48,8 +48,9 @@ pub struct Update {
     pub rate_limit: Option<RateLimit>,
 }
 
-/// What the release side reports to the store.
+/// What the release side reports to the store (boxed on its way there: previews are big).
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)]
 pub enum ReleaseUpdate {
     /// The gates of the next promotion into `env` and of its rollback, and its lock.
     Preview {
@@ -71,7 +72,7 @@ pub enum ReleaseUpdate {
 #[derive(Debug, Clone, PartialEq)]
 pub enum StoreInput {
     Source(Update),
-    Release(ReleaseUpdate),
+    Release(Box<ReleaseUpdate>),
 }
 
 impl From<Update> for StoreInput {
@@ -82,7 +83,7 @@ impl From<Update> for StoreInput {
 
 impl From<ReleaseUpdate> for StoreInput {
     fn from(update: ReleaseUpdate) -> Self {
-        StoreInput::Release(update)
+        StoreInput::Release(Box::new(update))
     }
 }
 
@@ -148,7 +149,7 @@ impl Store {
     pub fn apply_input(&mut self, input: StoreInput) -> bool {
         match input {
             StoreInput::Source(update) => self.apply(update),
-            StoreInput::Release(update) => self.apply_release(update),
+            StoreInput::Release(update) => self.apply_release(*update),
         }
     }
 

@@ -629,7 +629,7 @@ impl World {
 
     fn commit_fails_lint(&self, index: usize) -> bool {
         let every = self.scenario.lint_fails_every as usize;
-        every > 0 && (index + 1) % every == 0
+        every > 0 && (index + 1).is_multiple_of(every)
     }
 
     fn commit_sha(&self, index: usize) -> String {

@@ -1832,7 +1832,7 @@ pub fn format_duration(duration: Duration) -> String {
     let secs = duration.as_secs();
     match secs {
         0..100 => format!("{secs}s"),
-        100..3600 if secs % 60 == 0 => format!("{}m", secs / 60),
+        100..3600 if secs.is_multiple_of(60) => format!("{}m", secs / 60),
         100..3600 => format!("{}m{:02}s", secs / 60, secs % 60),
         _ => format!("{}h{:02}m", secs / 3600, (secs % 3600) / 60),
     }

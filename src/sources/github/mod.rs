@@ -128,11 +128,11 @@ impl GithubClient {
         if let Some(limit) = rate_limit_from_headers(&response_headers) {
             *lock(&self.rate_limit) = Some(limit);
         }
-        if status == StatusCode::NOT_MODIFIED {
-            if let Some((_, body)) = cached {
-                self.not_modified.fetch_add(1, Ordering::Relaxed);
-                return decode(&body);
-            }
+        if status == StatusCode::NOT_MODIFIED
+            && let Some((_, body)) = cached
+        {
+            self.not_modified.fetch_add(1, Ordering::Relaxed);
+            return decode(&body);
         }
         let body =
             self.octocrab

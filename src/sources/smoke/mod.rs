@@ -46,10 +46,10 @@ pub fn judge(check: &SmokeCheckConfig, answer: &SmokeAnswer) -> Result<String, S
             answer.status, check.status
         ));
     }
-    if let Some(needle) = &check.body_contains {
-        if !answer.body.contains(needle.as_str()) {
-            return Err(format!("body lacks {needle:?}"));
-        }
+    if let Some(needle) = &check.body_contains
+        && !answer.body.contains(needle.as_str())
+    {
+        return Err(format!("body lacks {needle:?}"));
     }
     if let (Some(pointer), Some(expected)) = (&check.json_pointer, &check.json_equals) {
         let expected = toml_to_json(expected);
