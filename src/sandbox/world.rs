@@ -599,12 +599,14 @@ impl World {
                 deploy_succeeds,
                 periodic,
             } => {
-                self.promote(at, environment, sha, deploy_succeeds);
+                let every = match environment {
+                    "prod" => self.scenario.promote_prod_every_secs,
+                    _ => self.scenario.promote_staging_every_secs,
+                };
+                if !(periodic && self.captain_is_active(environment, at, every)) {
+                    self.promote(at, environment, sha, deploy_succeeds);
+                }
                 if periodic {
-                    let every = match environment {
-                        "prod" => self.scenario.promote_prod_every_secs,
-                        _ => self.scenario.promote_staging_every_secs,
-                    };
                     self.schedule(
                         at + TimeDelta::seconds(every as i64),
                         Event::Promote {
@@ -1021,15 +1023,51 @@ impl World {
         self.start_run(at + TimeDelta::seconds(2), branch, &sha, actor, 0.0);
     }
 
+    /// Whether someone acts on `environment` through the API: its lock ref is held, or a
+    /// client deployed there within the last `every` seconds. The world's own scheduled
+    /// promotions then stand back, as a second release captain would, so they never race
+    /// the one at the keyboard.
+    fn captain_is_active(&self, environment: &str, at: DateTime<Utc>, every: u64) -> bool {
+        if self
+            .other_refs
+            .contains_key(&format!("shipdeck/locks/{environment}"))
+        {
+            return true;
+        }
+        let Some((_, _, services)) = ENVIRONMENTS
+            .iter()
+            .find(|(name, _, _)| *name == environment)
+        else {
+            return false;
+        };
+        let client = api_client_actor();
+        let since = at - TimeDelta::seconds(every as i64);
+        self.deployments.iter().rev().any(|d| {
+            d.creator.id == client.id
+                && d.created_at > since
+                && services.contains(&d.environment.as_str())
+        })
+    }
+
     /// Whether a client created a deployment of `sha` to this service (GitHub environment)
     /// through the API that has no final status yet: that record is the deployment.
+    ///
+    /// Also when the client's record of `sha` already says success and is still the
+    /// environment's latest: a client that reports success as soon as the run ends may do so before the
+    /// platform gets round to deploying, and that record stays the deployment.
     fn has_open_api_deployment(&self, environment: &str, sha: &str) -> bool {
         let client = api_client_actor();
-        self.deployments.iter().any(|d| {
-            d.environment == environment
-                && d.sha == sha
-                && d.creator.id == client.id
-                && !d.statuses.iter().any(|s| s.state.is_final())
+        let is_ours = |d: &&DeploymentRecord| d.sha == sha && d.creator.id == client.id;
+        let mut to_environment = self
+            .deployments
+            .iter()
+            .filter(|d| d.environment == environment);
+        let open = to_environment
+            .clone()
+            .filter(is_ours)
+            .any(|d| !d.statuses.iter().any(|s| s.state.is_final()));
+        open || to_environment.next_back().is_some_and(|latest| {
+            is_ours(&latest) && latest.latest_state() == Some(DeployState::Success)
         })
     }
 
@@ -1665,6 +1703,90 @@ mod tests {
         assert_eq!(a.commits, b.commits);
         assert_eq!(a.runs, b.runs);
         assert_eq!(a.deployments, b.deployments);
+    }
+
+    #[test]
+    fn scheduled_promotions_stand_back_while_a_captain_acts() {
+        let every = Scenario::default_demo().promote_staging_every_secs as i64;
+        // Just before the first scheduled promotion of staging.
+        let before = start() + TimeDelta::seconds(every - 5);
+        let after = start() + TimeDelta::seconds(every + 5);
+
+        let mut free = World::new(Scenario::default_demo(), start());
+        free.advance_to(before);
+        let staging_before = free.branches["staging"].clone();
+        free.advance_to(after);
+        assert_ne!(
+            free.branches["staging"], staging_before,
+            "with nobody acting, the scenario promotes staging on schedule"
+        );
+
+        let mut locked = World::new(Scenario::default_demo(), start());
+        locked.advance_to(before);
+        let staging_before = locked.branches["staging"].clone();
+        locked
+            .create_ref("refs/shipdeck/locks/staging", &staging_before)
+            .unwrap();
+        locked.advance_to(after);
+        assert_eq!(
+            locked.branches["staging"], staging_before,
+            "a held lock keeps the scenario's hands off"
+        );
+
+        let mut deployed = World::new(Scenario::default_demo(), start());
+        deployed.advance_to(before);
+        let staging_before = deployed.branches["staging"].clone();
+        deployed
+            .create_deployment(NewDeployment {
+                git_ref: staging_before.clone(),
+                environment: "staging".to_string(),
+                description: "a captain's deploy".to_string(),
+                production: Some(false),
+                payload: "{}".to_string(),
+                creator: api_client_actor(),
+            })
+            .unwrap();
+        deployed.advance_to(after);
+        assert_eq!(
+            deployed.branches["staging"], staging_before,
+            "a recent deploy through the API keeps the scenario's hands off"
+        );
+    }
+
+    #[test]
+    fn a_client_that_reports_success_before_the_platform_deploys_is_not_duplicated() {
+        let mut world = World::new(Scenario::default_demo(), start());
+        let sha = world.deployed_sha("dev").unwrap();
+        let id = world
+            .create_deployment(NewDeployment {
+                git_ref: sha.clone(),
+                environment: "staging".to_string(),
+                description: "promote".to_string(),
+                production: Some(false),
+                payload: "{}".to_string(),
+                creator: api_client_actor(),
+            })
+            .unwrap();
+        world.update_branch("staging", &sha, false).unwrap();
+        let run_end = world
+            .runs
+            .iter()
+            .rev()
+            .find(|r| r.branch == "staging" && r.head_sha == sha)
+            .map(|r| r.completed_at())
+            .unwrap();
+        // The run has ended; the platform deploys two seconds later, but the client has
+        // already said success.
+        world.advance_to(run_end);
+        world.create_deployment_status(id, DeployState::Success, None, true);
+        world.advance_to(run_end + TimeDelta::minutes(5));
+        let of_sha: Vec<_> = world
+            .deployments
+            .iter()
+            .filter(|d| d.environment == "staging" && d.sha == sha)
+            .collect();
+        assert_eq!(of_sha.len(), 1, "{of_sha:#?}");
+        assert_eq!(of_sha[0].id, id);
     }
 
     #[test]
