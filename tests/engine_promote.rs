@@ -96,11 +96,11 @@ async fn fast_forward_moves_staging_and_records_the_deployment() {
                     .is_some_and(|a| a.result == Some(ActionResult::Succeeded))
         }),
     )
-    .await;
-    assert!(
-        shown.is_ok(),
-        "the snapshot shows staging at the promoted commit"
-    );
+    .await
+    // Dropping the found snapshot's guard here: holding it would block the store's next
+    // publish, and with it the shutdown below.
+    .is_ok();
+    assert!(shown, "the snapshot shows staging at the promoted commit");
     engine.shutdown().await;
 }
 
@@ -443,5 +443,90 @@ async fn a_read_only_engine_never_writes() {
     })
     .await;
     assert_eq!(bench.sandbox.write_count(), 0);
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_by_workflow_dispatch_and_by_command() {
+    for (rollback, writes_a_dispatch) in [
+        (
+            "[environment.rollback]\nstrategy = \"workflow-dispatch\"\nworkflow = \"deploy.yml\"\n",
+            true,
+        ),
+        (
+            "[environment.rollback]\nstrategy = \"command\"\ncommand = [\"echo\", \"rolling\", \"{env}\", \"back\", \"to\", \"{sha}\", \"from\", \"{previous_sha}\"]\n",
+            false,
+        ),
+    ] {
+        let staging = format!("{STAGING_FF}{rollback}");
+        let bench = Bench::start(quiet_scenario(), &staging, PROD_PR, "").await;
+        let state = TempDir::new().unwrap();
+        let engine = bench.engine(Some(state.path()));
+        let _clock = bench.run_clock(STEP);
+        let preview = wait_preview(&engine, "staging", ActionKind::Rollback, |p| p.allowed()).await;
+        let target = preview.sha.clone().unwrap();
+        let (id, result, reason) =
+            submit_and_wait(&engine, request(ActionKind::Rollback, "staging"))
+                .await
+                .unwrap_or_else(|answer| panic!("did not start: {answer:?}"));
+        assert_eq!(result, ActionResult::Succeeded, "{rollback}: {reason:?}");
+        assert_eq!(
+            bench.successful("POST", "/actions/workflows/deploy.yml/dispatches"),
+            usize::from(writes_a_dispatch),
+            "{rollback}"
+        );
+        let ours = bench.deployments_of("staging", &id).await;
+        assert_eq!(ours.len(), 1, "{rollback}");
+        assert_eq!(ours[0]["sha"], target.as_str());
+        let states = bench.status_states(ours[0]["id"].as_u64().unwrap()).await;
+        assert_eq!(states, ["in_progress", "success"], "{rollback}");
+        // What the environment runs is read back from that history.
+        let mut rx = engine.snapshots();
+        let shown = tokio::time::timeout(
+            support::release::DEADLINE,
+            rx.wait_for(|s| {
+                s.environments[1]
+                    .deployed()
+                    .is_some_and(|c| c.sha == target)
+            }),
+        )
+        .await
+        .is_ok();
+        assert!(shown, "{rollback}: staging shows the rolled-back commit");
+        engine.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_whose_ci_failed_is_blocked_and_the_green_candidate_passes() {
+    let bench = Bench::start(quiet_scenario(), STAGING_FF, PROD_PR, "").await;
+    let state = TempDir::new().unwrap();
+    let engine = bench.engine(Some(state.path()));
+    let _clock = bench.run_clock(STEP);
+    wait_preview(&engine, "staging", ActionKind::Promote, |p| p.allowed()).await;
+    // A commit on main whose CI failed (the scenario fails Lint every 7th commit).
+    let (_, runs) = bench
+        .github("/actions/workflows/ci.yml/runs?branch=main&status=failure&per_page=10")
+        .await;
+    let failed = runs["workflow_runs"]
+        .as_array()
+        .and_then(|runs| runs.first())
+        .and_then(|run| run["head_sha"].as_str())
+        .expect("a failed run on main")
+        .to_string();
+    let mut ask = request(ActionKind::Promote, "staging");
+    ask.sha = Some(failed.clone());
+    match submit_and_wait(&engine, ask).await {
+        Err(Submitted::Blocked(report)) => {
+            let ci = report.gate(GateKind::CiGreen).expect("CI gate");
+            assert_eq!(ci.state, GateState::Fail, "{ci:?}");
+        }
+        other => panic!("expected blocked by CI, got {other:?}"),
+    }
+    assert_eq!(bench.sandbox.write_count(), 0);
+    let (_, result, reason) = submit_and_wait(&engine, request(ActionKind::Promote, "staging"))
+        .await
+        .unwrap_or_else(|answer| panic!("did not start: {answer:?}"));
+    assert_eq!(result, ActionResult::Succeeded, "{reason:?}");
     engine.shutdown().await;
 }
