@@ -36,14 +36,13 @@ fn exit(code: u8) -> Result<ExitCode> {
     Ok(ExitCode::from(code))
 }
 
-/// Whether every source of every environment has reported once and the preview exists.
-fn ready(snapshot: &Snapshot, env: &str, kind: ActionKind) -> bool {
-    let sources_seen = snapshot.environments.iter().all(|e| {
+/// Whether every source of every environment has reported once.
+fn sources_seen(snapshot: &Arc<Snapshot>) -> bool {
+    snapshot.environments.iter().all(|e| {
         let seen =
             |h: &shipdeck::model::SourceHealth| h.last_success.is_some() || h.last_error.is_some();
         seen(&e.health.deployments) && seen(&e.health.pipeline) && seen(&e.health.smoke)
-    });
-    sources_seen && preview(snapshot, env, kind).is_some()
+    })
 }
 
 fn environment<'a>(snapshot: &'a Snapshot, env: &str) -> Option<&'a EnvironmentSnapshot> {
@@ -81,6 +80,13 @@ fn print_gates(out: &mut impl Write, report: &GateReport) {
             }
         );
     }
+}
+
+fn print_blocking(out: &mut impl Write, report: &GateReport) {
+    let blocking = GateReport {
+        gates: report.blocking().into_iter().cloned().collect(),
+    };
+    print_gates(out, &blocking);
 }
 
 fn print_preview(out: &mut impl Write, preview: &ActionPreview) {
@@ -147,10 +153,19 @@ pub async fn run(engine: &EngineHandle, request: Request, clock: &Clock) -> Resu
         return exit(super::EXIT_BAD_INPUT);
     };
     let mut snapshots = engine.snapshots();
-    let ready_now = |s: &Arc<Snapshot>| ready(s, &request.env, request.kind);
-    let timed_out = tokio::time::timeout(READY_WAIT, snapshots.wait_for(ready_now))
-        .await
-        .is_err();
+    // First every source reports, then the gates are judged on what they said: a preview
+    // from before the last source answered would show its gates as unknown.
+    let timed_out = tokio::time::timeout(READY_WAIT, async {
+        let seen = snapshots.wait_for(sources_seen).await.map(|s| s.version);
+        let Ok(seen) = seen else { return };
+        let _ = snapshots
+            .wait_for(|s| {
+                preview(s, &request.env, request.kind).is_some_and(|p| p.snapshot_version >= seen)
+            })
+            .await;
+    })
+    .await
+    .is_err();
     let snapshot = snapshots.borrow().clone();
     if timed_out {
         eprintln!(
@@ -165,6 +180,16 @@ pub async fn run(engine: &EngineHandle, request: Request, clock: &Clock) -> Resu
         print_preview(&mut stdout, preview);
     }
 
+    let blocked_now = preview(&snapshot, &request.env, request.kind)
+        .is_some_and(|p| p.sha.is_none() || !p.gates.allowed());
+    if blocked_now && !request.yes {
+        // Nothing to confirm: say why and leave it to the captain to try again.
+        eprintln!("shipdeck: blocked; nothing was changed:");
+        if let Some(preview) = preview(&snapshot, &request.env, request.kind) {
+            print_blocking(&mut std::io::stderr(), &preview.gates);
+        }
+        return exit(EXIT_BLOCKED);
+    }
     if !request.yes {
         if !std::io::stdin().is_terminal() {
             eprintln!("shipdeck: not confirmed: pass --yes when not running in a terminal");
@@ -225,11 +250,7 @@ pub async fn run(engine: &EngineHandle, request: Request, clock: &Clock) -> Resu
         }
         Submitted::Blocked(report) | Submitted::NeedsConfirmation(report) => {
             eprintln!("shipdeck: blocked; nothing was changed:");
-            let mut stderr = std::io::stderr();
-            let blocking = GateReport {
-                gates: report.blocking().into_iter().cloned().collect(),
-            };
-            print_gates(&mut stderr, &blocking);
+            print_blocking(&mut std::io::stderr(), &report);
             exit(EXIT_BLOCKED)
         }
         Submitted::Started { id, done } => {

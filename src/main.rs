@@ -282,7 +282,8 @@ async fn cockpit(arg: &ConfigArg, force_read_only: bool) -> Result<ExitCode> {
     } else {
         Some(engine::WriteOptions::new(state_dir_for(&config)?, &actor()))
     };
-    run_cockpit(config, credentials, Clock::system(), theme, title, write).await
+    let clock = clock_for(&config);
+    run_cockpit(config, credentials, clock, theme, title, write).await
 }
 
 async fn demo(args: DemoArgs) -> Result<ExitCode> {
@@ -308,9 +309,14 @@ async fn demo(args: DemoArgs) -> Result<ExitCode> {
     let run_dir = demo_dir.join(format!("run-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&run_dir);
     std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    // Commands from another terminal judge soak and freezes by the world's time, not the
+    // wall's: the world runs `speed` times faster.
     let state_line = format!(
-        "state_dir = {}\n",
-        toml::Value::String(run_dir.display().to_string())
+        "state_dir = {}\n\n[simulated_clock]\nworld_at = \"{}\"\nwall_at = \"{}\"\nspeed = {:?}\n\n",
+        toml::Value::String(run_dir.display().to_string()),
+        clock.now().to_rfc3339(),
+        chrono::Utc::now().to_rfc3339(),
+        args.speed
     );
     let config_text = format!("{state_line}{}", sandbox.demo_config_toml());
     // Written out so `shipdeck promote`/`rollback` can act on the running demo from another
@@ -341,6 +347,14 @@ async fn demo(args: DemoArgs) -> Result<ExitCode> {
     sandbox.shutdown().await;
     let _ = std::fs::remove_dir_all(&run_dir);
     code
+}
+
+/// The system clock, unless the config carries a demo's simulated one.
+fn clock_for(config: &Config) -> Clock {
+    match &config.simulated_clock {
+        Some(simulated) => Clock::scaled(simulated.world_time(chrono::Utc::now()), simulated.speed),
+        None => Clock::system(),
+    }
 }
 
 /// Where the demo keeps its config and per-run state.
@@ -441,7 +455,7 @@ async fn act_from_cli(arg: &ConfigArg, request: act::Request) -> Result<ExitCode
     }
     let credentials = resolve_credentials(&config)?;
     let write = engine::WriteOptions::new(state_dir_for(&config)?, &actor());
-    let clock = Clock::system();
+    let clock = clock_for(&config);
     let title = config.github.repo.get_ref().clone();
     let engine = Engine::spawn_full(
         EngineOptions {
@@ -474,7 +488,7 @@ fn check_config(file: PathBuf) -> Result<ExitCode> {
 async fn status(arg: &ConfigArg, json: bool) -> Result<ExitCode> {
     let config = load_config(arg)?;
     let credentials = resolve_credentials(&config)?;
-    let clock = Clock::system();
+    let clock = clock_for(&config);
     let title = config.github.repo.get_ref().clone();
     let snapshot = engine::snapshot_once(EngineOptions {
         config: Arc::new(config),

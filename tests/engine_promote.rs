@@ -101,6 +101,15 @@ async fn fast_forward_moves_staging_and_records_the_deployment() {
     // publish, and with it the shutdown below.
     .is_ok();
     assert!(shown, "the snapshot shows staging at the promoted commit");
+    // And rolling back now means going back to what the promotion replaced.
+    let replaced_sha = preview
+        .from_sha
+        .clone()
+        .expect("staging ran a commit before");
+    wait_preview(&engine, "staging", ActionKind::Rollback, |p| {
+        p.from_sha.as_deref() == Some(sha.as_str()) && p.sha.as_deref() == Some(&replaced_sha)
+    })
+    .await;
     engine.shutdown().await;
 }
 

@@ -31,6 +31,32 @@ pub struct Config {
     /// Freeze windows: weekly windows and dated blackouts during which promotions wait.
     #[serde(rename = "freeze", default)]
     pub freezes: Vec<FreezeConfig>,
+    /// A world clock other than the wall's: written by `shipdeck demo` into the config it
+    /// leaves for commands from another terminal, so they judge soak and freezes by the
+    /// sandbox's time. Absent (always, outside the demo): the system clock.
+    pub simulated_clock: Option<SimulatedClockConfig>,
+}
+
+/// World time runs `speed` times faster than the wall, and stood at `world_at` when the wall
+/// said `wall_at` (both RFC 3339).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SimulatedClockConfig {
+    pub world_at: chrono::DateTime<chrono::Utc>,
+    pub wall_at: chrono::DateTime<chrono::Utc>,
+    pub speed: f64,
+}
+
+impl SimulatedClockConfig {
+    /// The world time when the wall says `wall_now`.
+    pub fn world_time(
+        &self,
+        wall_now: chrono::DateTime<chrono::Utc>,
+    ) -> chrono::DateTime<chrono::Utc> {
+        let elapsed = (wall_now - self.wall_at).as_seconds_f64() * self.speed;
+        let millis = (elapsed * 1000.0).clamp(-1e15, 1e15) as i64;
+        self.world_at + chrono::TimeDelta::milliseconds(millis)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

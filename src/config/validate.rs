@@ -43,6 +43,7 @@ pub(crate) fn validate(
     checker.smoke_checks(&config.smoke);
     checker.promotions(config);
     checker.freezes(config);
+    checker.simulated_clock(config);
     let mut problems = checker.problems;
     problems.sort_by_key(|(span, _)| span.start);
     problems
@@ -76,6 +77,17 @@ impl Checker<'_, '_> {
             format!("{place}: {problem}")
         };
         self.problems.push((span, message));
+    }
+
+    fn simulated_clock(&mut self, config: &Config) {
+        if let Some(clock) = &config.simulated_clock
+            && !(clock.speed.is_finite() && (0.1..=1000.0).contains(&clock.speed))
+        {
+            self.report(
+                &[key("simulated_clock"), key("speed")],
+                format!("must be between 0.1 and 1000, found {}", clock.speed),
+            );
+        }
     }
 
     fn github(&mut self, config: &Config) {

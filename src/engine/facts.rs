@@ -33,9 +33,14 @@ const SMOKE_FRESH_FOR: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 pub struct FactsCache {
     comparisons: BTreeMap<(String, String), Comparison>,
     pipelines: BTreeMap<String, PipelineState>,
-    /// The rollback preview's input (latest deployment id) and its target.
-    history: BTreeMap<String, (u64, Option<String>)>,
+    /// The rollback preview's inputs (latest deployment id, the commit running) and its
+    /// target. Both count: a deployment's id stays while its status moves on to success,
+    /// and with it what runs, and so what "the previous good one" is.
+    history: BTreeMap<String, (HistoryStamp, Option<String>)>,
 }
+
+/// What a rollback target was worked out from: the latest deployment's id and what runs.
+type HistoryStamp = (u64, Option<String>);
 
 /// The part of a comparison a preview uses.
 #[derive(Debug, Clone, PartialEq)]
@@ -151,6 +156,7 @@ pub async fn promotion_view(
         gates: GateReport::default(),
         freeze_note,
         evaluated_at: now,
+        snapshot_version: snapshot.version,
     };
     let Some(candidate) = candidate else {
         preview.gates = GateReport {
@@ -409,8 +415,9 @@ pub async fn rollback_view(
         }
         None => {
             let key = service.github_environment.clone();
+            let stamp = (latest_id, running.clone());
             let target = match cache.history.get(&key) {
-                Some((id, target)) if *id == latest_id => target.clone(),
+                Some((seen, target)) if *seen == stamp => target.clone(),
                 _ => {
                     let history = github
                         .deployment_history(&service.github_environment, HISTORY_DEPTH)
@@ -423,7 +430,7 @@ pub async fn rollback_view(
                                 && d.states.iter().any(|(state, _)| state == "success")
                         })
                         .map(|d| d.sha.clone());
-                    cache.history.insert(key, (latest_id, target.clone()));
+                    cache.history.insert(key, (stamp, target.clone()));
                     target
                 }
             };
@@ -444,6 +451,7 @@ pub async fn rollback_view(
         gates: GateReport::default(),
         freeze_note: None,
         evaluated_at: now,
+        snapshot_version: snapshot.version,
     };
     let Some(target_sha) = target_sha else {
         preview.gates = GateReport {

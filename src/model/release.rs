@@ -172,6 +172,10 @@ pub struct ActionPreview {
     pub freeze_note: Option<SafeText>,
     /// When the facts were gathered (world time).
     pub evaluated_at: DateTime<Utc>,
+    /// The version of the snapshot the gates were judged on: what the sources had said by
+    /// then.
+    #[serde(default)]
+    pub snapshot_version: u64,
 }
 
 impl ActionPreview {

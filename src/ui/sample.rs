@@ -402,6 +402,7 @@ impl SampleBuilder {
             gates: GateReport::default(),
             freeze_note: None,
             evaluated_at: self.ago(4),
+            snapshot_version: 0,
         }
     }
 

@@ -1,0 +1,182 @@
+//! `shipdeck promote` and `shipdeck rollback` as a script runs them: the release binary against
+//! a sandbox over real HTTP, its world clock shared through the config's `[simulated_clock]`
+//! (as the demo shares it), and the documented exit codes: 0 done, 3 blocked, 1 failed,
+//! 2 bad input.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use shipdeck::clock::Clock;
+use shipdeck::sandbox::{Sandbox, SandboxOptions};
+use support::release::{Bench, config_text, quiet_scenario};
+use tempfile::TempDir;
+
+/// How much faster than the wall the world runs: a CI run of a few world minutes takes
+/// seconds.
+const SPEED: f64 = 60.0;
+/// A run of the binary may take this long before the test gives up on it.
+const RUN_DEADLINE: Duration = Duration::from_secs(180);
+
+const STAGING_FF: &str = "[environment.promotion]\nstrategy = \"fast-forward\"\nsoak = \"1m\"\n";
+const PROD_FAILS: &str = "[environment.promotion]\nfrom = \"staging\"\nstrategy = \"command\"\ncommand = [\"false\"]\nsoak = \"1m\"\n";
+
+/// A bench whose world runs on a scaled clock, with a config for the binary that shares it.
+async fn scaled_bench(state: &Path) -> (Bench, std::path::PathBuf) {
+    let clock = Clock::scaled(chrono::Utc::now(), SPEED);
+    let sandbox = Sandbox::start(SandboxOptions {
+        scenario: quiet_scenario(),
+        clock: clock.clone(),
+    })
+    .await
+    .expect("the sandbox starts");
+    // Dev's last commit has passed CI and deployed, and has soaked.
+    clock.advance(Duration::from_secs(30 * 60));
+    let header = format!(
+        "state_dir = {}\n\n[simulated_clock]\nworld_at = \"{}\"\nwall_at = \"{}\"\nspeed = {SPEED:?}\n\n",
+        toml::Value::String(state.display().to_string()),
+        clock.now().to_rfc3339(),
+        chrono::Utc::now().to_rfc3339(),
+    );
+    let text = format!(
+        "{header}{}",
+        config_text(&sandbox, STAGING_FF, PROD_FAILS, "")
+    );
+    let config = shipdeck::config::parse_str(&text, "test.toml").expect("the test config parses");
+    let file = state.join("config.toml");
+    std::fs::write(&file, &text).expect("write the config");
+    let bench = Bench {
+        sandbox,
+        clock,
+        config: Arc::new(config),
+    };
+    (bench, file)
+}
+
+async fn shipdeck(config: &Path, home: &Path, args: &[&str]) -> Output {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"));
+    cmd.args(args)
+        .arg("--config")
+        .arg(config)
+        .env("HOME", home)
+        .env("XDG_STATE_HOME", home.join("state"))
+        .env("USER", "script-captain")
+        .env("SHIPDECK_DEMO_GITHUB_TOKEN", "test-github")
+        .env("SHIPDECK_DEMO_SENTRY_TOKEN", "test-sentry")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    tokio::time::timeout(RUN_DEADLINE, cmd.output())
+        .await
+        .expect("shipdeck ends in time")
+        .expect("shipdeck runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The commit of the newest deployment whose status says success.
+async fn deployed(bench: &Bench, environment: &str) -> String {
+    for deployment in bench.deployments(environment).await {
+        let Some(id) = deployment["id"].as_u64() else {
+            continue;
+        };
+        let states = bench.status_states(id).await;
+        if states.last().map(String::as_str) == Some("success") {
+            return deployment["sha"].as_str().expect("a sha").to_string();
+        }
+    }
+    panic!("no successful deployment in {environment}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promote_and_rollback_from_a_script_exit_with_the_documented_codes() {
+    let state = TempDir::new().unwrap();
+    let home = TempDir::new().unwrap();
+    let (bench, config) = scaled_bench(state.path()).await;
+    let staging_before = bench.branch_head("staging").await;
+    let dev = deployed(&bench, "dev").await;
+    assert_ne!(dev, staging_before, "dev runs something staging does not");
+
+    // 2: bad input, before anything is read.
+    let out = shipdeck(&config, home.path(), &["promote", "nowhere", "--yes"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no environment is named"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // 2: allowed, but a script that did not say --yes has not confirmed.
+    let out = shipdeck(&config, home.path(), &["promote", "staging"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("--yes"), "{}", text(&out.stderr));
+    assert_eq!(bench.branch_head("staging").await, staging_before);
+
+    // 3: blocked, with the failing gate on stderr: dev's commit never ran in staging.
+    let out = shipdeck(
+        &config,
+        home.path(),
+        &["rollback", "staging", "--to", &dev, "--yes"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("blocked") && stderr.contains("rollback target"),
+        "{stderr}"
+    );
+    assert_eq!(bench.branch_head("staging").await, staging_before);
+
+    // 0: done. Staging runs exactly dev's commit, recorded as this script's deployment.
+    let out = shipdeck(&config, home.path(), &["promote", "staging", "--yes"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{}\nstderr:\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(text(&out.stdout).contains("done"), "{}", text(&out.stdout));
+    assert_eq!(bench.branch_head("staging").await, dev);
+    assert_eq!(deployed(&bench, "staging").await, dev);
+    let audit = std::fs::read_to_string(state.path().join("audit.jsonl")).unwrap();
+    let ours: Vec<serde_json::Value> = audit
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|e: &serde_json::Value| {
+            e["environment"] == "staging" && e["actor"] == "script-captain"
+        })
+        .collect();
+    let results: Vec<&str> = ours.iter().filter_map(|e| e["result"].as_str()).collect();
+    assert!(
+        results.ends_with(&["started", "succeeded"]),
+        "audit: {results:?}"
+    );
+
+    // 1: failed. Prod's deploy command exits non-zero; the failure is said, and prod's branch
+    // is left alone.
+    let prod_before = bench.branch_head("prod").await;
+    let out = shipdeck(
+        &config,
+        home.path(),
+        &["promote", "prod", "--yes", "--confirm-high-risk"],
+    )
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stdout:\n{}\nstderr:\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stderr).contains("failed"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(bench.branch_head("prod").await, prod_before);
+}
