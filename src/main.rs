@@ -69,6 +69,17 @@ enum Command {
     /// Roll ENV back to its previous good deployment (exit 0 done, 3 blocked, 1 failed,
     /// 2 bad input)
     Rollback(RollbackArgs),
+    /// Run a built-in benchmark and print its table (exit 0 when every target is met, 1 if not)
+    Bench {
+        #[command(subcommand)]
+        bench: BenchKind,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchKind {
+    /// Post-deploy verification: shipdeck's rules and two reference rules on simulated deploys
+    Verify,
 }
 
 #[derive(Debug, Args)]
@@ -201,7 +212,27 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             };
             act_from_cli(&cli.config, request).await
         }
+        Some(Command::Bench {
+            bench: BenchKind::Verify,
+        }) => bench_verify(),
     }
+}
+
+/// `shipdeck bench verify`: the decision benchmark's table and whether its targets hold.
+fn bench_verify() -> Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let report = engine::verify_bench::run(&engine::verify_bench::BenchConfig::default())?;
+    print!("{}", report.table());
+    println!(
+        "\n{} deploys in {:.2} s",
+        report.total_deploys(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(if report.all_targets_met() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Prints an error chain, each line sanitized: messages may quote outside text.

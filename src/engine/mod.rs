@@ -18,6 +18,8 @@ pub mod releases;
 pub mod schedule;
 pub mod stages;
 pub mod store;
+pub mod verify;
+pub mod verify_bench;
 
 use std::sync::Arc;
 
