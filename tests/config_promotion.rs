@@ -44,7 +44,7 @@ fn messages(text: &str) -> Vec<String> {
 #[test]
 fn promotion_rollback_and_freezes_parse_with_defaults() {
     let text = three(
-        "[environment.promotion]\nhigh_risk = [\"migrations/**\"]\nrequire_review = true\n\
+        "[environment.promotion]\nstrategy = \"pull-request\"\nhigh_risk = [\"migrations/**\"]\nrequire_review = true\n\
          [environment.rollback]\nstrategy = \"workflow-dispatch\"\nworkflow = \"rollback.yml\"\n\
          [[freeze]]\nweekly = \"Fri 17:00 - Mon 09:00\"\ntime_zone = \"Europe/Berlin\"\n\
          environments = [\"prod\"]\nreason = \"weekend\"\n\
@@ -58,7 +58,7 @@ fn promotion_rollback_and_freezes_parse_with_defaults() {
     let prod = &config.environments[2];
     let promotion = prod.promotion.as_ref().expect("prod promotion");
     assert_eq!(promotion.from, None);
-    assert_eq!(promotion.strategy, PromotionStrategy::FastForward);
+    assert_eq!(promotion.strategy, PromotionStrategy::PullRequest);
     assert_eq!(promotion.soak.get(), Duration::from_secs(30 * 60));
     assert!(promotion.required_checks.is_empty());
     assert_eq!(promotion.high_risk, vec!["migrations/**".to_string()]);
@@ -164,6 +164,12 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
             three("[environment.promotion]\nstrategy = \"yolo\"\n"),
             "16:12: [environment.promotion] strategy: unknown value `yolo`, expected one of \
              `fast-forward`, `pull-request`, `workflow-dispatch`, `command`",
+        ),
+        (
+            "a review without a pull request",
+            three("[environment.promotion]\nrequire_review = true\n"),
+            "16:18: [environment.promotion] require_review (environment \"prod\"): a review is \
+             given on a pull request: set strategy = \"pull-request\" to require one",
         ),
         (
             "zero soak",

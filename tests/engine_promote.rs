@@ -145,6 +145,51 @@ async fn pull_request_promotes_exactly_staging_s_commit_into_prod() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_high_risk_pull_request_merges_only_after_someone_else_approved_it() {
+    let prod = format!("{PROD_PR}require_review = true\n");
+    let bench = Bench::start(quiet_scenario(), STAGING_FF, &prod, "").await;
+    let state = TempDir::new().unwrap();
+    let engine = bench.engine(Some(state.path()));
+    let _clock = bench.run_clock(STEP);
+    let preview = wait_preview(&engine, "prod", ActionKind::Promote, |p| p.allowed()).await;
+    let review = preview
+        .gates
+        .gate(GateKind::Review)
+        .expect("high-risk files ask for a review");
+    assert_eq!(review.state, GateState::Pass, "{review:?}");
+    assert_eq!(review.measured.as_str(), "awaited on the pull request");
+
+    let mut ask = request(ActionKind::Promote, "prod");
+    ask.confirmed_high_risk = true;
+    let (_, result, reason) = submit_and_wait(&engine, ask)
+        .await
+        .unwrap_or_else(|answer| panic!("did not start: {answer:?}"));
+    assert_eq!(result, ActionResult::Succeeded, "{reason:?}");
+    assert_eq!(
+        bench.branch_head("prod").await,
+        preview.sha.clone().unwrap()
+    );
+    // The reviews were read before the merge, and the log says who approved.
+    let requests = bench.sandbox.requests();
+    let reviews_read = requests
+        .iter()
+        .position(|r| r.method == "GET" && r.path.ends_with("/reviews") && r.status == 200);
+    let merged = requests
+        .iter()
+        .position(|r| r.method == "PUT" && r.path.ends_with("/merge") && r.status == 200);
+    assert!(
+        matches!((reviews_read, merged), (Some(read), Some(merge)) if read < merge),
+        "reviews read at {reviews_read:?}, merged at {merged:?}"
+    );
+    let log = engine.snapshots().borrow().log.clone();
+    assert!(
+        log.iter().any(|l| l.text.as_str().contains("approved by")),
+        "{log:#?}"
+    );
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workflow_dispatch_deploys_through_the_dispatched_run() {
     let staging = "[environment.promotion]\nstrategy = \"workflow-dispatch\"\nworkflow = \"deploy.yml\"\nsoak = \"1m\"\n";
     let bench = Bench::start(quiet_scenario(), staging, PROD_PR, "").await;

@@ -350,6 +350,14 @@ impl Checker<'_, '_> {
                     );
                 }
             }
+            if promotion.require_review && promotion.strategy != PromotionStrategy::PullRequest {
+                self.report_in(
+                    env_name,
+                    &with(&path, &[key("require_review")]),
+                    "a review is given on a pull request: set strategy = \"pull-request\" \
+                     to require one",
+                );
+            }
             self.strategy_settings(
                 env_name,
                 &path,

@@ -41,6 +41,8 @@ pub struct ExecTiming {
     pub command_timeout: Duration,
     /// How often an unanswered or failed write is tried (reading in between).
     pub write_attempts: u32,
+    /// World time a high-risk pull request may wait for its approving review.
+    pub review_wait: TimeDelta,
 }
 
 impl Default for ExecTiming {
@@ -51,6 +53,7 @@ impl Default for ExecTiming {
             deploy_timeout: TimeDelta::minutes(30),
             command_timeout: Duration::from_secs(30 * 60),
             write_attempts: 4,
+            review_wait: TimeDelta::hours(4),
         }
     }
 }
@@ -126,6 +129,8 @@ impl Recorder {
 /// Everything an action runs with.
 pub struct ExecContext {
     pub writer: Arc<GithubWriter>,
+    /// Reads what the writer's answers do not carry (a pull request's reviews).
+    pub reader: Arc<crate::sources::github::GithubClient>,
     pub recorder: Arc<Recorder>,
     pub clock: Clock,
     pub timing: ExecTiming,
@@ -1137,6 +1142,9 @@ async fn merge_through_pull(
             None => tokio::time::sleep(ctx.timing.poll).await,
         }
     }
+    if plan.require_review {
+        await_review(ctx, plan, number, tracker).await?;
+    }
     let merged = || async {
         let pull = writer.pull(number).await?;
         Ok(pull.merged.then_some(String::new()))
@@ -1153,6 +1161,56 @@ async fn merge_through_pull(
         other => other,
     })?;
     Ok(Some(format!("pull request #{number} merged")))
+}
+
+/// Waits until someone other than the pull request's author approved it (the review gate,
+/// judged on the pull request itself), or gives up after `review_wait`.
+async fn await_review(
+    ctx: &ExecContext,
+    plan: &ActionPlan,
+    number: u64,
+    tracker: &mut Tracker<'_>,
+) -> Result<(), ExecError> {
+    tracker
+        .set(
+            Step::Apply,
+            ActionStepState::Running,
+            Some(&format!(
+                "pull request #{number}: waiting for an approving review by someone other than its author"
+            )),
+        )
+        .await;
+    let deadline = ctx.clock.now() + ctx.timing.review_wait;
+    loop {
+        let author = ctx.writer.pull(number).await.map(|p| p.author);
+        let approvers = ctx.reader.approving_reviewers(number).await;
+        match (author, approvers) {
+            (Ok(author), Ok(approvers)) => {
+                let gate = super::gates::review_gate(&approvers, author.as_deref());
+                if gate.state == crate::model::GateState::Pass {
+                    ctx.recorder
+                        .log(
+                            ctx.clock.now(),
+                            Some(&plan.environment),
+                            &format!("pull request #{number}: {}", gate.measured),
+                            false,
+                        )
+                        .await;
+                    return Ok(());
+                }
+            }
+            (Err(error), _) => tracing::warn!(%error, "could not read the pull request; retrying"),
+            (_, Err(error)) => tracing::warn!(%error, "could not read the reviews; retrying"),
+        }
+        if ctx.clock.now() > deadline {
+            return Err(ExecError::Refused(format!(
+                "pull request #{number}: no approving review by someone other than its author \
+                 within {} h; nothing was merged",
+                ctx.timing.review_wait.num_hours()
+            )));
+        }
+        tokio::time::sleep(ctx.timing.poll).await;
+    }
 }
 
 /// Waits for the deploy to finish: the run(s) the move started on the branch, the dispatched

@@ -125,7 +125,13 @@ pub fn evaluate_promotion(
     gates.push(high_risk_gate(&policy.high_risk, high_risk.as_deref()));
     if policy.require_review && high_risk.as_ref().is_none_or(|files| !files.is_empty()) {
         // Unknown changed files may hide high-risk ones: ask for the review then too.
-        gates.push(review_gate(facts));
+        let at_merge = policy.strategy == crate::config::PromotionStrategy::PullRequest
+            && facts.pr_author.is_none();
+        gates.push(if at_merge {
+            review_at_merge_gate()
+        } else {
+            review_gate(&facts.approving_reviewers, facts.pr_author.as_deref())
+        });
     }
     if let Some(gate) = forward_gate(&facts.forward, &facts.candidate_sha) {
         gates.push(gate);
@@ -586,20 +592,35 @@ fn high_risk_gate(patterns: &[String], matching: Option<&[String]>) -> Gate {
     gate
 }
 
-fn review_gate(facts: &PromotionFacts) -> Gate {
-    let threshold = "an approving review by someone other than the author";
-    let approvers: Vec<&str> = facts
-        .approving_reviewers
+const REVIEW_THRESHOLD: &str = "an approving review by someone other than the author";
+
+/// Before the promotion's pull request exists, the review cannot be judged yet; the merge
+/// waits for it (the executor asks [`review_gate`] before merging).
+fn review_at_merge_gate() -> Gate {
+    Gate::new(
+        GateKind::Review,
+        GateState::Pass,
+        "awaited on the pull request",
+        REVIEW_THRESHOLD,
+        "the promotion opens a pull request and merges it only once someone other than its \
+         author approves it",
+    )
+}
+
+/// Whether the pull request's reviews let a high-risk change merge.
+pub fn review_gate(approving_reviewers: &[String], pr_author: Option<&str>) -> Gate {
+    let threshold = REVIEW_THRESHOLD;
+    let approvers: Vec<&str> = approving_reviewers
         .iter()
         .map(String::as_str)
-        .filter(|r| Some(*r) != facts.pr_author.as_deref())
+        .filter(|r| Some(*r) != pr_author)
         .collect();
     let measured = if approvers.is_empty() {
         "no approving review by a non-author".to_string()
     } else {
         format!("approved by {}", approvers.join(", "))
     };
-    if facts.pr_author.is_none() {
+    if pr_author.is_none() {
         return Gate::new(
             GateKind::Review,
             GateState::Unknown,
@@ -1346,6 +1367,25 @@ mod tests {
             GateState::Unknown
         );
         assert!(!report.allowed());
+    }
+
+    #[test]
+    fn a_pull_request_promotion_waits_for_its_review_at_merge() {
+        let policy = policy(
+            "strategy = \"pull-request\"\nhigh_risk = [\"migrations/**\"]\nrequire_review = true",
+        );
+        let mut facts = green_facts();
+        facts.changed_files = Some(vec!["migrations/0042_orders.sql".to_string()]);
+        let report = evaluate_promotion(&policy, &[], "prod", &facts, None);
+        let review = gate_of(&report, GateKind::Review);
+        assert_eq!(review.state, GateState::Pass);
+        assert_eq!(review.measured.as_str(), "awaited on the pull request");
+        assert!(report.allowed());
+        // At merge time the same rule judges the pull request's own reviews.
+        let alice = vec!["alice".to_string()];
+        assert_eq!(review_gate(&alice, Some("alice")).state, GateState::Fail);
+        assert_eq!(review_gate(&alice, Some("bob")).state, GateState::Pass);
+        assert_eq!(review_gate(&alice, None).state, GateState::Unknown);
     }
 
     #[test]

@@ -68,6 +68,10 @@ pub struct ActionPlan {
     pub production: bool,
     pub required_contexts: Vec<String>,
     pub started_at: DateTime<Utc>,
+    /// The pull request is merged only once someone other than its author approved it
+    /// (`require_review` with high-risk files).
+    #[serde(default)]
+    pub require_review: bool,
 }
 
 /// The steps of an action, in order.

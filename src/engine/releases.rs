@@ -421,7 +421,10 @@ impl WriteSide {
         let Some(index) = self.env_index(&plan.environment) else {
             return;
         };
-        let Some(writer) = self.writers.get(index).cloned() else {
+        let (Some(writer), Some(reader)) = (
+            self.writers.get(index).cloned(),
+            self.readers.get(index).cloned(),
+        ) else {
             return;
         };
         if let Ok(mut busy) = self.in_flight.lock() {
@@ -431,6 +434,7 @@ impl WriteSide {
         tasks.push(tokio::spawn(async move {
             let ctx = ExecContext {
                 writer,
+                reader,
                 recorder: Arc::clone(&side.recorder),
                 clock: side.clock.clone(),
                 timing: side.options.timing,
@@ -677,6 +681,7 @@ impl WriteSide {
                 .map(|p| p.required_contexts.clone())
                 .unwrap_or_default(),
             started_at: now,
+            require_review: report.gate(GateKind::Review).is_some(),
         };
         let begin = serde_json::to_value(&plan).unwrap_or_else(|_| json!({}));
         if let Err(error) = self
