@@ -451,12 +451,16 @@ fn state_dir_for(config: &Config) -> Result<PathBuf> {
         .to_path_buf())
 }
 
-/// Who acts: the login name, as deployments, the lock and the audit log record it.
+/// Who acts: the login name, as deployments, the lock and the audit log record it. `USER`
+/// first (what the captain sees in their shell), else the account the process runs as
+/// (`USER` is often unset under ssh commands, cron and containers).
 fn actor() -> String {
     std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
-        .map(|u| sanitize(&u, 60))
         .ok()
+        .filter(|u| !u.trim().is_empty())
+        .or_else(|| whoami::username().ok())
+        .map(|u| sanitize(&u, 60))
         .filter(|u| !u.trim().is_empty())
         .unwrap_or_else(|| "unknown".to_string())
 }
