@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use shipdeck::clock::Clock;
 use shipdeck::sandbox::{Sandbox, SandboxOptions};
-use support::release::{Bench, config_text, quiet_scenario};
+use support::release::{Bench, STAGING_FF, config_text, quiet_scenario};
 use tempfile::TempDir;
 
 /// How much faster than the wall the world runs: a CI run of a few world minutes takes
@@ -21,7 +21,6 @@ const SPEED: f64 = 60.0;
 /// A run of the binary may take this long before the test gives up on it.
 const RUN_DEADLINE: Duration = Duration::from_secs(180);
 
-const STAGING_FF: &str = "[environment.promotion]\nstrategy = \"fast-forward\"\nsoak = \"1m\"\n";
 const PROD_FAILS: &str = "[environment.promotion]\nfrom = \"staging\"\nstrategy = \"command\"\ncommand = [\"false\"]\nsoak = \"1m\"\n";
 
 /// A bench whose world runs on a scaled clock, with a config for the binary that shares it.

@@ -10,10 +10,10 @@ use std::time::Duration;
 use serde_json::json;
 use shipdeck::engine::Submitted;
 use shipdeck::model::{ActionKind, ActionResult, GateKind, GateState};
-use support::release::{Bench, quiet_scenario, request, submit_and_wait, wait_preview};
+use support::release::{Bench, STAGING_FF, quiet_scenario, request, submit_and_wait, wait_preview};
 use tempfile::TempDir;
 
-const STAGING_FF: &str = "[environment.promotion]\nstrategy = \"fast-forward\"\nsoak = \"1m\"\n";
+/// Prod by pull request, with the high-risk globs the sandbox's commits touch.
 const PROD_PR: &str = "[environment.promotion]\nfrom = \"staging\"\nstrategy = \"pull-request\"\nsoak = \"1m\"\nhigh_risk = [\"migrations/**\", \"db/migrations/**\", \"infra/iam/**\", \"src/payments/**\"]\n";
 const STEP: Duration = Duration::from_secs(1);
 

@@ -10,10 +10,11 @@ use std::time::Duration;
 use shipdeck::engine::{EngineHandle, Submitted};
 use shipdeck::model::{ActionKind, ActionResult};
 use shipdeck::sandbox::{FaultEffect, FaultRule};
-use support::release::{Bench, DEADLINE, quiet_scenario, request, submit_and_wait, wait_preview};
+use support::release::{
+    Bench, DEADLINE, STAGING_FF, quiet_scenario, request, submit_and_wait, wait_preview,
+};
 use tempfile::TempDir;
 
-const STAGING_FF: &str = "[environment.promotion]\nstrategy = \"fast-forward\"\nsoak = \"1m\"\n";
 const PROD_FF: &str =
     "[environment.promotion]\nfrom = \"staging\"\nstrategy = \"fast-forward\"\nsoak = \"1m\"\n";
 /// Writes of a fast-forward promotion into one service: lock tag, lock ref, deployment,

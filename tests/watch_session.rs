@@ -14,11 +14,7 @@ use ratatui::backend::TestBackend;
 use shipdeck::model::ActionKind;
 use shipdeck::sandbox::Service;
 use shipdeck::ui::{LoopTiming, Theme, UiOptions, run_loop};
-use support::release::{Bench, quiet_scenario, wait_preview};
-
-const STAGING_FF: &str = "[environment.promotion]\nstrategy = \"fast-forward\"\nsoak = \"1m\"\n";
-const PROD_PR: &str =
-    "[environment.promotion]\nfrom = \"staging\"\nstrategy = \"pull-request\"\nsoak = \"1m\"\n";
+use support::release::{Bench, PROD_PR, STAGING_FF, quiet_scenario, wait_preview};
 
 fn key(code: KeyCode, modifiers: KeyModifiers) -> io::Result<Event> {
     Ok(Event::Key(KeyEvent::new(code, modifiers)))

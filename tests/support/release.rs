@@ -27,6 +27,13 @@ pub const DEMO_STAGING: &str =
 
 /// The demo scenario without its own promotions, with rare commits, so what the engine
 /// promotes stays the candidate while a test runs.
+/// Staging's promotion in most tests: move the branch, after a minute of soak in dev.
+pub const STAGING_FF: &str =
+    "[environment.promotion]\nstrategy = \"fast-forward\"\nsoak = \"1m\"\n";
+/// Prod's promotion in most tests: a pull request from staging, after a minute of soak.
+pub const PROD_PR: &str =
+    "[environment.promotion]\nfrom = \"staging\"\nstrategy = \"pull-request\"\nsoak = \"1m\"\n";
+
 pub fn quiet_scenario() -> Scenario {
     let mut scenario = Scenario::default_demo();
     scenario.promote_staging_every_secs = 10 * 365 * 24 * 3600;
