@@ -4,6 +4,8 @@
 //! promotion reaches the engine's channel and its answer is shown; a read-only loop sends
 //! nothing whatever is pressed.
 
+mod support;
+
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
@@ -328,27 +330,7 @@ async fn a_read_only_loop_sends_nothing_whatever_is_pressed() {
     // nothing was sent, not that nobody could.
     let (_kept, mut requests) = ActionSender::channel(4);
     let harness = start(quiet(1), quiet_timing());
-    let mut codes: Vec<KeyCode> = (' '..='~')
-        .filter(|c| *c != 'q')
-        .map(KeyCode::Char)
-        .collect();
-    codes.extend([
-        KeyCode::Enter,
-        KeyCode::Esc,
-        KeyCode::Tab,
-        KeyCode::BackTab,
-        KeyCode::Left,
-        KeyCode::Right,
-        KeyCode::Up,
-        KeyCode::Down,
-        KeyCode::Backspace,
-        KeyCode::Delete,
-        KeyCode::Home,
-        KeyCode::End,
-        KeyCode::PageUp,
-        KeyCode::PageDown,
-    ]);
-    codes.extend((1..=12).map(KeyCode::F));
+    let codes = support::keys::every_plain_key_but_quit();
     for focus in ['1', '2', '3'] {
         harness.send(key(KeyCode::Char(focus)));
         for code in &codes {

@@ -54,27 +54,7 @@ async fn every_key_of_a_watch_session_leaves_github_unwritten() {
         (stats, terminal)
     });
 
-    let mut codes: Vec<KeyCode> = (' '..='~')
-        .filter(|c| *c != 'q')
-        .map(KeyCode::Char)
-        .collect();
-    codes.extend([
-        KeyCode::Enter,
-        KeyCode::Esc,
-        KeyCode::Tab,
-        KeyCode::BackTab,
-        KeyCode::Left,
-        KeyCode::Right,
-        KeyCode::Up,
-        KeyCode::Down,
-        KeyCode::Backspace,
-        KeyCode::Delete,
-        KeyCode::Home,
-        KeyCode::End,
-        KeyCode::PageUp,
-        KeyCode::PageDown,
-    ]);
-    codes.extend((1..=12).map(KeyCode::F));
+    let codes = support::keys::every_plain_key_but_quit();
     let mut sent = 0u64;
     let mut send = |event| {
         events.unbounded_send(event).expect("the loop listens");

@@ -1065,6 +1065,19 @@ pub struct BurnRateOutcome {
     pub explanation: BurnRateExplanation,
 }
 
+/// One alert's two windows and its threshold in words, e.g. "15x over 1h and 20x over 5m,
+/// at or above 14.4x".
+fn alert_text(alert: &AlertBurn, between: &str, before_threshold: &str) -> String {
+    format!(
+        "{} over {}{between}{} over {}{before_threshold}{}",
+        burn_text(alert.long.burn_rate),
+        window_text(alert.long.window_minutes),
+        burn_text(alert.short.burn_rate),
+        window_text(alert.short.window_minutes),
+        burn_text(Some(alert.threshold))
+    )
+}
+
 /// Judges the error budget's burn rate as of `now`, over the windows ending at `now`. Fails
 /// when any alert's burn rate is at or above its threshold over both its windows; not enough
 /// data when no alert has enough probes in both windows.
@@ -1122,16 +1135,7 @@ pub fn evaluate_burn_rate(
             let burning: Vec<String> = alerts
                 .iter()
                 .filter(|a| a.verdict == Verdict::Fail)
-                .map(|a| {
-                    format!(
-                        "{} over {} and {} over {}, at or above {}",
-                        burn_text(a.long.burn_rate),
-                        window_text(a.long.window_minutes),
-                        burn_text(a.short.burn_rate),
-                        window_text(a.short.window_minutes),
-                        burn_text(Some(a.threshold))
-                    )
-                })
+                .map(|a| alert_text(a, " and ", ", at or above "))
                 .collect();
             format!("error budget burning {} ({objective})", burning.join("; "))
         }
@@ -1139,16 +1143,7 @@ pub fn evaluate_burn_rate(
             let shown: Vec<String> = alerts
                 .iter()
                 .filter(|a| a.verdict == Verdict::Pass)
-                .map(|a| {
-                    format!(
-                        "{} over {}, {} over {} (limit {})",
-                        burn_text(a.long.burn_rate),
-                        window_text(a.long.window_minutes),
-                        burn_text(a.short.burn_rate),
-                        window_text(a.short.window_minutes),
-                        burn_text(Some(a.threshold))
-                    )
-                })
+                .map(|a| format!("{})", alert_text(a, ", ", " (limit ")))
                 .collect();
             format!("burn rate {} ({objective})", shown.join("; "))
         }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod engine;
+pub mod keys;
 pub mod pty;
 pub mod release;
 pub mod sandbox;
