@@ -1,8 +1,7 @@
 //! The release binary in a pseudo-terminal: `shipdeck demo` as a new user sees it.
 
-mod support;
 
-use support::pty::PtySession;
+use crate::support::pty::PtySession;
 
 const STAGES: [&str; 7] = [
     "Install",

@@ -4,7 +4,6 @@
 //! promotion reaches the engine's channel and its answer is shown; a read-only loop sends
 //! nothing whatever is pressed.
 
-mod support;
 
 use std::io;
 use std::sync::Arc;
@@ -330,7 +329,7 @@ async fn a_read_only_loop_sends_nothing_whatever_is_pressed() {
     // nothing was sent, not that nobody could.
     let (_kept, mut requests) = ActionSender::channel(4);
     let harness = start(quiet(1), quiet_timing());
-    let codes = support::keys::every_plain_key_but_quit();
+    let codes = crate::support::keys::every_plain_key_but_quit();
     for focus in ['1', '2', '3'] {
         harness.send(key(KeyCode::Char(focus)));
         for code in &codes {

@@ -14,8 +14,7 @@ use shipdeck::model::RunStatus;
 use shipdeck::sandbox::Sandbox;
 use shipdeck::sources::github::GithubClient;
 
-mod support;
-use support::sandbox::start_sandbox;
+use crate::support::sandbox::start_sandbox;
 
 const DEADLINE_STEPS: usize = 200;
 

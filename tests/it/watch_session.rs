@@ -2,7 +2,6 @@
 //! every key pressed in every environment (including the confirm keys after `p` and `r`), and
 //! not one POST, PATCH, PUT or DELETE reaching GitHub.
 
-mod support;
 
 use std::io;
 use std::time::Duration;
@@ -14,7 +13,7 @@ use ratatui::backend::TestBackend;
 use shipdeck::model::ActionKind;
 use shipdeck::sandbox::Service;
 use shipdeck::ui::{LoopTiming, Theme, UiOptions, run_loop};
-use support::release::{Bench, PROD_PR, STAGING_FF, quiet_scenario, wait_preview};
+use crate::support::release::{Bench, PROD_PR, STAGING_FF, quiet_scenario, wait_preview};
 
 fn key(code: KeyCode, modifiers: KeyModifiers) -> io::Result<Event> {
     Ok(Event::Key(KeyEvent::new(code, modifiers)))
@@ -54,7 +53,7 @@ async fn every_key_of_a_watch_session_leaves_github_unwritten() {
         (stats, terminal)
     });
 
-    let codes = support::keys::every_plain_key_but_quit();
+    let codes = crate::support::keys::every_plain_key_but_quit();
     let mut sent = 0u64;
     let mut send = |event| {
         events.unbounded_send(event).expect("the loop listens");

@@ -3,14 +3,13 @@
 //! leaves GitHub's deployment history saying so; gates block and then pass; overrides and
 //! broken locks are audited.
 
-mod support;
 
 use std::time::Duration;
 
 use serde_json::json;
 use shipdeck::engine::Submitted;
 use shipdeck::model::{ActionKind, ActionResult, GateKind, GateState};
-use support::release::{Bench, STAGING_FF, quiet_scenario, request, submit_and_wait, wait_preview};
+use crate::support::release::{Bench, STAGING_FF, quiet_scenario, request, submit_and_wait, wait_preview};
 use tempfile::TempDir;
 
 /// Prod by pull request, with the high-risk globs the sandbox's commits touch.
@@ -86,7 +85,7 @@ async fn fast_forward_moves_staging_and_records_the_deployment() {
     // The screen shows it.
     let mut rx = engine.snapshots();
     let shown = tokio::time::timeout(
-        support::release::DEADLINE,
+        crate::support::release::DEADLINE,
         rx.wait_for(|s| {
             s.environments[1].deployed().is_some_and(|c| c.sha == sha)
                 && s.environments[1]
@@ -230,7 +229,7 @@ async fn command_runs_without_a_shell_and_its_output_reaches_the_log() {
     let mut rx = engine.snapshots();
     let expected = format!("deploying {sha} to staging");
     let logged = tokio::time::timeout(
-        support::release::DEADLINE,
+        crate::support::release::DEADLINE,
         rx.wait_for(|s| s.log.iter().any(|l| l.text.as_str() == expected)),
     )
     .await
@@ -537,7 +536,7 @@ async fn rollback_by_workflow_dispatch_and_by_command() {
         // What the environment runs is read back from that history.
         let mut rx = engine.snapshots();
         let shown = tokio::time::timeout(
-            support::release::DEADLINE,
+            crate::support::release::DEADLINE,
             rx.wait_for(|s| {
                 s.environments[1]
                     .deployed()

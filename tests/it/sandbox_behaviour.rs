@@ -3,9 +3,8 @@
 //! deployment), determinism, hostile subjects, Sentry series and issues, the apps, and the
 //! demo config and scenario files.
 
-mod support;
 
-use support::sandbox::{start_sandbox, start_with};
+use crate::support::sandbox::{start_sandbox, start_with};
 
 use std::time::Duration;
 

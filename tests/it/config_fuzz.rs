@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use shipdeck::config::parse_str;
 
-const EXAMPLE: &str = include_str!("../config.toml.example");
+const EXAMPLE: &str = include_str!("../../config.toml.example");
 
 /// Pieces that make up plausible (and implausible) config files.
 const FRAGMENTS: &[&str] = &[

@@ -2,7 +2,6 @@
 //! of repeated, and an engine killed between any two steps of a promotion finishes it after a
 //! restart from its journal: one branch move, one deployment, a complete audit trail.
 
-mod support;
 
 use std::path::Path;
 use std::time::Duration;
@@ -10,7 +9,7 @@ use std::time::Duration;
 use shipdeck::engine::{EngineHandle, Submitted};
 use shipdeck::model::{ActionKind, ActionResult};
 use shipdeck::sandbox::{FaultEffect, FaultRule};
-use support::release::{
+use crate::support::release::{
     Bench, DEADLINE, STAGING_FF, quiet_scenario, request, submit_and_wait, wait_preview,
 };
 use tempfile::TempDir;

@@ -3,7 +3,6 @@
 //! (as the demo shares it), and the documented exit codes: 0 done, 3 blocked, 1 failed,
 //! 2 bad input.
 
-mod support;
 
 use std::path::Path;
 use std::process::{Output, Stdio};
@@ -12,7 +11,7 @@ use std::time::Duration;
 
 use shipdeck::clock::Clock;
 use shipdeck::sandbox::{Sandbox, SandboxOptions};
-use support::release::{Bench, STAGING_FF, config_text, quiet_scenario};
+use crate::support::release::{Bench, STAGING_FF, config_text, quiet_scenario};
 use tempfile::TempDir;
 
 /// How much faster than the wall the world runs: a CI run of a few world minutes takes

@@ -10,8 +10,7 @@ use shipdeck::actions::github::{GithubWriter, NewDeployment, Tagger, WriteError}
 use shipdeck::config::{MergeMethod, Secret};
 use shipdeck::sandbox::{FaultEffect, FaultRule, Sandbox};
 
-mod support;
-use support::sandbox::{start_sandbox, start_time};
+use crate::support::sandbox::{start_sandbox, start_time};
 
 const TOKEN: &str = "ghp_writerTestToken0123456789abcdef0123";
 const DEADLINE_STEPS: usize = 200;

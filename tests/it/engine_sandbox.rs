@@ -2,9 +2,8 @@
 //! arrives (three environments, deployed commits, seven stages, seven smoke results, error
 //! buckets), repeat polls are answered 304 from ETags, and stepping the clock moves a run.
 
-mod support;
 
-use support::engine::wait_for;
+use crate::support::engine::wait_for;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -8,8 +8,7 @@ use serde_json::Value;
 use shipdeck::clock::Clock;
 use shipdeck::sandbox::{Sandbox, SandboxOptions, Scenario};
 
-mod support;
-use support::schemas::assert_valid;
+use crate::support::schemas::assert_valid;
 
 fn start_time() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-20T10:00:00Z")

@@ -8,9 +8,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use shipdeck::sandbox::{FaultEffect, FaultRule, Sandbox, Scenario};
 
-mod support;
-use support::sandbox::{start_sandbox, start_time, start_with};
-use support::schemas::assert_valid;
+use crate::support::sandbox::{start_sandbox, start_time, start_with};
+use crate::support::schemas::assert_valid;
 
 const DEADLINE_STEPS: usize = 200;
 

@@ -2,9 +2,8 @@
 //! on 304, rate-limit figures are read, a rate-limit answer says when to retry, and the token
 //! never shows in an error.
 
-mod support;
 
-use support::engine::serve;
+use crate::support::engine::serve;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

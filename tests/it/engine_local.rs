@@ -2,9 +2,8 @@
 //! app) with a manual clock: a failing source marks only itself, nothing new means no new
 //! version, and `snapshot_once` covers every environment.
 
-mod support;
 
-use support::engine::{serve, wait_for};
+use crate::support::engine::{serve, wait_for};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

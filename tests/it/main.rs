@@ -1,0 +1,29 @@
+//! The integration tests, one binary: the sandbox, the engine, the CLI and the screen, each
+//! exercised over real HTTP or a pty. One binary links once, which keeps `cargo test` fast.
+
+mod support;
+
+mod actions_github;
+mod cli;
+mod cli_act;
+mod client_fixtures;
+mod config_credentials;
+mod config_errors;
+mod config_example;
+mod config_fuzz;
+mod config_locate;
+mod config_promotion;
+mod e2e_pty;
+mod engine_gates;
+mod engine_github_client;
+mod engine_local;
+mod engine_promote;
+mod engine_recovery;
+mod engine_sandbox;
+mod sandbox_behaviour;
+mod sandbox_schemas;
+mod sandbox_write;
+mod sources_release;
+mod ui_loop;
+mod ui_render;
+mod watch_session;
