@@ -6,7 +6,10 @@
 //! Like the read client it sends raw requests with our own serde types and turns off
 //! octocrab's automatic retry: replaying a write blindly could apply it twice, so every
 //! failure is handed back as a [`WriteError`] the engine branches on. Reads here never use an
-//! ETag cache: a decision to retry must see GitHub's state as it is now.
+//! ETag cache: a decision to retry must see GitHub's state as it is now. Issue filing is the
+//! exception to raw requests: octocrab's typed issue calls fit GitHub's issue JSON, and the
+//! filing reads the open issues first, so calling it again after an unclear failure never
+//! files a duplicate.
 //!
 //! Fields of the returned records are GitHub's raw values (shas, refs, the lock tag's
 //! message, so the engine can parse them); callers wrap them in `SafeText` before showing
@@ -33,6 +36,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// GitHub's page size cap.
 const MAX_PER_PAGE: usize = 100;
 const MESSAGE_CHARS: usize = 200;
+/// How many open issues [`GithubWriter::file_issue_once`] reads looking for a duplicate.
+pub const MAX_ISSUES_SEARCHED: usize = 500;
 
 /// Why a GitHub write (or a read made for one) failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -166,6 +171,16 @@ pub struct PullInfo {
     pub html_url: String,
 }
 
+/// The issue [`GithubWriter::file_issue_once`] filed or found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FiledIssue {
+    pub number: u64,
+    /// The issue's page on GitHub.
+    pub url: String,
+    /// `false` when an open issue with the same title already existed.
+    pub created: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunInfo {
     pub id: u64,
@@ -182,6 +197,8 @@ pub struct RunInfo {
 pub struct GithubWriter {
     octocrab: Octocrab,
     owner: String,
+    /// The repository's name without its owner, for octocrab's typed calls.
+    name: String,
     repo_path: String,
     timeout: Duration,
 }
@@ -287,6 +304,7 @@ impl GithubWriter {
         Ok(Self {
             octocrab,
             owner: owner.to_string(),
+            name: name.to_string(),
             repo_path: format!("/repos/{}/{}", encode(owner), encode(name)),
             timeout,
         })
@@ -572,6 +590,89 @@ impl GithubWriter {
         Ok(reply.decode::<WireDispatch>()?.workflow_run_id)
     }
 
+    /// Files an issue unless an open one with the same title exists (the caller puts what
+    /// makes it unique, e.g. the SHA and the reason, in the title). Open issues carrying the
+    /// first of `labels` are searched, newest first, up to [`MAX_ISSUES_SEARCHED`]. After an
+    /// ambiguous failure ([`WriteError::is_ambiguous`]) calling it again is safe: an issue
+    /// that was filed after all is found, not filed twice.
+    pub async fn file_issue_once(
+        &self,
+        title: &str,
+        body: &str,
+        labels: &[String],
+    ) -> Result<FiledIssue, WriteError> {
+        if let Some(existing) = self.open_issue_titled(title, labels.first()).await? {
+            return Ok(existing);
+        }
+        let issues = self.octocrab.issues(&self.owner, &self.name);
+        let issue = self
+            .typed(
+                issues
+                    .create(title)
+                    .body(body)
+                    .labels(labels.to_vec())
+                    .send(),
+            )
+            .await?;
+        Ok(FiledIssue {
+            number: issue.number,
+            url: issue.html_url.to_string(),
+            created: true,
+        })
+    }
+
+    /// The newest open issue (not pull request) titled `title`, among those with `label`.
+    async fn open_issue_titled(
+        &self,
+        title: &str,
+        label: Option<&String>,
+    ) -> Result<Option<FiledIssue>, WriteError> {
+        let issues = self.octocrab.issues(&self.owner, &self.name);
+        let mut list = issues
+            .list()
+            .state(octocrab::params::State::Open)
+            .sort(octocrab::params::issues::Sort::Created)
+            .direction(octocrab::params::Direction::Descending)
+            .per_page(MAX_PER_PAGE as u8);
+        if let Some(label) = label {
+            list = list.labels(std::slice::from_ref(label));
+        }
+        let mut page = self.typed(list.send()).await?;
+        let mut seen = 0;
+        loop {
+            seen += page.items.len();
+            let found = page
+                .items
+                .iter()
+                .find(|issue| issue.pull_request.is_none() && issue.title.trim() == title.trim());
+            if let Some(issue) = found {
+                return Ok(Some(FiledIssue {
+                    number: issue.number,
+                    url: issue.html_url.to_string(),
+                    created: false,
+                }));
+            }
+            if seen >= MAX_ISSUES_SEARCHED || page.next.is_none() {
+                return Ok(None);
+            }
+            match self.typed(self.octocrab.get_page(&page.next)).await? {
+                Some(next) => page = next,
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// A typed octocrab call, bounded by the exchange timeout.
+    async fn typed<T>(
+        &self,
+        call: impl std::future::Future<Output = octocrab::Result<T>>,
+    ) -> Result<T, WriteError> {
+        tokio::time::timeout(self.timeout, call)
+            .await
+            .map_err(|_| WriteError::Timeout)?
+            .map_err(|e| typed_error(&e))
+    }
+
     // ---- fresh reads ----
 
     /// What `full_ref` points at, or `None` when it does not exist.
@@ -707,6 +808,23 @@ impl GithubWriter {
             .collect();
         runs.sort_by_key(|r| std::cmp::Reverse((r.created_at, r.id)));
         Ok(runs)
+    }
+}
+
+/// The error of a typed octocrab call: GitHub's answers mean what they mean for raw
+/// requests ([`Reply::failure`]), a body that does not fit the model is a decode error.
+fn typed_error(error: &octocrab::Error) -> WriteError {
+    match error {
+        octocrab::Error::GitHub { source, .. } => Reply {
+            status: source.status_code,
+            headers: source.headers.clone().unwrap_or_default(),
+            body: json!({ "message": source.message, "errors": source.errors }).to_string(),
+        }
+        .failure(),
+        octocrab::Error::Json { .. } | octocrab::Error::Serde { .. } => {
+            WriteError::Decode(sanitize(&error.to_string(), MESSAGE_CHARS))
+        }
+        other => transport_error(other),
     }
 }
 

@@ -1,6 +1,6 @@
 //! Small derived views of configuration values that several modules need the same way.
 
-use crate::config::types::{GithubConfig, SmokeCheckConfig};
+use crate::config::types::{Config, GithubConfig, SmokeCheckConfig, VerifyConfig};
 
 /// The placeholder for the environment's base URL in a smoke check path.
 pub const URL_PLACEHOLDER: &str = "{url}";
@@ -37,6 +37,54 @@ impl GithubConfig {
     pub fn owner_and_name(&self) -> (&str, &str) {
         let repo = self.repo.get_ref().as_str();
         repo.split_once('/').unwrap_or((repo, ""))
+    }
+}
+
+impl Config {
+    /// The index of the environment `index` promotes from, when it promotes at all.
+    pub fn promotion_source(&self, index: usize) -> Option<usize> {
+        let promotion = self.environments.get(index)?.promotion.as_ref()?;
+        match &promotion.from {
+            Some(from) => self
+                .environments
+                .iter()
+                .position(|e| e.name.get_ref() == from.get_ref()),
+            None => index.checked_sub(1),
+        }
+    }
+
+    /// How deploys into environment `index` are verified, or `None` when they are not. An
+    /// environment without a `[environment.verify]` table is verified with the defaults when
+    /// nothing promotes from it: the end of the chain, where users are.
+    pub fn verification(&self, index: usize) -> Option<VerifyConfig> {
+        let env = self.environments.get(index)?;
+        let end_of_chain =
+            (0..self.environments.len()).all(|other| self.promotion_source(other) != Some(index));
+        let verify = env.verify.clone().unwrap_or_else(VerifyConfig::defaults);
+        verify
+            .enabled
+            .unwrap_or(end_of_chain || env.verify.is_some())
+            .then_some(verify)
+    }
+}
+
+impl VerifyConfig {
+    /// The table as if written empty.
+    pub fn defaults() -> Self {
+        use crate::config::defaults as d;
+        Self {
+            enabled: None,
+            window: d::verify_window(),
+            baseline: d::verify_baseline(),
+            max_increase: d::max_increase(),
+            min_events: d::min_events(),
+            new_issue_events: d::new_issue_events(),
+            availability: d::availability(),
+            auto_rollback: true,
+            max_auto_rollbacks: d::max_auto_rollbacks(),
+            open_issue: true,
+            issue_labels: d::issue_labels(),
+        }
     }
 }
 

@@ -43,6 +43,8 @@ pub struct Credentials {
     pub github_per_env: HashMap<String, Secret>,
     pub sentry_default: Option<Secret>,
     pub sentry_per_env: HashMap<String, Secret>,
+    /// Notifier secrets (webhook URLs, PagerDuty routing keys) by the variable that held them.
+    pub notifier_secrets: HashMap<String, Secret>,
 }
 
 /// A token variable the config names that holds no token. Names the variable and the config
@@ -97,6 +99,21 @@ impl Credentials {
             )? {
                 credentials.sentry_per_env.insert(name.clone(), token);
             }
+            for (j, notifier) in env.notifiers.iter().enumerate() {
+                for (field, variable) in [
+                    ("url_env", notifier.url_env.as_ref()),
+                    ("routing_key_env", notifier.routing_key_env.as_ref()),
+                ] {
+                    if let Some(variable) = variable
+                        && let Some(secret) =
+                            read(format!("{place} notify #{} {field}", j + 1), Some(variable))?
+                    {
+                        credentials
+                            .notifier_secrets
+                            .insert(variable.get_ref().clone(), secret);
+                    }
+                }
+            }
         }
         Ok(credentials)
     }
@@ -115,6 +132,11 @@ impl Credentials {
         self.github_per_env
             .get(env)
             .or(self.github_default.as_ref())
+    }
+
+    /// The notifier secret the config names by `variable`, once read.
+    pub fn notifier_secret(&self, variable: &str) -> Option<&Secret> {
+        self.notifier_secrets.get(variable)
     }
 
     /// The Sentry token for environment `env` (its override, else the default).

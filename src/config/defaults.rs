@@ -34,6 +34,42 @@ pub fn time_zone() -> Spanned<String> {
     Spanned::new(0..0, "UTC".to_string())
 }
 
+pub fn verify_window() -> HumanDuration {
+    HumanDuration::secs(15 * 60)
+}
+
+pub fn verify_baseline() -> HumanDuration {
+    HumanDuration::secs(30 * 60)
+}
+
+pub fn max_increase() -> f64 {
+    0.5
+}
+
+pub fn min_events() -> u64 {
+    5
+}
+
+pub fn new_issue_events() -> u64 {
+    1
+}
+
+pub fn availability() -> f64 {
+    0.999
+}
+
+pub fn yes() -> bool {
+    true
+}
+
+pub fn max_auto_rollbacks() -> u32 {
+    3
+}
+
+pub fn issue_labels() -> Vec<String> {
+    vec!["shipdeck".to_string(), "rollback".to_string()]
+}
+
 pub fn method() -> HttpMethod {
     HttpMethod::Get
 }

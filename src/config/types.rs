@@ -140,6 +140,12 @@ pub struct EnvironmentConfig {
     pub promotion: Option<PromotionConfig>,
     /// How this environment is rolled back; absent: the default (force the branch back).
     pub rollback: Option<RollbackConfig>,
+    /// How every deploy into this environment is verified; absent: the defaults, on for an
+    /// environment nothing promotes from (the end of the chain: prod), off elsewhere.
+    pub verify: Option<VerifyConfig>,
+    /// Who hears about failed verifications and automatic rollbacks.
+    #[serde(rename = "notify", default)]
+    pub notifiers: Vec<NotifierConfig>,
 }
 
 impl EnvironmentConfig {
@@ -166,6 +172,69 @@ impl EnvironmentConfig {
             self.services.clone()
         }
     }
+}
+
+/// The verification window after a deploy and what fails it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyConfig {
+    /// Verify deploys into this environment at all.
+    pub enabled: Option<bool>,
+    /// How long after a deploy it is watched.
+    #[serde(default = "crate::config::defaults::verify_window")]
+    pub window: HumanDuration,
+    /// The time before the deploy whose error rate is the baseline.
+    #[serde(default = "crate::config::defaults::verify_baseline")]
+    pub baseline: HumanDuration,
+    /// Roll back when errors rise more than this much (0.5: +50%).
+    #[serde(default = "crate::config::defaults::max_increase")]
+    pub max_increase: f64,
+    /// Errors needed since the deploy before the error rate can fail it.
+    #[serde(default = "crate::config::defaults::min_events")]
+    pub min_events: u64,
+    /// Events a new error type needs before it fails the deploy (1: any new type).
+    #[serde(default = "crate::config::defaults::new_issue_events")]
+    pub new_issue_events: u64,
+    /// The smoke checks' availability objective, for the burn-rate rule (0.999: 99.9%).
+    #[serde(default = "crate::config::defaults::availability")]
+    pub availability: f64,
+    /// Roll back by itself when verification fails; off: alert and wait for the captain.
+    #[serde(default = "crate::config::defaults::yes")]
+    pub auto_rollback: bool,
+    /// Automatic rollbacks in a row, without a verified deploy between them, before shipdeck
+    /// stops rolling back and escalates.
+    #[serde(default = "crate::config::defaults::max_auto_rollbacks")]
+    pub max_auto_rollbacks: u32,
+    /// Open a GitHub issue for an automatic rollback (one per commit and reason).
+    #[serde(default = "crate::config::defaults::yes")]
+    pub open_issue: bool,
+    /// Labels of that issue.
+    #[serde(default = "crate::config::defaults::issue_labels")]
+    pub issue_labels: Vec<String>,
+}
+
+/// One notification target of an environment.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NotifierConfig {
+    pub kind: NotifierKindConfig,
+    /// Where to post (for PagerDuty, the Events v2 enqueue URL; defaults to PagerDuty's).
+    pub url: Option<Spanned<String>>,
+    /// The environment variable holding the URL instead, for URLs that are secrets
+    /// themselves (Slack's incoming webhooks).
+    pub url_env: Option<Spanned<String>>,
+    /// PagerDuty: the environment variable holding the integration (routing) key.
+    pub routing_key_env: Option<Spanned<String>>,
+    /// A name for the log and the screen; defaults to the kind.
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotifierKindConfig {
+    Slack,
+    Pagerduty,
+    Webhook,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

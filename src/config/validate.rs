@@ -16,10 +16,14 @@ use crate::config::error::{ConfigError, Position};
 use crate::config::load::NO_ENVIRONMENTS;
 use crate::config::token_shape::{is_variable_name, looks_like_token, redact_tokens};
 use crate::config::types::{
-    Config, FREEZE_BOTH, FREEZE_NEITHER, HumanDuration, PromotionStrategy, RollbackStrategy,
-    SmokeCheckConfig,
+    Config, FREEZE_BOTH, FREEZE_NEITHER, HumanDuration, NotifierKindConfig, PromotionStrategy,
+    RollbackStrategy, SmokeCheckConfig,
 };
 use crate::model::sanitize;
+
+/// The rise in errors the verification always tolerates (its null hypothesis): a threshold
+/// must lie above it.
+const TOLERATED_DRIFT: f64 = 0.1;
 
 /// Longest user value quoted back in a message.
 const QUOTE_MAX_CHARS: usize = 100;
@@ -42,6 +46,7 @@ pub(crate) fn validate(
     checker.environments(config);
     checker.smoke_checks(&config.smoke);
     checker.promotions(config);
+    checker.verification(config);
     checker.freezes(config);
     checker.simulated_clock(config);
     let mut problems = checker.problems;
@@ -381,6 +386,109 @@ impl Checker<'_, '_> {
                     &path,
                     format!("promotions go round in a circle: {}", route.join(" <- ")),
                 );
+            }
+        }
+    }
+
+    fn verification(&mut self, config: &Config) {
+        for (i, env) in config.environments.iter().enumerate() {
+            let env_name = env.name.get_ref().as_str();
+            let env_path = [key("environment"), index(i)];
+            if let Some(verify) = &env.verify {
+                let path = with(&env_path, &[key("verify")]);
+                let at = |name: &'static str| with(&path, &[key(name)]);
+                for (name, duration) in [("window", verify.window), ("baseline", verify.baseline)] {
+                    if duration.get() < Duration::from_secs(60) {
+                        self.report_in(env_name, &at(name), "must be at least 1 minute");
+                    }
+                }
+                if !(verify.max_increase.is_finite()
+                    && verify.max_increase > TOLERATED_DRIFT
+                    && verify.max_increase <= 100.0)
+                {
+                    self.report_in(
+                        env_name,
+                        &at("max_increase"),
+                        format!(
+                            "must be more than {TOLERATED_DRIFT} (+10%, the drift never rolled                              back) and at most 100; 0.5 means +50%"
+                        ),
+                    );
+                }
+                if verify.min_events == 0 {
+                    self.report_in(env_name, &at("min_events"), "must be at least 1");
+                }
+                if verify.new_issue_events == 0 {
+                    self.report_in(
+                        env_name,
+                        &at("new_issue_events"),
+                        "must be at least 1 (1: any new error type fails the deploy)",
+                    );
+                }
+                if !(verify.availability > 0.0 && verify.availability < 1.0) {
+                    self.report_in(
+                        env_name,
+                        &at("availability"),
+                        "must be between 0 and 1, e.g. 0.999 for 99.9%",
+                    );
+                }
+                if verify.max_auto_rollbacks == 0 {
+                    self.report_in(
+                        env_name,
+                        &at("max_auto_rollbacks"),
+                        "must be at least 1; set auto_rollback = false to never roll back by \
+                         itself",
+                    );
+                }
+                for (j, label) in verify.issue_labels.iter().enumerate() {
+                    if label.trim().is_empty() {
+                        self.report_in(
+                            env_name,
+                            &with(&at("issue_labels"), &[index(j)]),
+                            "must not be empty",
+                        );
+                    }
+                }
+            }
+            for (j, notifier) in env.notifiers.iter().enumerate() {
+                let path = with(&env_path, &[key("notify"), index(j)]);
+                let at = |name: &'static str| with(&path, &[key(name)]);
+                if let Some(url) = &notifier.url {
+                    self.url(&at("url"), url.get_ref());
+                }
+                self.token_env(&at("url_env"), notifier.url_env.as_ref());
+                self.token_env(&at("routing_key_env"), notifier.routing_key_env.as_ref());
+                let has_url = notifier.url.is_some() || notifier.url_env.is_some();
+                if notifier.url.is_some() && notifier.url_env.is_some() {
+                    self.report_in(env_name, &at("url_env"), "set url or url_env, not both");
+                }
+                match notifier.kind {
+                    NotifierKindConfig::Pagerduty => {
+                        if notifier.routing_key_env.is_none() {
+                            self.report_in(
+                                env_name,
+                                &path,
+                                "a pagerduty notifier needs routing_key_env, the variable \
+                                 holding the integration key",
+                            );
+                        }
+                    }
+                    NotifierKindConfig::Slack | NotifierKindConfig::Webhook => {
+                        if !has_url {
+                            self.report_in(
+                                env_name,
+                                &path,
+                                "needs url, or url_env naming the variable that holds it",
+                            );
+                        }
+                        if notifier.routing_key_env.is_some() {
+                            self.report_in(
+                                env_name,
+                                &at("routing_key_env"),
+                                "only a pagerduty notifier has a routing key",
+                            );
+                        }
+                    }
+                }
             }
         }
     }

@@ -35,6 +35,9 @@ pub struct ActionRequest {
     pub confirmed_high_risk: bool,
     /// Break a lock held by someone else first; the typed reason is audited.
     pub break_lock: Option<String>,
+    /// Why the action is asked for, audited with its start (an automatic rollback's
+    /// verification failure).
+    pub reason: Option<String>,
 }
 
 impl ActionRequest {
@@ -48,6 +51,7 @@ impl ActionRequest {
             override_freeze: None,
             confirmed_high_risk: false,
             break_lock: None,
+            reason: None,
         }
     }
 }

@@ -1310,7 +1310,7 @@ async fn follow(
 
 /// The plan's description for the audit trail's start record.
 pub fn started_entry(plan: &ActionPlan, at: DateTime<Utc>) -> AuditEntry {
-    audit_entry(plan, at, "started", None)
+    audit_entry(plan, at, "started", plan.reason.as_deref())
 }
 
 /// Maps journal records of one action to what they taught (used on resume).

@@ -11,6 +11,7 @@ pub mod commands;
 pub mod executor;
 pub mod facts;
 pub mod gates;
+pub mod guard;
 pub mod journal;
 pub mod plan;
 mod pollers;
@@ -18,6 +19,7 @@ pub mod releases;
 pub mod schedule;
 pub mod stages;
 pub mod store;
+pub mod verification;
 pub mod verify;
 pub mod verify_bench;
 
@@ -27,8 +29,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::actions::github::GithubWriter;
+use crate::actions::notify::{NotifierKind, NotifierTarget};
 use crate::clock::Clock;
-use crate::config::{Config, Credentials};
+use crate::config::{Config, Credentials, NotifierKindConfig};
 use crate::model::{Snapshot, SourceKind};
 use crate::sources::SourceError;
 use crate::sources::github::GithubClient;
@@ -147,17 +150,38 @@ impl Engine {
         let actions = match write {
             Some(write) => {
                 let writers = build_writers(&options, write.write_timeout)?;
-                Some(releases::start_write_side(
+                let retry = write.notify_retry;
+                let sender = releases::start_write_side(
                     Arc::clone(&options.config),
                     options.clock.clone(),
                     readers,
-                    writers,
+                    writers.clone(),
                     snapshot_rx.clone(),
                     update_tx.clone(),
                     write,
                     shutdown_rx.clone(),
                     &mut tasks,
-                )?)
+                )?;
+                // The guard acts, so it exists only beside a write side: a read-only
+                // engine shows verifications and never rolls back or notifies.
+                let guard = guard::GuardContext {
+                    config: Arc::clone(&options.config),
+                    clock: options.clock.clone(),
+                    actions: sender.clone(),
+                    writers,
+                    notifiers: notifier_targets(&options),
+                    http: reqwest::Client::new(),
+                    retry,
+                    store: update_tx.clone(),
+                    snapshots: snapshot_rx.clone(),
+                    views: Default::default(),
+                };
+                tasks.push(runtime.spawn(guard::guard_loop(
+                    guard,
+                    snapshot_rx.clone(),
+                    shutdown_rx.clone(),
+                )));
+                Some(sender)
             }
             None => None,
         };
@@ -256,6 +280,59 @@ pub async fn snapshot_once(options: EngineOptions) -> Result<Snapshot, EngineErr
         store.apply(update);
     }
     Ok(store.publish(clock.now()))
+}
+
+/// Where PagerDuty's Events API v2 takes events.
+pub const PAGERDUTY_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
+
+/// Each environment's notifiers, with their secrets read from the variables the config
+/// names. A notifier whose secret is missing is left out with a warning (the credentials
+/// check at start reports it first).
+fn notifier_targets(options: &EngineOptions) -> Vec<Vec<NotifierTarget>> {
+    let secret = |variable: Option<&serde_spanned::Spanned<String>>| {
+        variable
+            .and_then(|v| options.credentials.notifier_secret(v.get_ref()))
+            .map(|s| s.expose().to_string())
+    };
+    options
+        .config
+        .environments
+        .iter()
+        .map(|env| {
+            env.notifiers
+                .iter()
+                .filter_map(|n| {
+                    let kind = match n.kind {
+                        NotifierKindConfig::Slack => NotifierKind::Slack,
+                        NotifierKindConfig::Pagerduty => NotifierKind::PagerDuty,
+                        NotifierKindConfig::Webhook => NotifierKind::Webhook,
+                    };
+                    let url = match (&n.url, secret(n.url_env.as_ref())) {
+                        (Some(url), _) => url.get_ref().clone(),
+                        (None, Some(url)) => url,
+                        (None, None) if kind == NotifierKind::PagerDuty => {
+                            PAGERDUTY_EVENTS_URL.to_string()
+                        }
+                        (None, None) => {
+                            tracing::warn!(notifier = ?n.name, "a notifier without its URL is off");
+                            return None;
+                        }
+                    };
+                    let routing_key = secret(n.routing_key_env.as_ref());
+                    if kind == NotifierKind::PagerDuty && routing_key.is_none() {
+                        tracing::warn!(notifier = ?n.name, "a PagerDuty notifier without its key is off");
+                        return None;
+                    }
+                    Some(NotifierTarget {
+                        name: n.name.clone().unwrap_or_else(|| format!("{kind:?}").to_lowercase()),
+                        kind,
+                        url,
+                        routing_key,
+                    })
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// One GitHub writer per environment, with that environment's token.

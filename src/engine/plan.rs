@@ -68,6 +68,9 @@ pub struct ActionPlan {
     pub production: bool,
     pub required_contexts: Vec<String>,
     pub started_at: DateTime<Utc>,
+    /// Why it was asked for, when the asker said.
+    #[serde(default)]
+    pub reason: Option<String>,
     /// The pull request is merged only once someone other than its author approved it
     /// (`require_review` with high-risk files).
     #[serde(default)]

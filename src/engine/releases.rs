@@ -46,6 +46,8 @@ pub struct WriteOptions {
     pub timing: ExecTiming,
     /// How long a write may wait for an answer before it counts as unanswered.
     pub write_timeout: Duration,
+    /// How hard a notification is retried (tests shorten the waits).
+    pub notify_retry: crate::actions::notify::RetryPolicy,
 }
 
 impl WriteOptions {
@@ -56,6 +58,7 @@ impl WriteOptions {
             host: hostname(),
             timing: ExecTiming::default(),
             write_timeout: Duration::from_secs(20),
+            notify_retry: crate::actions::notify::RetryPolicy::default(),
         }
     }
 }
@@ -681,6 +684,10 @@ impl WriteSide {
                 .map(|p| p.required_contexts.clone())
                 .unwrap_or_default(),
             started_at: now,
+            reason: request
+                .reason
+                .as_deref()
+                .map(|r| crate::model::sanitize(r, 300)),
             require_review: report.gate(GateKind::Review).is_some(),
         };
         let begin = serde_json::to_value(&plan).unwrap_or_else(|_| json!({}));

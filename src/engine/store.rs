@@ -10,11 +10,13 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use super::verification::{self, ProbeHistory, VerifyPolicy};
 use crate::config::Config;
 use crate::model::{
     ActionPreview, ActionProgress, AuditEntry, CommitInfo, DeployStatus, EnvironmentHealth,
-    EnvironmentSnapshot, ErrorBucket, ErrorSeries, LockView, LogLine, NewErrorType, PipelineState,
-    RateLimit, ReleaseState, RunStatus, SafeText, ServiceState, SmokeResult, Snapshot, SourceKind,
+    EnvironmentSnapshot, ErrorBucket, ErrorSeries, GuardView, LockView, LogLine, NewErrorType,
+    PipelineState, RateLimit, ReleaseState, RunStatus, SafeText, ServiceState, SmokeResult,
+    Snapshot, SourceKind,
 };
 
 /// How stale a published `last_success` may get while nothing else changes.
@@ -64,6 +66,11 @@ pub enum ReleaseUpdate {
         env: usize,
         progress: ActionProgress,
     },
+    /// What the guard did about a failed verification.
+    Guard {
+        env: usize,
+        guard: GuardView,
+    },
     Log(LogLine),
     Audit(AuditEntry),
 }
@@ -96,6 +103,10 @@ pub const AUDIT_ENTRIES_KEPT: usize = 200;
 #[derive(Debug, Clone)]
 pub struct Store {
     state: Snapshot,
+    /// Per environment: how its deploys are verified (`None`: not verified).
+    policies: Vec<Option<VerifyPolicy>>,
+    /// Per environment: the smoke probes the latency and burn-rate rules read.
+    probes: Vec<ProbeHistory>,
 }
 
 impl Store {
@@ -125,9 +136,16 @@ impl Store {
                 errors: ErrorSeries::new(),
                 health: EnvironmentHealth::default(),
                 release: ReleaseState::default(),
+                verification: None,
+                guard: Default::default(),
             })
             .collect();
+        let policies = (0..config.environments.len())
+            .map(|index| VerifyPolicy::for_environment(config, index))
+            .collect();
         Self {
+            policies,
+            probes: vec![ProbeHistory::default(); config.environments.len()],
             state: Snapshot {
                 version: 0,
                 taken_at: now,
@@ -182,6 +200,14 @@ impl Store {
                 env.release.activity = Some(progress);
                 changed
             }
+            ReleaseUpdate::Guard { env, guard } => {
+                let Some(env) = self.state.environments.get_mut(env) else {
+                    return false;
+                };
+                let changed = env.guard != guard;
+                env.guard = guard;
+                changed
+            }
             ReleaseUpdate::Log(line) => {
                 push_bounded(&mut self.state.log, line, LOG_LINES_KEPT);
                 true
@@ -212,6 +238,11 @@ impl Store {
         };
         let data_changed = match update.outcome {
             Ok(payload) => {
+                if let (Payload::Smoke(results), Some(probes)) =
+                    (&payload, self.probes.get_mut(update.env))
+                {
+                    probes.record(results);
+                }
                 let data_changed = apply_payload(env, payload);
                 let health = env.health.get_mut(update.source);
                 let recovered = health.failures_in_a_row > 0 || health.last_success.is_none();
@@ -237,7 +268,25 @@ impl Store {
                 first
             }
         };
-        changed || data_changed
+        let verified = self.reverify(update.env, update.at);
+        changed || data_changed || verified
+    }
+
+    /// Judges environment `index`'s running deploy again as of `now`; returns whether the
+    /// verdicts changed (figures alone move every minute and are published with the next
+    /// change).
+    fn reverify(&mut self, index: usize, now: DateTime<Utc>) -> bool {
+        let (Some(env), Some(Some(policy)), Some(probes)) = (
+            self.state.environments.get_mut(index),
+            self.policies.get(index),
+            self.probes.get(index),
+        ) else {
+            return false;
+        };
+        let view = verification::assess(policy, env, probes, now);
+        let changed = verification::changed_meaningfully(env.verification.as_ref(), view.as_ref());
+        env.verification = view;
+        changed
     }
 
     /// Stamps and returns the next version of the picture.

@@ -25,6 +25,9 @@ pub struct NewErrorType {
     pub title: SafeText,
     pub first_seen: DateTime<Utc>,
     pub count: u64,
+    /// The release it was first seen in, when Sentry says (often `project@sha`).
+    #[serde(default)]
+    pub release: Option<SafeText>,
 }
 
 /// Per-minute error counts, oldest first, never more than [`ERROR_HISTORY_MINUTES`].

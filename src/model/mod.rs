@@ -10,6 +10,7 @@ pub mod release;
 pub mod snapshot;
 pub mod status;
 pub mod text;
+pub mod verification;
 
 pub use errors::{ErrorBucket, ErrorSeries, NewErrorType};
 pub use pipeline::{JobState, PipelineState, RunStatus, StageState, StepState};
@@ -22,3 +23,7 @@ pub use snapshot::{
     ServiceState, SmokeResult, Snapshot, SourceHealth, SourceKind,
 };
 pub use text::{SafeText, sanitize};
+pub use verification::{
+    DeliveryLine, GuardEvent, GuardView, SignalLine, SignalState, VerificationPhase,
+    VerificationView,
+};

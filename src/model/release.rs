@@ -93,6 +93,20 @@ impl GateReport {
     pub fn gate(&self, kind: GateKind) -> Option<&Gate> {
         self.gates.iter().find(|g| g.kind == kind)
     }
+
+    /// The blocking gates in one line, "Lock: held by ana; Target: ...".
+    pub fn summary(&self) -> String {
+        let blocking: Vec<String> = self
+            .blocking()
+            .iter()
+            .map(|g| format!("{}: {}", g.kind.label(), g.reason))
+            .collect();
+        if blocking.is_empty() {
+            "every gate passes".to_string()
+        } else {
+            blocking.join("; ")
+        }
+    }
 }
 
 impl GateKind {

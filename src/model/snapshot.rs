@@ -7,7 +7,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{AuditEntry, ErrorSeries, LogLine, PipelineState, ReleaseState, SafeText};
+use super::{
+    AuditEntry, ErrorSeries, GuardView, LogLine, PipelineState, ReleaseState, SafeText,
+    VerificationView,
+};
 
 /// A commit as the cockpit shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -203,6 +206,12 @@ pub struct EnvironmentSnapshot {
     /// Gates of the next promotion and of a rollback, the lock, an action in flight.
     #[serde(default)]
     pub release: ReleaseState,
+    /// The verification of the running deploy, where this environment is verified.
+    #[serde(default)]
+    pub verification: Option<VerificationView>,
+    /// What the guard did about failed verifications here.
+    #[serde(default)]
+    pub guard: GuardView,
 }
 
 impl EnvironmentSnapshot {

@@ -15,7 +15,16 @@
 //!    "errors": {"per_minute": [{"minute", "count"}], "current_per_minute",
 //!               "baseline_per_minute", "new_types": [{"title", "first_seen", "count"}],
 //!               "source_age_s"},
-//!    "sources": {"deployments"|"pipeline"|"smoke"|"errors": {"age_s", "failing", "error"}}
+//!    "sources": {"deployments"|"pipeline"|"smoke"|"errors": {"age_s", "failing", "error"}},
+//!    "verification": {"sha", "deployment_id", "deployed_at", "window_ends", "time_left_s",
+//!                     "phase", "reason", "auto_rollback", "baseline_per_minute",
+//!                     "signals": [{"signal", "state", "measured", "baseline", "threshold",
+//!                                  "reason"}]} | null,
+//!      (phase: `deploying`, `verifying`, `verified`, `failed`, `not_enough_data`;
+//!       state: `pass`, `fail`, `not_enough_data`)
+//!    "guard": {"rollbacks_in_a_row", "max_rollbacks", "escalated",
+//!              "last": {"at", "kind", "sha", "to_sha", "reason"} | null,
+//!              "deliveries": [{"target", "ok", "attempts", "error"}], "issue"}
 //!  }]}
 //! ```
 //!
@@ -26,8 +35,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use super::{
-    DeployStatus, EnvironmentSnapshot, SafeText, Snapshot, SourceHealth, SourceKind,
-    pipeline::RunStatus,
+    DeployStatus, EnvironmentSnapshot, GuardView, SafeText, Snapshot, SourceHealth, SourceKind,
+    VerificationView, pipeline::RunStatus,
 };
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -53,6 +62,16 @@ pub struct EnvironmentStatus {
     pub smoke: Vec<SmokeStatus>,
     pub errors: ErrorsStatus,
     pub sources: SourcesStatus,
+    pub verification: Option<VerificationStatus>,
+    pub guard: GuardView,
+}
+
+/// The running deploy's verification, with the time left when the document was made.
+#[derive(Debug, Serialize)]
+pub struct VerificationStatus {
+    #[serde(flatten)]
+    pub view: VerificationView,
+    pub time_left_s: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -253,6 +272,11 @@ fn environment_status(env: &EnvironmentSnapshot, now: DateTime<Utc>) -> Environm
             smoke: source_status(&env.health.smoke, now),
             errors: source_status(&env.health.errors, now),
         },
+        verification: env.verification.as_ref().map(|view| VerificationStatus {
+            time_left_s: view.time_left(now).as_secs(),
+            view: view.clone(),
+        }),
+        guard: env.guard.clone(),
     }
 }
 
@@ -356,6 +380,8 @@ mod tests {
                 errors,
                 health,
                 release: Default::default(),
+                verification: None,
+                guard: Default::default(),
             }],
             log: Vec::new(),
             audit: Vec::new(),

@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 use super::http::{ApiError, Page, Query};
 use super::world::{
     Actor, CommitRecord, DEPLOY_WORKFLOW_FILE, DEPLOY_WORKFLOW_ID, DEPLOY_WORKFLOW_NAME,
-    DeployState, DeploymentRecord, DeploymentStatusRecord, JobRecord, MergeError, NewDeployment,
-    NewTag, OWNER, Progress, PullRecord, REPO_NAME, REVIEW_DELAY_SECS, RunRecord, TagRecord,
-    WORKFLOW_FILE, WORKFLOW_ID, WORKFLOW_NAME, World, WriteError, api_client_actor,
+    DeployState, DeploymentRecord, DeploymentStatusRecord, IssueRecord, JobRecord, MergeError,
+    NewDeployment, NewTag, OWNER, Progress, PullRecord, REPO_NAME, REVIEW_DELAY_SECS, RunRecord,
+    TagRecord, WORKFLOW_FILE, WORKFLOW_ID, WORKFLOW_NAME, World, WriteError, api_client_actor,
 };
 
 const WEB: &str = "https://github.com";
@@ -232,6 +232,12 @@ fn repo_get(
             let pull = pull.ok_or(ApiError::NotFound)?;
             Ok(Answer::one(reviews_json(world, urls, pull)))
         }
+        ["issues"] => list_issues(world, urls, query),
+        ["issues", number] => {
+            let issue = parse_id(number).and_then(|n| world.issue(n));
+            let issue = issue.ok_or(ApiError::NotFound)?;
+            Ok(Answer::one(issue_json(urls, issue)))
+        }
         ["deployments"] => {
             let environment = query.get("environment");
             let sha = query.get("sha");
@@ -438,6 +444,7 @@ pub fn write(
                 Err(error @ MergeError::HeadMoved) => Err(ApiError::Conflict(error.to_string())),
             }
         }
+        ("POST", ["issues"]) => create_issue(world, &urls, request),
         ("POST", ["deployments"]) => {
             let git_ref = required_str(request, "ref")?.to_string();
             let environment = request
@@ -563,6 +570,172 @@ pub fn write(
         }
         _ => Err(ApiError::NotFound),
     }
+}
+
+/// `GET issues`: the world's issues, newest first unless `direction=asc`, filtered by
+/// `state` and by `labels` (comma-separated; an issue must carry every one, as on GitHub).
+/// Every issue here is open and none is a pull request.
+fn list_issues(world: &World, urls: &Urls, query: &Query) -> Result<Answer, ApiError> {
+    let state = query.get("state").unwrap_or("open");
+    if !matches!(state, "open" | "closed" | "all") {
+        return Err(ApiError::Unprocessable(format!(
+            "Validation Failed: state {state:?} is not one of open, closed, all"
+        )));
+    }
+    let wanted: Vec<&str> = query
+        .get("labels")
+        .map(|labels| {
+            labels
+                .split(',')
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut issues: Vec<&IssueRecord> = world
+        .issues
+        .iter()
+        .rev()
+        .filter(|_| state != "closed")
+        .filter(|issue| {
+            // GitHub's label names are unique regardless of case.
+            wanted.iter().all(|name| {
+                issue
+                    .labels
+                    .iter()
+                    .any(|label| label.eq_ignore_ascii_case(name))
+            })
+        })
+        .collect();
+    if query.get("direction") == Some("asc") {
+        issues.reverse();
+    }
+    let (issues, page) = Page::slice(issues, query);
+    let items: Vec<Value> = issues.into_iter().map(|i| issue_json(urls, i)).collect();
+    Ok(Answer {
+        status: StatusCode::OK,
+        body: Value::Array(items),
+        page: Some(page),
+        counts: true,
+    })
+}
+
+/// `POST issues` with `title`, optional `body` and `labels` (names, or objects with a
+/// `name`); labels that do not exist yet are created on the fly, as GitHub does for a
+/// token with push access.
+fn create_issue(world: &mut World, urls: &Urls, request: &Value) -> Result<Answer, ApiError> {
+    let title = required_str(request, "title")?;
+    if title.trim().is_empty() {
+        return Err(ApiError::Unprocessable(
+            "Validation Failed: title cannot be blank".to_string(),
+        ));
+    }
+    let body = match request.get("body") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(text)) => Some(text.as_str()),
+        Some(_) => {
+            return Err(ApiError::Unprocessable(
+                "Invalid request.\n\nFor 'properties/body', it is not a string.".to_string(),
+            ));
+        }
+    };
+    let labels: Vec<String> = match request.get("labels") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| {
+                item.as_str()
+                    .or_else(|| item.get("name").and_then(Value::as_str))
+                    .map(str::to_string)
+                    .ok_or_else(|| {
+                        ApiError::Unprocessable(
+                            "Invalid request.\n\nFor 'items', it is not a string.".to_string(),
+                        )
+                    })
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => {
+            return Err(ApiError::Unprocessable(
+                "Invalid request.\n\nFor 'properties/labels', it is not an array.".to_string(),
+            ));
+        }
+    };
+    let number = world.create_issue(title, body, &labels);
+    let issue = world.issue(number).ok_or(ApiError::NotFound)?;
+    Ok(Answer::with_status(
+        StatusCode::CREATED,
+        issue_json(urls, issue),
+    ))
+}
+
+/// An issue as `POST issues` and `GET issues` answer it.
+fn issue_json(urls: &Urls, issue: &IssueRecord) -> Value {
+    let r = urls.repo();
+    let n = issue.number;
+    let labels: Vec<Value> = issue.labels.iter().map(|l| label_json(urls, l)).collect();
+    json!({
+        "id": issue.id,
+        "node_id": node_id("I", issue.id),
+        "url": format!("{r}/issues/{n}"),
+        "repository_url": r,
+        "labels_url": format!("{r}/issues/{n}/labels{{/name}}"),
+        "comments_url": format!("{r}/issues/{n}/comments"),
+        "events_url": format!("{r}/issues/{n}/events"),
+        "html_url": format!("{WEB}/{OWNER}/{REPO_NAME}/issues/{n}"),
+        "timeline_url": format!("{r}/issues/{n}/timeline"),
+        "number": n,
+        "state": "open",
+        "state_reason": null,
+        "title": issue.title,
+        "body": issue.body,
+        "user": user_json(urls, &issue.author),
+        "labels": labels,
+        "assignee": null,
+        "assignees": [],
+        "milestone": null,
+        "locked": false,
+        "active_lock_reason": null,
+        "comments": 0,
+        "closed_at": null,
+        "closed_by": null,
+        "created_at": time(issue.created_at),
+        "updated_at": time(issue.created_at),
+        "author_association": "MEMBER",
+        "performed_via_github_app": null,
+        "reactions": {
+            "url": format!("{r}/issues/{n}/reactions"),
+            "total_count": 0,
+            "+1": 0,
+            "-1": 0,
+            "laugh": 0,
+            "confused": 0,
+            "heart": 0,
+            "hooray": 0,
+            "eyes": 0,
+            "rocket": 0,
+        },
+        "sub_issues_summary": { "total": 0, "completed": 0, "percent_completed": 0 },
+    })
+}
+
+/// A label by name; its id and colour are derived from the name, so every issue carrying
+/// it shows the same label.
+fn label_json(urls: &Urls, name: &str) -> Value {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(name.to_ascii_lowercase().as_bytes());
+    let id = 5_000_000_000
+        + u64::from(u32::from_le_bytes([
+            digest[0], digest[1], digest[2], digest[3],
+        ]));
+    json!({
+        "id": id,
+        "node_id": node_id("LA", id),
+        "url": format!("{}/labels/{}", urls.repo(), crate::sources::github::encode(name)),
+        "name": name,
+        "description": null,
+        "color": hex::encode(&digest[4..7]),
+        "default": false,
+    })
 }
 
 fn required_str<'a>(request: &'a Value, field: &str) -> Result<&'a str, ApiError> {

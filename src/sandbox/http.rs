@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use super::faults::{FaultEffect, Faults};
 use super::world::World;
-use super::{RecordedRequest, Service, apps, github, sentry};
+use super::{RecordedRequest, Service, apps, github, receivers, sentry};
 use crate::clock::Clock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -36,6 +36,8 @@ pub(crate) struct Shared {
     pub writes: AtomicUsize,
     /// Becomes `true` when the sandbox stops: ends requests left hanging by a fault.
     pub stopped: tokio::sync::watch::Receiver<bool>,
+    /// What the notification and LLM stand-ins were sent.
+    pub received: receivers::Received,
 }
 
 impl Shared {
@@ -559,17 +561,37 @@ pub(crate) async fn sentry_handler(
     response
 }
 
-/// The apps: smoke-check endpoints under `/{environment}`.
+/// The apps: smoke-check endpoints under `/{environment}`, and the receivers under their
+/// own prefixes (`receivers.rs`).
 pub(crate) async fn apps_handler(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    let (parts, _body) = request.into_parts();
+    let (parts, body) = request.into_parts();
+    if receivers::handles(parts.uri.path()) {
+        let body = axum::body::to_bytes(body, receivers::MAX_BODY_BYTES)
+            .await
+            .ok();
+        let response = receivers::answer(
+            &shared.received,
+            shared.clock.now(),
+            &parts.method,
+            parts.uri.path(),
+            &parts.headers,
+            body.as_deref(),
+        );
+        record(&shared, Service::App, &parts.method, &parts.uri, &response);
+        return response;
+    }
     let path = segments(parts.uri.path());
     let (response, delay) = {
-        let world = shared.world_now();
-        let (status, body) = apps::answer(&world, &parts.method, &path);
-        (
-            json_response(status, to_bytes(&body)),
-            apps::latency(&world, &path),
-        )
+        let mut world = shared.world_now();
+        let (status, body) = apps::answer(&mut world, &parts.method, &path);
+        let response = if status == StatusCode::NO_CONTENT {
+            let mut response = Response::new(Body::empty());
+            *response.status_mut() = status;
+            response
+        } else {
+            json_response(status, to_bytes(&body))
+        };
+        (response, apps::latency(&world, &path))
     };
     // Outside the world's lock: a slow answer holds up nothing else.
     tokio::time::sleep(delay).await;

@@ -6,15 +6,19 @@
 //! - `world`: the state and its scheduled events, advanced lazily to the shared clock;
 //! - `github`, `sentry`, `apps`: routes and JSON shaped after the official schemas;
 //! - `http`: the transport edge (auth, ETags, rate limits, pagination, request log);
-//! - `faults`: the fault plan that makes chosen requests fail on purpose.
+//! - `faults`: the fault plan that makes chosen requests fail on purpose;
+//! - `receivers`: stand-ins for Slack-style webhooks, PagerDuty and an LLM on the app server
+//!   (read back with [`Sandbox::received`]).
 //!
 //! The GitHub side has a write half too (refs, deployments and statuses, pull requests,
-//! workflow dispatches): what shipdeck's promotion engine calls, with GitHub's status codes.
+//! workflow dispatches, issues): what shipdeck's promotion engine calls, with GitHub's status
+//! codes.
 
 mod apps;
 pub mod faults;
 mod github;
 mod http;
+mod receivers;
 pub mod scenario;
 mod sentry;
 pub mod world;
@@ -29,6 +33,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use faults::{FaultEffect, FaultRule, Faults};
+pub use receivers::ReceivedHook;
 pub use scenario::{Scenario, ScenarioAuthor, ScenarioError};
 
 use crate::clock::Clock;
@@ -99,6 +104,7 @@ impl Sandbox {
             faults,
             writes: std::sync::atomic::AtomicUsize::new(0),
             stopped: stopped.clone(),
+            received: receivers::Received::default(),
         });
         let mut servers = Vec::new();
         let mut addresses = Vec::new();
@@ -139,6 +145,19 @@ impl Sandbox {
 
     pub fn github_api_url(&self) -> String {
         format!("http://{}", self.github)
+    }
+
+    /// The base URL of the receivers (the app server): `{hooks_url}/_hooks/{name}`,
+    /// `{hooks_url}/_hooks/failing`, `{hooks_url}/_pagerduty/v2/enqueue` and
+    /// `{hooks_url}/_llm/v1/chat/completions`.
+    pub fn hooks_url(&self) -> String {
+        format!("http://{}", self.apps)
+    }
+
+    /// What the receivers were sent on paths starting with `path_prefix` (e.g. `/_hooks/`,
+    /// `/_pagerduty`), oldest first; the newest 1000 are kept.
+    pub fn received(&self, path_prefix: &str) -> Vec<ReceivedHook> {
+        self.shared.received.matching(path_prefix)
     }
 
     pub fn sentry_url(&self) -> String {
@@ -197,6 +216,20 @@ impl Sandbox {
                 }
                 _ => "",
             });
+            if name == "prod" {
+                // Verified by default as the end of the chain; written out so the demo's
+                // config shows the knobs, with the sandbox's receivers as the team's chat and
+                // incident webhook.
+                let hooks = self.hooks_url();
+                text.push_str(&format!(
+                    "\n[environment.verify]\nwindow = \"15m\"\nmax_increase = 0.5\n\
+                     auto_rollback = true\n\
+                     \n[[environment.notify]]\nkind = \"slack\"\nname = \"#releases\"\n\
+                     url = \"{hooks}/_hooks/releases\"\n\
+                     \n[[environment.notify]]\nkind = \"webhook\"\nname = \"incident-bot\"\n\
+                     url = \"{hooks}/_hooks/incidents\"\n"
+                ));
+            }
             if services.len() > 1 {
                 for service in services {
                     let service_name = if *service == name { "web" } else { "worker" };

@@ -1,6 +1,7 @@
 //! The scenario: the knobs that script the sandbox world (seed, pace of commits, which commits
-//! fail, how often environments are promoted, error rates, commit subjects). Loadable from a
-//! TOML file; every field has a default, so an empty file is the default demo.
+//! fail, which commits go bad once they reach an environment, how often environments are
+//! promoted, error rates, commit subjects). Loadable from a TOML file; every field has a
+//! default, so an empty file is the default demo.
 
 use std::collections::BTreeMap;
 
@@ -8,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::faults::FaultRule;
+use super::world::ENVIRONMENTS;
 
 /// A commit author in the scenario's pool.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -15,6 +17,20 @@ use super::faults::FaultRule;
 pub struct ScenarioAuthor {
     pub name: String,
     pub login: String,
+}
+
+/// How a defective commit misbehaves while it runs in one of `defect_environments`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DefectKind {
+    /// The environment's error rate rises by `error_spike_factor`.
+    ErrorSpike,
+    /// A Sentry issue never seen before appears, tagged with the commit's release.
+    NewErrorType,
+    /// `POST /api/auth/session` answers far over its latency budget.
+    SlowEndpoint,
+    /// Background jobs stay queued: the worker is broken.
+    FailingFlow,
 }
 
 /// Everything that scripts the world. Times are world time, read from the shared clock.
@@ -34,6 +50,15 @@ pub struct Scenario {
     pub commit_every_max_secs: u64,
     /// Every Nth commit fails Lint (0: never).
     pub lint_fails_every: u32,
+    /// Every Nth commit created after the start is defective (0: never). History commits
+    /// never are, so a rollback always has a good commit to go back to.
+    pub defect_every: u32,
+    /// The kinds of the defective commits, taken in turn.
+    pub defects: Vec<DefectKind>,
+    /// The environments in which a defect shows (bugs that only show under prod traffic).
+    pub defect_environments: Vec<String>,
+    /// How much an `error_spike` commit multiplies its environment's error rate.
+    pub error_spike_factor: f64,
     /// Chance that E2E fails on a push to `main` (a flaky test).
     pub e2e_flake_probability: f64,
     /// Chance that E2E runs long (130 s and more, over its target).
@@ -88,6 +113,15 @@ impl Scenario {
             commit_every_min_secs: 150,
             commit_every_max_secs: 300,
             lint_fails_every: 7,
+            defect_every: 3,
+            defects: vec![
+                DefectKind::ErrorSpike,
+                DefectKind::NewErrorType,
+                DefectKind::SlowEndpoint,
+                DefectKind::FailingFlow,
+            ],
+            defect_environments: vec!["prod".to_string()],
+            error_spike_factor: 3.0,
             e2e_flake_probability: 0.12,
             e2e_slow_probability: 0.2,
             promote_staging_every_secs: 600,
@@ -164,6 +198,29 @@ impl Scenario {
                 return invalid(field, "must be between 0 and 1");
             }
         }
+        if self.defect_every > 0 && self.defects.is_empty() {
+            return invalid(
+                "defects",
+                "needs at least one kind when defect_every is set",
+            );
+        }
+        if let Some(unknown) = self
+            .defect_environments
+            .iter()
+            .find(|name| !ENVIRONMENTS.iter().any(|(known, _, _)| known == name))
+        {
+            let known: Vec<&str> = ENVIRONMENTS.iter().map(|(name, _, _)| *name).collect();
+            return Err(ScenarioError::Invalid {
+                field: "defect_environments",
+                reason: format!(
+                    "unknown environment {unknown:?} (known: {})",
+                    known.join(", ")
+                ),
+            });
+        }
+        if !self.error_spike_factor.is_finite() || self.error_spike_factor <= 1.0 {
+            return invalid("error_spike_factor", "must be a number above 1");
+        }
         if self.promote_staging_every_secs == 0 {
             return invalid("promote_staging_every_secs", "must be more than 0");
         }
@@ -184,6 +241,21 @@ impl Scenario {
             return invalid("authors", "needs at least one author");
         }
         Ok(())
+    }
+
+    /// The defect of the `ordinal`th commit created after the start (counting from 1).
+    pub fn defect_for(&self, ordinal: u32) -> Option<DefectKind> {
+        let every = self.defect_every;
+        if every == 0 || ordinal == 0 || !ordinal.is_multiple_of(every) || self.defects.is_empty() {
+            return None;
+        }
+        let turn = (ordinal / every - 1) as usize;
+        self.defects.get(turn % self.defects.len()).copied()
+    }
+
+    /// Whether defects show in `environment`.
+    pub fn defects_show_in(&self, environment: &str) -> bool {
+        self.defect_environments.iter().any(|e| e == environment)
     }
 
     /// Base errors per minute of an environment (0 when the scenario names none).
@@ -273,5 +345,51 @@ mod tests {
         );
         let probability = Scenario::from_toml_str("e2e_flake_probability = 1.5\n").unwrap_err();
         assert!(probability.to_string().contains("between 0 and 1"));
+    }
+
+    #[test]
+    fn defect_kinds_are_taken_in_turn_by_every_nth_commit() {
+        let scenario = Scenario {
+            defect_every: 5,
+            ..Scenario::default_demo()
+        };
+        let kinds: Vec<(u32, DefectKind)> = (0..=45)
+            .filter_map(|n| scenario.defect_for(n).map(|kind| (n, kind)))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (5, DefectKind::ErrorSpike),
+                (10, DefectKind::NewErrorType),
+                (15, DefectKind::SlowEndpoint),
+                (20, DefectKind::FailingFlow),
+                (25, DefectKind::ErrorSpike),
+                (30, DefectKind::NewErrorType),
+                (35, DefectKind::SlowEndpoint),
+                (40, DefectKind::FailingFlow),
+                (45, DefectKind::ErrorSpike),
+            ]
+        );
+        let never = Scenario::from_toml_str("defect_every = 0\n").unwrap();
+        assert!((0..100).all(|n| never.defect_for(n).is_none()));
+        let each =
+            Scenario::from_toml_str("defect_every = 1\ndefects = [\"slow_endpoint\"]\n").unwrap();
+        assert_eq!(each.defect_for(1), Some(DefectKind::SlowEndpoint));
+        assert!(scenario.defects_show_in("prod") && !scenario.defects_show_in("staging"));
+    }
+
+    #[test]
+    fn bad_defect_settings_are_clear_errors() {
+        let message = |text: &str| Scenario::from_toml_str(text).unwrap_err().to_string();
+        assert!(message("defects = [\"segfault\"]\n").contains("segfault"));
+        assert!(message("error_spike_factor = 1.0\n").contains("error_spike_factor"));
+        assert!(message("error_spike_factor = nan\n").contains("error_spike_factor"));
+        assert!(message("defect_every = 3\ndefects = []\n").contains("defects"));
+        let unknown = message("defect_environments = [\"production\"]\n");
+        assert!(
+            unknown.contains("production") && unknown.contains("prod"),
+            "{unknown}"
+        );
+        assert!(Scenario::from_toml_str("defect_every = 0\ndefects = []\n").is_ok());
     }
 }

@@ -6,6 +6,12 @@
 //! record of that deploy: while it has no final status, the deploy bot adds none of its own
 //! for the same service and commit.
 //!
+//! Commits created after the start may be defective (scenario-driven); what ran in an
+//! environment at any moment is read back from the deployments' success times
+//! ([`World::running_history`]), so a defect's effects follow the commit, end with its
+//! rollback, and stay in the past. The world's own promotions never bring a replaced commit
+//! back. The apps' background jobs live here too.
+//!
 //! The world advances lazily: every request first calls [`World::advance_to`] with the clock's
 //! time, which applies every scheduled event up to then in time order. A run's jobs are
 //! planned in full when the run is created (durations and outcomes drawn from the seed), and
@@ -19,7 +25,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use sha2::{Digest, Sha256};
 
-use super::scenario::Scenario;
+use super::scenario::{DefectKind, Scenario};
 
 /// The repository the world serves.
 pub const OWNER: &str = "acme";
@@ -80,6 +86,8 @@ pub struct CommitRecord {
     pub time: DateTime<Utc>,
     pub files: Vec<String>,
     pub lint_fails: bool,
+    /// How the commit misbehaves once it runs where defects show (set when it lands).
+    pub defect: Option<DefectKind>,
 }
 
 impl CommitRecord {
@@ -423,6 +431,14 @@ pub struct World {
     pub pulls: Vec<PullRecord>,
     /// Annotated tag objects created through the API, by sha.
     pub tags: BTreeMap<String, TagRecord>,
+    /// Background jobs of the apps, oldest first, at most [`MAX_APP_JOBS`].
+    app_jobs: std::collections::VecDeque<AppJob>,
+    /// Background jobs created ever: ids keep counting after old jobs are forgotten.
+    app_jobs_created: u64,
+    /// Issues filed through the API, oldest first, at most [`MAX_ISSUES`].
+    pub issues: std::collections::VecDeque<IssueRecord>,
+    /// Issues filed ever: numbers keep counting after old ones fall off.
+    issues_filed: u64,
 }
 
 impl World {
@@ -463,6 +479,10 @@ impl World {
             deploy_even_if_older: std::collections::HashSet::new(),
             pulls: Vec::new(),
             tags: BTreeMap::new(),
+            app_jobs: std::collections::VecDeque::new(),
+            app_jobs_created: 0,
+            issues: std::collections::VecDeque::new(),
+            issues_filed: 0,
             scenario,
         };
         world.schedule_history(origin, spacing);
@@ -699,6 +719,11 @@ impl World {
             time: at,
             files,
             lint_fails: self.commit_fails_lint(index),
+            // History commits (landed before the start) are never defective.
+            defect: index
+                .checked_sub(self.scenario.history_commits as usize)
+                .and_then(|after_start| u32::try_from(after_start + 1).ok())
+                .and_then(|ordinal| self.scenario.defect_for(ordinal)),
         };
         let sha = commit.sha.clone();
         self.commit_index.insert(sha.clone(), index);
@@ -1012,6 +1037,11 @@ impl World {
         };
         // Only ever fast-forward.
         if target <= current_index {
+            return;
+        }
+        // A commit that ran here and was replaced (rolled back) is not brought back: the
+        // world would undo the captain's rollback.
+        if self.was_replaced_in(environment, &sha) {
             return;
         }
         self.branches.insert(branch.to_string(), sha.clone());
@@ -1564,6 +1594,264 @@ impl World {
     }
 }
 
+/// One stretch of time during which one commit ran in an environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunningPeriod {
+    pub sha: String,
+    /// The deployment that brought it in.
+    pub deployment_id: u64,
+    /// When that deployment reached success.
+    pub from: DateTime<Utc>,
+    /// When a deployment of another commit reached success (`None`: still running).
+    pub until: Option<DateTime<Utc>>,
+    /// The commit's defect, when defects show in this environment.
+    pub defect: Option<DefectKind>,
+}
+
+/// What ran in one environment over time, oldest first, computed once from the deployments
+/// so that per-minute questions over hours of history cost a binary search each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunningHistory {
+    pub environment: String,
+    pub periods: Vec<RunningPeriod>,
+}
+
+impl RunningHistory {
+    /// The period running at `at` (a deployment that reached success exactly then counts).
+    pub fn period_at(&self, at: DateTime<Utc>) -> Option<&RunningPeriod> {
+        let after = self.periods.partition_point(|period| period.from <= at);
+        after
+            .checked_sub(1)
+            .and_then(|index| self.periods.get(index))
+    }
+
+    pub fn sha_at(&self, at: DateTime<Utc>) -> Option<&str> {
+        self.period_at(at).map(|period| period.sha.as_str())
+    }
+
+    pub fn defect_at(&self, at: DateTime<Utc>) -> Option<DefectKind> {
+        self.period_at(at).and_then(|period| period.defect)
+    }
+}
+
+/// How long after it was queued a background job of the apps is done (world time).
+pub const APP_JOB_SECS: i64 = 2;
+/// Background jobs kept per world; the oldest are forgotten first.
+pub const MAX_APP_JOBS: usize = 1000;
+
+/// A background job queued through an app's `POST /{environment}/api/jobs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppJob {
+    /// `job-<n>`.
+    pub id: String,
+    pub environment: String,
+    pub created_at: DateTime<Utc>,
+    /// Queued while a `failing_flow` commit ran: the broken worker never picks it up.
+    pub stuck: bool,
+}
+
+/// Where a background job stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppJobStatus {
+    Queued,
+    Running,
+    Done,
+}
+
+impl AppJobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppJobStatus::Queued => "queued",
+            AppJobStatus::Running => "running",
+            AppJobStatus::Done => "done",
+        }
+    }
+}
+
+impl AppJob {
+    /// Queued for the first second, running for the next, done after [`APP_JOB_SECS`];
+    /// queued for good when stuck.
+    pub fn status(&self, now: DateTime<Utc>) -> AppJobStatus {
+        let age = now - self.created_at;
+        if self.stuck || age < TimeDelta::seconds(1) {
+            AppJobStatus::Queued
+        } else if age < TimeDelta::seconds(APP_JOB_SECS) {
+            AppJobStatus::Running
+        } else {
+            AppJobStatus::Done
+        }
+    }
+}
+
+/// Defective commits and what the apps run: which commit ran where and when, and the
+/// background jobs of the apps' job API.
+impl World {
+    /// The defect of a commit (full sha or unambiguous prefix); `None` for a good or unknown
+    /// commit.
+    pub fn defect_of(&self, sha: &str) -> Option<DefectKind> {
+        self.commit(sha).and_then(|commit| commit.defect)
+    }
+
+    /// What ran in `environment` over time: the commit of the deployment that last reached
+    /// success, over the environment's first service (prod: the web service, not the worker).
+    /// Consecutive deployments of one commit make one period.
+    pub fn running_history(&self, environment: &str) -> RunningHistory {
+        let service = ENVIRONMENTS
+            .iter()
+            .find(|(name, _, _)| *name == environment)
+            .and_then(|(_, _, services)| services.first());
+        let mut live: Vec<(DateTime<Utc>, &DeploymentRecord)> = self
+            .deployments
+            .iter()
+            .filter(|d| service.is_some_and(|service| d.environment == *service))
+            .filter_map(|d| {
+                d.statuses
+                    .iter()
+                    .find(|status| status.state == DeployState::Success)
+                    .map(|status| (status.created_at, d))
+            })
+            .collect();
+        // Stable: of two that went live at the same moment, the one created later wins.
+        live.sort_by_key(|(at, _)| *at);
+        let shows = self.scenario.defects_show_in(environment);
+        let mut periods: Vec<RunningPeriod> = Vec::new();
+        for (at, deployment) in live {
+            if periods
+                .last()
+                .is_some_and(|last| last.sha == deployment.sha)
+            {
+                continue;
+            }
+            if let Some(last) = periods.last_mut() {
+                last.until = Some(at);
+            }
+            periods.push(RunningPeriod {
+                sha: deployment.sha.clone(),
+                deployment_id: deployment.id,
+                from: at,
+                until: None,
+                defect: if shows {
+                    self.defect_of(&deployment.sha)
+                } else {
+                    None
+                },
+            });
+        }
+        RunningHistory {
+            environment: environment.to_string(),
+            periods,
+        }
+    }
+
+    /// The defect of the commit running in `environment` at `at`, when defects show there.
+    pub fn defect_showing(&self, environment: &str, at: DateTime<Utc>) -> Option<DefectKind> {
+        self.running_history(environment).defect_at(at)
+    }
+
+    /// Whether `sha` was deployed to `environment` (any of its services) and something else
+    /// runs there now: a commit that was rolled back, or replaced before it went live.
+    fn was_replaced_in(&self, environment: &str, sha: &str) -> bool {
+        let Some((_, _, services)) = ENVIRONMENTS
+            .iter()
+            .find(|(name, _, _)| *name == environment)
+        else {
+            return false;
+        };
+        let deployed_before = self
+            .deployments
+            .iter()
+            .any(|d| d.sha == sha && services.contains(&d.environment.as_str()));
+        deployed_before && self.deployed_sha(environment).as_deref() != Some(sha)
+    }
+
+    /// Queues a background job in an environment's app, now.
+    pub fn create_app_job(&mut self, environment: &str) -> AppJob {
+        self.app_jobs_created += 1;
+        let job = AppJob {
+            id: format!("job-{}", self.app_jobs_created),
+            environment: environment.to_string(),
+            created_at: self.now,
+            stuck: self.defect_showing(environment, self.now) == Some(DefectKind::FailingFlow),
+        };
+        if self.app_jobs.len() >= MAX_APP_JOBS {
+            self.app_jobs.pop_front();
+        }
+        self.app_jobs.push_back(job.clone());
+        job
+    }
+
+    /// A background job of an environment's app (another environment's job is not found).
+    pub fn app_job(&self, environment: &str, id: &str) -> Option<&AppJob> {
+        self.app_jobs
+            .iter()
+            .find(|job| job.id == id && job.environment == environment)
+    }
+
+    /// Forgets a background job; `false` when there was none.
+    pub fn delete_app_job(&mut self, environment: &str, id: &str) -> bool {
+        let Some(position) = self
+            .app_jobs
+            .iter()
+            .position(|job| job.id == id && job.environment == environment)
+        else {
+            return false;
+        };
+        self.app_jobs.remove(position);
+        true
+    }
+}
+
+/// Worlds with a defective commit running, for the sandbox's unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    pub fn start() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-20T10:00:00Z")
+            .map(|t| t.to_utc())
+            .unwrap()
+    }
+
+    /// Every new commit has `kind`; the world never promotes by itself.
+    pub fn defect_scenario(kind: DefectKind) -> Scenario {
+        let mut scenario = Scenario::default_demo();
+        scenario.defect_every = 1;
+        scenario.defects = vec![kind];
+        scenario.promote_staging_every_secs = 10 * 365 * 86_400;
+        scenario.promote_prod_every_secs = 10 * 365 * 86_400;
+        scenario
+    }
+
+    /// Deploys `sha` to an environment's first service through the API, live right now.
+    pub fn deploy_now(world: &mut World, environment: &str, sha: &str) -> u64 {
+        let id = world
+            .create_deployment(NewDeployment {
+                git_ref: sha.to_string(),
+                environment: environment.to_string(),
+                description: "test deploy".to_string(),
+                production: None,
+                payload: "{}".to_string(),
+                creator: api_client_actor(),
+            })
+            .unwrap();
+        world.create_deployment_status(id, DeployState::Success, None, true);
+        id
+    }
+
+    /// Ten minutes in, prod runs a fresh commit of `kind`: (world, prod's good commit
+    /// before it, the defective commit). It went live at `world.now`.
+    pub fn prod_running(kind: DefectKind) -> (World, String, String) {
+        let mut world = World::new(defect_scenario(kind), start());
+        world.advance_to(start() + TimeDelta::minutes(10));
+        let good = world.deployed_sha("prod").unwrap();
+        let bad = world.branches["main"].clone();
+        assert_eq!(world.defect_of(&bad), Some(kind));
+        assert_eq!(world.defect_of(&good), None);
+        deploy_now(&mut world, "prod", &bad);
+        (world, good, bad)
+    }
+}
+
 /// A job's steps: set up, checkout, the job's command, complete. A failing job fails in its
 /// command step; the rest still completes.
 fn plan_steps(
@@ -1602,6 +1890,57 @@ fn plan_steps(
 
 pub fn short_sha(sha: &str) -> &str {
     sha.get(..7).unwrap_or(sha)
+}
+
+/// Issues kept; older ones fall off so a long demo does not grow.
+pub const MAX_ISSUES: usize = 500;
+/// Issue numbers start above this: a range of their own, so the numbers of pull requests
+/// (from 1501) never collide with them.
+pub const ISSUE_NUMBER_BASE: u64 = 4000;
+
+/// An issue filed through `POST /repos/{o}/{r}/issues`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueRecord {
+    pub number: u64,
+    pub id: u64,
+    pub title: String,
+    pub body: Option<String>,
+    /// Label names, in the order given, without repeats.
+    pub labels: Vec<String>,
+    pub author: Actor,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Issue filing: what `POST` and `GET /repos/{o}/{r}/issues` do to and read from the world.
+impl World {
+    /// Files an open issue by the API client; returns its number.
+    pub fn create_issue(&mut self, title: &str, body: Option<&str>, labels: &[String]) -> u64 {
+        self.issues_filed += 1;
+        let number = ISSUE_NUMBER_BASE + self.issues_filed;
+        let mut names: Vec<String> = Vec::new();
+        for label in labels {
+            if !label.is_empty() && !names.contains(label) {
+                names.push(label.clone());
+            }
+        }
+        if self.issues.len() == MAX_ISSUES {
+            self.issues.pop_front();
+        }
+        self.issues.push_back(IssueRecord {
+            number,
+            id: 2_900_000_000 + number * 17,
+            title: title.to_string(),
+            body: body.map(str::to_string),
+            labels: names,
+            author: api_client_actor(),
+            created_at: self.now,
+        });
+        number
+    }
+
+    pub fn issue(&self, number: u64) -> Option<&IssueRecord> {
+        self.issues.iter().find(|issue| issue.number == number)
+    }
 }
 
 #[cfg(test)]
@@ -2015,5 +2354,140 @@ mod tests {
         assert!(world.email_degraded("staging", at(300 + 10)));
         assert!(!world.email_degraded("staging", at(300 + 130)));
         assert!(!world.email_degraded("prod", at(310)));
+    }
+
+    #[test]
+    fn defects_cycle_over_the_new_commits_and_never_touch_history() {
+        let scenario = Scenario {
+            defect_every: 5,
+            ..Scenario::default_demo()
+        };
+        let mut world = World::new(scenario, start());
+        world.advance_to(start() + TimeDelta::hours(3));
+        let history = Scenario::default_demo().history_commits as usize;
+        assert!(world.commits[..history].iter().all(|c| c.defect.is_none()));
+        let new = &world.commits[history..];
+        assert!(new.len() >= 30, "{} new commits", new.len());
+        let defective: Vec<(usize, DefectKind)> = new
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.defect.map(|kind| (i + 1, kind)))
+            .collect();
+        assert_eq!(
+            defective[..5],
+            [
+                (5, DefectKind::ErrorSpike),
+                (10, DefectKind::NewErrorType),
+                (15, DefectKind::SlowEndpoint),
+                (20, DefectKind::FailingFlow),
+                (25, DefectKind::ErrorSpike),
+            ]
+        );
+        assert_eq!(defective.len(), new.len() / 5);
+        let fifth = &new[4];
+        assert_eq!(world.defect_of(&fifth.sha), Some(DefectKind::ErrorSpike));
+        assert_eq!(
+            world.defect_of(short_sha(&fifth.sha)),
+            Some(DefectKind::ErrorSpike)
+        );
+        assert_eq!(world.defect_of(&new[0].sha), None);
+    }
+
+    #[test]
+    fn a_defect_shows_while_its_commit_runs_and_only_where_defects_show() {
+        let (mut world, good, bad) = testing::prod_running(DefectKind::ErrorSpike);
+        let live = world.now;
+        assert_eq!(
+            world.defect_showing("prod", live),
+            Some(DefectKind::ErrorSpike)
+        );
+        assert_eq!(
+            world.defect_showing("prod", live - TimeDelta::seconds(1)),
+            None
+        );
+        testing::deploy_now(&mut world, "staging", &bad);
+        assert_eq!(
+            world.defect_showing("staging", world.now),
+            None,
+            "only prod shows"
+        );
+
+        world.advance_to(live + TimeDelta::minutes(20));
+        // A second deployment of the same commit: still one stretch of time.
+        testing::deploy_now(&mut world, "prod", &bad);
+        world.advance_to(live + TimeDelta::minutes(30));
+        testing::deploy_now(&mut world, "prod", &good);
+        let rolled_back = world.now;
+        world.advance_to(rolled_back + TimeDelta::minutes(5));
+        assert_eq!(world.defect_showing("prod", world.now), None);
+        assert_eq!(
+            world.defect_showing("prod", rolled_back - TimeDelta::seconds(1)),
+            Some(DefectKind::ErrorSpike),
+            "the past keeps what ran then"
+        );
+        let history = world.running_history("prod");
+        let ran = history
+            .periods
+            .iter()
+            .find(|p| p.sha == bad)
+            .expect("a period of the bad commit");
+        assert_eq!((ran.from, ran.until), (live, Some(rolled_back)));
+        assert_eq!(history.sha_at(world.now), Some(good.as_str()));
+        assert_eq!(history.periods.iter().filter(|p| p.sha == bad).count(), 1);
+    }
+
+    #[test]
+    fn scheduled_promotion_never_brings_back_a_rolled_back_commit() {
+        let mut scenario = Scenario::default_demo();
+        scenario.promote_staging_every_secs = 10 * 365 * 86_400;
+        let every = scenario.promote_prod_every_secs as i64;
+        let at = |secs: i64| start() + TimeDelta::seconds(secs);
+
+        // Nobody acting: the scheduled promotion takes staging's commit to prod.
+        let mut free = World::new(scenario.clone(), start());
+        let staging = free.deployed_sha("staging").unwrap();
+        let old_prod = free.deployed_sha("prod").unwrap();
+        free.advance_to(at(every + 900));
+        assert_eq!(free.branches["prod"], staging);
+        assert_eq!(free.deployed_sha("prod"), Some(staging.clone()));
+
+        // Staging's commit reached prod and was rolled back before the schedule came round.
+        let mut world = World::new(scenario, start());
+        world.update_branch("prod", &staging, false).unwrap();
+        world.advance_to(at(600));
+        assert_eq!(world.deployed_sha("prod"), Some(staging.clone()));
+        world.update_branch("prod", &old_prod, true).unwrap();
+        world.advance_to(at(every - 60));
+        assert_eq!(
+            world.deployed_sha("prod"),
+            Some(old_prod.clone()),
+            "rolled back"
+        );
+        assert!(!world.captain_is_active("prod", at(every), every as u64));
+        world.advance_to(at(every * 2 + 900));
+        assert_eq!(world.branches["prod"], old_prod, "no re-promotion");
+        assert_eq!(world.deployed_sha("prod"), Some(old_prod));
+    }
+
+    #[test]
+    fn app_jobs_are_kept_up_to_a_bound_and_belong_to_their_environment() {
+        let mut world = World::new(Scenario::default_demo(), start());
+        for _ in 0..MAX_APP_JOBS + 5 {
+            world.create_app_job("dev");
+        }
+        assert!(
+            world.app_job("dev", "job-5").is_none(),
+            "the oldest are dropped"
+        );
+        assert!(world.app_job("dev", "job-6").is_some());
+        let newest = format!("job-{}", MAX_APP_JOBS + 5);
+        assert!(world.app_job("dev", &newest).is_some());
+        assert!(world.app_job("prod", &newest).is_none());
+        assert!(world.delete_app_job("dev", &newest));
+        assert!(!world.delete_app_job("dev", &newest));
+        assert_eq!(
+            world.create_app_job("dev").id,
+            format!("job-{}", MAX_APP_JOBS + 6)
+        );
     }
 }

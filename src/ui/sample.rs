@@ -12,7 +12,8 @@ use crate::model::{
     CommitInfo, CommitLine, DeployState, DeployStatus, EnvironmentHealth, EnvironmentSnapshot,
     ErrorBucket, ErrorSeries, Gate, GateKind, GateReport, GateState, JobState, LockView, LogLine,
     NewErrorType, PipelineState, RateLimit, ReleaseState, RunStatus, SafeText, ServiceState,
-    SmokeResult, Snapshot, SourceHealth, StageState, StepLine, StepState,
+    SignalLine, SignalState, SmokeResult, Snapshot, SourceHealth, StageState, StepLine, StepState,
+    VerificationPhase, VerificationView,
 };
 
 /// The commit subject with terminal escapes, a bell, a C1 control and bidi overrides.
@@ -179,6 +180,8 @@ impl SampleBuilder {
                 errors: self.healthy(25),
             },
             release: self.dev_release(),
+            verification: Some(self.verification(&deployed.sha, 11, self.ago(12 * 60))),
+            guard: Default::default(),
         }
     }
 
@@ -275,6 +278,8 @@ impl SampleBuilder {
                 errors: self.healthy(31),
             },
             release: self.staging_release(),
+            verification: None,
+            guard: Default::default(),
         }
     }
 
@@ -331,6 +336,7 @@ impl SampleBuilder {
             title: SafeText::new("TypeError: Cannot read properties of undefined (reading 'id')"),
             first_seen: self.ago(9 * 60),
             count: 37,
+            release: None,
         }];
         EnvironmentSnapshot {
             name: SafeText::new("prod"),
@@ -385,6 +391,68 @@ impl SampleBuilder {
                 },
             },
             release: self.prod_release(),
+            verification: None,
+            guard: Default::default(),
+        }
+    }
+
+    /// A deploy 12 minutes into its 15-minute window, every signal fine so far.
+    fn verification(
+        &self,
+        sha: &str,
+        deployment_id: u64,
+        deployed_at: DateTime<Utc>,
+    ) -> VerificationView {
+        let line =
+            |signal: &str, state: SignalState, measured: &str, baseline: &str, threshold: &str| {
+                SignalLine {
+                    signal: SafeText::new(signal),
+                    state,
+                    measured: SafeText::new(measured),
+                    baseline: SafeText::new(baseline),
+                    threshold: SafeText::new(threshold),
+                    reason: SafeText::new(""),
+                }
+            };
+        VerificationView {
+            sha: sha.to_string(),
+            deployment_id,
+            deployed_at,
+            window_ends: deployed_at + chrono::TimeDelta::minutes(15),
+            phase: VerificationPhase::Verifying,
+            signals: vec![
+                line(
+                    "error rate",
+                    SignalState::Pass,
+                    "1.3/min (-7%) over 11 min",
+                    "1.4/min over 30 min",
+                    "above +50%, significant",
+                ),
+                line(
+                    "new error types",
+                    SignalState::Pass,
+                    "none",
+                    "",
+                    "any new type",
+                ),
+                line(
+                    "latency",
+                    SignalState::Pass,
+                    "p95 212 ms (auth)",
+                    "",
+                    "800 ms",
+                ),
+                line(
+                    "burn rate",
+                    SignalState::NotEnoughData,
+                    "too few probes",
+                    "objective 99.90%",
+                    "14.4x on both",
+                ),
+            ],
+            reason: SafeText::new("verifying: nothing failed so far (not enough data: burn rate)"),
+            auto_rollback: true,
+            baseline_per_minute: Some(1.4),
         }
     }
 

@@ -17,7 +17,8 @@ use super::app::{App, Binding, Choice, ConfirmStep, Confirmation, FOCUS_FOOTER, 
 use super::theme::Theme;
 use crate::model::{
     ActionKind, ActionStepState, DeployStatus, EnvironmentSnapshot, Gate, GateState, JobState,
-    PipelineState, RunStatus, Snapshot, SourceHealth, StageState, pipeline::elapsed_between,
+    PipelineState, RunStatus, SignalState, Snapshot, SourceHealth, StageState, VerificationPhase,
+    pipeline::elapsed_between,
 };
 
 /// The smallest terminal the screen is laid out for.
@@ -266,6 +267,13 @@ fn draw_column(
 
     let mut top = deploy_lines(env, now, narrow, theme);
     top.extend(activity_lines(env, now, narrow, theme));
+    top.extend(verification_lines(
+        env,
+        now,
+        narrow,
+        inner.width as usize,
+        theme,
+    ));
     let smoke = smoke_lines(env, now, narrow, theme);
     let errors_text = error_lines(env, now, narrow, theme);
     let fixed = top.len() + smoke.len() + errors_text.len();
@@ -911,6 +919,22 @@ pub enum ChartCell {
     BaselineThroughBar {
         over_baseline: bool,
     },
+    /// The running deploy's minute, where no bar covers it; `top` is the marker's head.
+    Deploy {
+        top: bool,
+    },
+}
+
+/// Marks the deploy's minute in the chart: a head on the top row and a dotted line down to
+/// the bar, so the bars before and after the deploy can be told apart.
+pub fn mark_deploy(cells: &mut [Vec<ChartCell>], column: usize) {
+    for (row, cells) in cells.iter_mut().enumerate() {
+        if let Some(cell) = cells.get_mut(column)
+            && matches!(cell, ChartCell::Empty | ChartCell::Baseline)
+        {
+            *cell = ChartCell::Deploy { top: row == 0 };
+        }
+    }
 }
 
 const EIGHTHS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
@@ -992,7 +1016,19 @@ fn draw_error_chart(
     // A scale row under the bars when there is room: the span covered, and the peak.
     let with_scale = area.height >= 4;
     let bar_rows = (area.height.saturating_sub(u16::from(with_scale)) as usize).min(MAX_CHART_ROWS);
-    let cells = error_chart_cells(&counts, env.errors.baseline_per_minute, bar_rows);
+    let mut cells = error_chart_cells(&counts, env.errors.baseline_per_minute, bar_rows);
+    let deployed_at = env
+        .services
+        .first()
+        .and_then(|s| s.last_success.as_ref())
+        .and_then(|d| d.at);
+    if let Some(column) = deployed_at
+        .map(|at| (crate::model::errors::floor_minute(at) - first_minute).num_minutes())
+        .and_then(|i| usize::try_from(i).ok())
+        .filter(|&i| i < counts.len())
+    {
+        mark_deploy(&mut cells, column);
+    }
     let bar_style = theme.style(theme.bar);
     let high_style = theme.style(theme.fail);
     let baseline_style = theme.style(theme.baseline);
@@ -1011,6 +1047,9 @@ fn draw_error_chart(
                             if over_baseline { high_style } else { bar_style },
                         ),
                         ChartCell::Baseline => Span::styled("─", baseline_style),
+                        ChartCell::Deploy { top } => {
+                            Span::styled(if top { "▼" } else { "┊" }, theme.style(theme.focus))
+                        }
                         ChartCell::BaselineThroughBar { over_baseline } => Span::styled(
                             "━",
                             baseline_style.bg(if over_baseline { theme.fail } else { theme.bar }),
@@ -1341,6 +1380,156 @@ fn activity_lines(
             format!("⚿ locked by {}{age}", lock.holder),
             theme.style(theme.warn).add_modifier(Modifier::BOLD),
         )));
+    }
+    lines
+}
+
+/// A verified deploy's one line stays this long after its window; then it folds away.
+const VERIFIED_SHOWN_FOR: chrono::TimeDelta = chrono::TimeDelta::minutes(30);
+
+/// The verification of the running deploy: where it stands and the time left, each signal
+/// with its figures while it matters, and what the guard did about a failure.
+fn verification_lines(
+    env: &EnvironmentSnapshot,
+    now: DateTime<Utc>,
+    narrow: bool,
+    width: usize,
+    theme: &Theme,
+) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    let Some(view) = env.verification.as_ref() else {
+        return lines;
+    };
+    let guard = &env.guard;
+    let (mark, color) = match view.phase {
+        VerificationPhase::Deploying => ("●", theme.running),
+        VerificationPhase::Verifying => ("●", theme.running),
+        VerificationPhase::Verified => ("✓", theme.ok),
+        VerificationPhase::Failed => ("✗", theme.fail),
+        VerificationPhase::NotEnoughData => ("?", theme.warn),
+    };
+    let recent_guard = guard
+        .last
+        .as_ref()
+        .filter(|event| now - event.at < VERIFIED_SHOWN_FOR);
+    if view.phase == VerificationPhase::Verified
+        && now - view.window_ends > VERIFIED_SHOWN_FOR
+        && recent_guard.is_none()
+    {
+        return lines;
+    }
+    let left = format_duration(view.time_left(now));
+    let word = match view.phase {
+        VerificationPhase::Verifying if narrow => format!("{left} left"),
+        phase => phase.word().to_string(),
+    };
+    let mut heading = vec![
+        Span::styled("Verify ", theme.heading()),
+        Span::styled(
+            format!("{mark} {word}"),
+            theme.style(color).add_modifier(Modifier::BOLD),
+        ),
+    ];
+    match view.phase {
+        VerificationPhase::Verifying if !narrow => {
+            heading.push(Span::styled(format!(" · {left} left"), theme.muted()));
+        }
+        VerificationPhase::Failed if !view.auto_rollback && !narrow => heading.push(Span::styled(
+            " · auto-rollback off: r rolls back",
+            theme.style(theme.warn),
+        )),
+        _ => {}
+    }
+    lines.push(Line::from(heading));
+    let detailed = matches!(
+        view.phase,
+        VerificationPhase::Verifying | VerificationPhase::Failed
+    );
+    if detailed {
+        for signal in &view.signals {
+            let failing = signal.state == SignalState::Fail;
+            // A narrow column names only what is wrong; the heading says the rest.
+            if narrow && !failing {
+                continue;
+            }
+            let (icon, color) = match signal.state {
+                SignalState::Pass => ("✓", theme.ok),
+                SignalState::Fail => ("✗", theme.fail),
+                SignalState::NotEnoughData => ("·", theme.muted),
+            };
+            let mut text = format!("{icon} {}", signal.signal);
+            if signal.state == SignalState::NotEnoughData {
+                text.push_str(" · not enough data");
+            } else if !narrow || failing {
+                text.push_str(&format!(" {}", signal.measured));
+                if !signal.baseline.is_empty() && !narrow {
+                    text.push_str(&format!(" vs {}", signal.baseline));
+                }
+                if failing {
+                    text.push_str(&format!(" · {}", signal.threshold));
+                }
+            }
+            let style = if failing {
+                theme.style(color).add_modifier(Modifier::BOLD)
+            } else {
+                theme.style(theme.text)
+            };
+            lines.push(Line::from(Span::styled(truncate(&text, width), style)));
+        }
+    }
+    if let Some(event) = recent_guard {
+        let (icon, color) = match event.kind.as_str() {
+            "rolled_back" => ("↺", theme.warn),
+            "rolling_back" => ("↺", theme.running),
+            "alerted" => ("!", theme.warn),
+            _ => ("✗", theme.fail),
+        };
+        let what = match event.kind.as_str() {
+            "rolling_back" => format!("rolling back {} by itself", short(&event.sha)),
+            "rolled_back" => match &event.to_sha {
+                Some(to) => format!(
+                    "rolled back {} → {} by itself",
+                    short(&event.sha),
+                    short(to)
+                ),
+                None => format!("rolled back {} by itself", short(&event.sha)),
+            },
+            "rollback_failed" => "automatic rollback failed".to_string(),
+            "rollback_blocked" => "automatic rollback blocked".to_string(),
+            "escalated" => format!(
+                "escalated: {} automatic rollbacks in a row",
+                guard.rollbacks_in_a_row
+            ),
+            _ => "alert sent; waiting for the captain".to_string(),
+        };
+        lines.push(Line::from(Span::styled(
+            truncate(
+                &format!(
+                    "{icon} {what} · {}",
+                    format_age(duration_since(event.at, now))
+                ),
+                width,
+            ),
+            theme.style(color).add_modifier(Modifier::BOLD),
+        )));
+        if !narrow {
+            lines.push(Line::from(Span::styled(
+                truncate(&format!("  why: {}", event.reason), width),
+                theme.style(theme.text),
+            )));
+        }
+        let failed: Vec<&str> = guard
+            .deliveries
+            .iter()
+            .filter(|d| !d.ok)
+            .map(|d| d.target.as_str())
+            .collect();
+        if !failed.is_empty() {
+            lines.push(Line::from(Span::styled(
+                truncate(&format!("  ⚠ not delivered: {}", failed.join(", ")), width),
+                theme.style(theme.warn),
+            )));
+        }
     }
     lines
 }
@@ -1852,10 +2041,19 @@ mod tests {
                     ChartCell::Bar { glyph, .. } => *glyph,
                     ChartCell::Baseline => '─',
                     ChartCell::BaselineThroughBar { .. } => '━',
+                    ChartCell::Deploy { top: true } => '▼',
+                    ChartCell::Deploy { top: false } => '┊',
                 })
                 .collect()
         };
         assert_eq!(glyphs(&cells[0]), "▇   ");
+        // The deploy's minute: a head on top, a dotted line down to its bar or the floor,
+        // through the baseline but never over a bar.
+        let mut marked = cells.clone();
+        mark_deploy(&mut marked, 2);
+        mark_deploy(&mut marked, 0);
+        assert_eq!(glyphs(&marked[0]), "▇ ▼ ");
+        assert_eq!(glyphs(&marked[1]), "━─┊▄");
         // The bottom row holds the baseline: drawn through the tall bar, between the others.
         assert_eq!(glyphs(&cells[1]), "━──▄");
         // A bar that rises past the baseline's row shows the line through it.

@@ -3,15 +3,14 @@
 //! (as the demo shares it), and the documented exit codes: 0 done, 3 blocked, 1 failed,
 //! 2 bad input.
 
-
 use std::path::Path;
 use std::process::{Output, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::release::{Bench, STAGING_FF, config_text, quiet_scenario};
 use shipdeck::clock::Clock;
 use shipdeck::sandbox::{Sandbox, SandboxOptions};
-use crate::support::release::{Bench, STAGING_FF, config_text, quiet_scenario};
 use tempfile::TempDir;
 
 /// How much faster than the wall the world runs: a CI run of a few world minutes takes

@@ -1,6 +1,5 @@
 //! The release binary in a pseudo-terminal: `shipdeck demo` as a new user sees it.
 
-
 use crate::support::pty::PtySession;
 
 const STAGES: [&str; 7] = [

@@ -1,12 +1,11 @@
 //! Gates judged by the engine on what the sandbox shows, blocking and then passing as the
 //! world changes: the source environment's smoke checks.
 
-
 use std::time::Duration;
 
+use crate::support::release::{Bench, PROD_PR, STAGING_FF, quiet_scenario, request, wait_preview};
 use shipdeck::engine::Submitted;
 use shipdeck::model::{ActionKind, GateKind, GateState};
-use crate::support::release::{Bench, PROD_PR, STAGING_FF, quiet_scenario, request, wait_preview};
 use tempfile::TempDir;
 
 fn smoke_state(preview: &shipdeck::model::ActionPreview) -> Option<GateState> {

@@ -2,7 +2,6 @@
 //! on 304, rate-limit figures are read, a rate-limit answer says when to retry, and the token
 //! never shows in an error.
 
-
 use crate::support::engine::serve;
 
 use std::sync::Arc;

@@ -2,7 +2,6 @@
 //! app) with a manual clock: a failing source marks only itself, nothing new means no new
 //! version, and `snapshot_once` covers every environment.
 
-
 use crate::support::engine::{serve, wait_for};
 
 use std::sync::Arc;

@@ -3,13 +3,14 @@
 //! leaves GitHub's deployment history saying so; gates block and then pass; overrides and
 //! broken locks are audited.
 
-
 use std::time::Duration;
 
+use crate::support::release::{
+    Bench, STAGING_FF, quiet_scenario, request, submit_and_wait, wait_preview,
+};
 use serde_json::json;
 use shipdeck::engine::Submitted;
 use shipdeck::model::{ActionKind, ActionResult, GateKind, GateState};
-use crate::support::release::{Bench, STAGING_FF, quiet_scenario, request, submit_and_wait, wait_preview};
 use tempfile::TempDir;
 
 /// Prod by pull request, with the high-risk globs the sandbox's commits touch.

@@ -2,16 +2,15 @@
 //! of repeated, and an engine killed between any two steps of a promotion finishes it after a
 //! restart from its journal: one branch move, one deployment, a complete audit trail.
 
-
 use std::path::Path;
 use std::time::Duration;
 
-use shipdeck::engine::{EngineHandle, Submitted};
-use shipdeck::model::{ActionKind, ActionResult};
-use shipdeck::sandbox::{FaultEffect, FaultRule};
 use crate::support::release::{
     Bench, DEADLINE, STAGING_FF, quiet_scenario, request, submit_and_wait, wait_preview,
 };
+use shipdeck::engine::{EngineHandle, Submitted};
+use shipdeck::model::{ActionKind, ActionResult};
+use shipdeck::sandbox::{FaultEffect, FaultRule};
 use tempfile::TempDir;
 
 const PROD_FF: &str =

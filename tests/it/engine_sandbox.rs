@@ -2,7 +2,6 @@
 //! arrives (three environments, deployed commits, seven stages, seven smoke results, error
 //! buckets), repeat polls are answered 304 from ETags, and stepping the clock moves a run.
 
-
 use crate::support::engine::wait_for;
 
 use std::sync::Arc;

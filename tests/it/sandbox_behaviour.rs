@@ -3,7 +3,6 @@
 //! deployment), determinism, hostile subjects, Sentry series and issues, the apps, and the
 //! demo config and scenario files.
 
-
 use crate::support::sandbox::{start_sandbox, start_with};
 
 use std::time::Duration;

@@ -287,3 +287,39 @@ async fn tag_objects_have_githubs_fields_and_refs_to_them_say_tag() {
     );
     sandbox.shutdown().await;
 }
+
+/// Filed issues follow the official schema of `POST issues` (the listing's items have the
+/// same shape) and decode into octocrab's `Issue`, which the writer's typed calls rely on.
+#[tokio::test]
+async fn issues_match_the_official_schema_and_decode_into_octocrab() {
+    let sandbox = start_sandbox().await;
+    let repo = format!("{}/repos/acme/shop/issues", sandbox.github_api_url());
+    let created = post_json(
+        &repo,
+        serde_json::json!({
+            "title": "prod rolled back 9c1d2e3f4a5b: error rate 3.2x",
+            "body": "Diagnosis: TypeError in checkout.",
+            "labels": ["shipdeck", { "name": "rollback" }],
+        }),
+    )
+    .await;
+    assert_valid("issues__create.201.schema.json", &repo, &created);
+    let issue: octocrab::models::issues::Issue = serde_json::from_value(created.clone()).unwrap();
+    assert_eq!(issue.labels.len(), 2);
+    assert!(issue.pull_request.is_none());
+    post_json(&repo, serde_json::json!({ "title": "untagged" })).await;
+
+    let url = format!("{repo}?state=open&labels=shipdeck&per_page=10");
+    let listed = get_json(&url).await;
+    let items = listed.as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0], created);
+    let all = get_json(&format!("{repo}?state=all")).await;
+    for item in all.as_array().unwrap() {
+        assert_valid("issues__create.201.schema.json", &url, item);
+        serde_json::from_value::<octocrab::models::issues::Issue>(item.clone()).unwrap();
+    }
+    let number = created["number"].as_u64().unwrap();
+    assert_eq!(get_json(&format!("{repo}/{number}")).await, created);
+    sandbox.shutdown().await;
+}

@@ -4,7 +4,6 @@
 //! promotion reaches the engine's channel and its answer is shown; a read-only loop sends
 //! nothing whatever is pressed.
 
-
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,10 +2,10 @@
 //! every key pressed in every environment (including the confirm keys after `p` and `r`), and
 //! not one POST, PATCH, PUT or DELETE reaching GitHub.
 
-
 use std::io;
 use std::time::Duration;
 
+use crate::support::release::{Bench, PROD_PR, STAGING_FF, quiet_scenario, wait_preview};
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use futures::channel::mpsc;
 use ratatui::Terminal;
@@ -13,7 +13,6 @@ use ratatui::backend::TestBackend;
 use shipdeck::model::ActionKind;
 use shipdeck::sandbox::Service;
 use shipdeck::ui::{LoopTiming, Theme, UiOptions, run_loop};
-use crate::support::release::{Bench, PROD_PR, STAGING_FF, quiet_scenario, wait_preview};
 
 fn key(code: KeyCode, modifiers: KeyModifiers) -> io::Result<Event> {
     Ok(Event::Key(KeyEvent::new(code, modifiers)))

@@ -238,6 +238,18 @@ struct WireIssue {
     first_seen: Option<String>,
     #[serde(default)]
     count: Value,
+    /// Not in the list's documented shape, but sent by Sentry's issue details and by some
+    /// versions of the list; `{"version": ...}` or a bare string.
+    #[serde(rename = "firstRelease", default)]
+    first_release: Option<Value>,
+}
+
+fn release_version(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(o) => o.get("version").and_then(Value::as_str).map(str::to_string),
+        _ => None,
+    }
 }
 
 /// Reads the organization issues list into new error types; issues without a readable
@@ -261,6 +273,11 @@ pub fn parse_issues(body: &str) -> Result<Vec<NewErrorType>, String> {
                 title: SafeText::with_max(&title, 200),
                 first_seen,
                 count: as_count(&issue.count).unwrap_or(0),
+                release: issue
+                    .first_release
+                    .as_ref()
+                    .and_then(release_version)
+                    .map(|v| SafeText::with_max(&v, 80)),
             })
         })
         .collect())
