@@ -410,7 +410,7 @@ impl Checker<'_, '_> {
                         env_name,
                         &at("max_increase"),
                         format!(
-                            "must be more than {TOLERATED_DRIFT} (+10%, the drift never rolled                              back) and at most 100; 0.5 means +50%"
+                            "must be more than {TOLERATED_DRIFT} (+10%, the drift never rolled back) and at most 100; 0.5 means +50%"
                         ),
                     );
                 }

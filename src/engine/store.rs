@@ -112,7 +112,7 @@ pub struct Store {
 impl Store {
     /// The empty picture of every configured environment.
     pub fn new(config: &Config, title: &str, now: DateTime<Utc>) -> Self {
-        let environments = config
+        let environments: Vec<EnvironmentSnapshot> = config
             .environments
             .iter()
             .map(|env| EnvironmentSnapshot {
@@ -140,9 +140,13 @@ impl Store {
                 guard: Default::default(),
             })
             .collect();
-        let policies = (0..config.environments.len())
+        let policies: Vec<Option<VerifyPolicy>> = (0..config.environments.len())
             .map(|index| VerifyPolicy::for_environment(config, index))
             .collect();
+        let mut environments = environments;
+        for (env, policy) in environments.iter_mut().zip(&policies) {
+            env.guard.max_rollbacks = policy.as_ref().map_or(0, |p| p.max_auto_rollbacks);
+        }
         Self {
             policies,
             probes: vec![ProbeHistory::default(); config.environments.len()],

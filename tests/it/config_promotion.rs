@@ -188,6 +188,48 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
              \"workflow-dispatch\" needs workflow = \"<file>.yml\"",
         ),
         (
+            "a threshold under the tolerated drift",
+            three("[environment.verify]\nmax_increase = 0.05\n"),
+            "16:16: [environment.verify] max_increase (environment \"prod\"): must be more than 0.1 \
+             (+10%, the drift never rolled back) and at most 100; 0.5 means +50%",
+        ),
+        (
+            "an availability written as a percentage",
+            three("[environment.verify]\navailability = 99.9\n"),
+            "16:16: [environment.verify] availability (environment \"prod\"): must be between 0 and \
+             1, e.g. 0.999 for 99.9%",
+        ),
+        (
+            "a window under a minute",
+            three("[environment.verify]\nwindow = \"30s\"\n"),
+            "16:10: [environment.verify] window (environment \"prod\"): must be at least 1 minute",
+        ),
+        (
+            "a typo in the verify table",
+            three("[environment.verify]\nauto_rolback = false\n"),
+            "16:1: unknown key `auto_rolback` in [environment.verify]; did you mean `auto_rollback`?",
+        ),
+        (
+            "a slack notifier without a url",
+            three("[[environment.notify]]\nkind = \"slack\"\n"),
+            "15:1: [[environment.notify]] #1 (environment \"prod\"): needs url, or url_env naming the \
+             variable that holds it",
+        ),
+        (
+            "a pagerduty notifier without its key",
+            three("[[environment.notify]]\nkind = \"pagerduty\"\n"),
+            "15:1: [[environment.notify]] #1 (environment \"prod\"): a pagerduty notifier needs \
+             routing_key_env, the variable holding the integration key",
+        ),
+        (
+            "a webhook url that is a token",
+            three(
+                "[[environment.notify]]\nkind = \"webhook\"\nurl_env = \"ghp_abcdefghijklmnopqrstuvwxyz0123456789\"\n",
+            ),
+            "17:11: [[environment.notify]] #1 url_env: looks like a token; put the token in an \
+             environment variable and name the variable here",
+        ),
+        (
             "weekly window in other words",
             three("[[freeze]]\nweekly = \"Friday 5pm - Monday 9am\"\n"),
             "16:10: [[freeze]] #1 weekly: \"Friday 5pm - Monday 9am\" is not a weekly window; \
