@@ -152,7 +152,7 @@ pub fn issue_title(environment: &str, view: &VerificationView) -> String {
         .collect();
     format!(
         "Automatic rollback of {environment}: {} failed verification ({})",
-        short(&view.sha),
+        super::plan::short_sha(&view.sha),
         if signals.is_empty() {
             "verification".to_string()
         } else {
@@ -200,10 +200,6 @@ pub fn issue_body(
          verified in staging. shipdeck will not promote this commit again by itself.\n",
     );
     body
-}
-
-fn short(sha: &str) -> &str {
-    sha.get(..7).unwrap_or(sha)
 }
 
 /// Everything the guard task needs.

@@ -347,14 +347,6 @@ fn line(
     }
 }
 
-fn rate_text(rate: f64) -> String {
-    if rate >= 100.0 {
-        format!("{rate:.0}/min")
-    } else {
-        format!("{rate:.1}/min")
-    }
-}
-
 fn error_line(outcome: &ErrorRateOutcome) -> SignalLine {
     let e = &outcome.explanation;
     let measured = if e.minutes_observed == 0 {
@@ -366,7 +358,7 @@ fn error_line(outcome: &ErrorRateOutcome) -> SignalLine {
         };
         format!(
             "{}{change} over {} min",
-            rate_text(e.measured_per_minute),
+            verify::per_minute(e.measured_per_minute),
             e.minutes_observed
         )
     };
@@ -375,7 +367,7 @@ fn error_line(outcome: &ErrorRateOutcome) -> SignalLine {
     } else {
         format!(
             "{} over {} min",
-            rate_text(e.baseline_per_minute),
+            verify::per_minute(e.baseline_per_minute),
             e.baseline_minutes
         )
     };

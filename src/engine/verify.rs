@@ -478,7 +478,8 @@ fn saturating_sum(counts: &[u64]) -> u64 {
     counts.iter().fold(0u64, |sum, &c| sum.saturating_add(c))
 }
 
-fn per_minute(rate: f64) -> String {
+/// A rate as the screen writes it: "10.2/min", "150/min".
+pub(crate) fn per_minute(rate: f64) -> String {
     if rate >= 100.0 {
         format!("{rate:.0}/min")
     } else {
