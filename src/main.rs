@@ -349,7 +349,7 @@ async fn demo(args: DemoArgs) -> Result<ExitCode> {
         chrono::Utc::now().to_rfc3339(),
         args.speed
     );
-    let config_text = format!("{state_line}{}", sandbox.demo_config_toml());
+    let config_text = format!("{state_line}{}", sandbox.demo_config_with_flow_toml());
     // Written out so `shipdeck promote`/`rollback` can act on the running demo from another
     // terminal (see the README).
     let config_file = demo_dir.join("config.toml");
@@ -361,7 +361,8 @@ async fn demo(args: DemoArgs) -> Result<ExitCode> {
     let theme = theme_for(&config)?;
     let title = format!("demo sandbox · {} · {}x speed", sandbox.repo(), args.speed);
     // The sandbox accepts any token; the demo needs no environment variables.
-    let credentials = Credentials::fixed("demo-github-token", "demo-sentry-token");
+    let mut credentials = Credentials::fixed("demo-github-token", "demo-sentry-token");
+    credentials.assistant_key = Some(config::Secret::new("demo-assistant-key"));
     let write = if args.watch {
         None
     } else {
@@ -425,6 +426,7 @@ async fn run_cockpit(
             clock,
             // A read-only engine has no write side to hand out: no key can reach a write.
             actions: engine.actions(),
+            reruns: engine.reruns(),
             actor: actor(),
             theme,
             title,

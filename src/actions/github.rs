@@ -590,6 +590,13 @@ impl GithubWriter {
         Ok(reply.decode::<WireDispatch>()?.workflow_run_id)
     }
 
+    /// Re-runs the failed jobs of workflow run `run_id` (and the jobs that depend on them)
+    /// as a new attempt of the same run.
+    pub async fn rerun_failed_jobs(&self, run_id: u64) -> Result<(), WriteError> {
+        let workflows = self.octocrab.workflows(&self.owner, &self.name);
+        self.typed(workflows.rerun_failed_jobs(run_id.into())).await
+    }
+
     /// Files an issue unless an open one with the same title exists (the caller puts what
     /// makes it unique, e.g. the SHA and the reason, in the title). Open issues carrying the
     /// first of `labels` are searched, newest first, up to [`MAX_ISSUES_SEARCHED`]. After an

@@ -45,6 +45,10 @@ pub struct Credentials {
     pub sentry_per_env: HashMap<String, Secret>,
     /// Notifier secrets (webhook URLs, PagerDuty routing keys) by the variable that held them.
     pub notifier_secrets: HashMap<String, Secret>,
+    /// The outside diagnosis endpoint's API key.
+    pub assistant_key: Option<Secret>,
+    /// Why the assistant's key could not be read (the assistant is then not asked).
+    pub assistant_key_problem: Option<String>,
 }
 
 /// A token variable the config names that holds no token. Names the variable and the config
@@ -113,6 +117,17 @@ impl Credentials {
                             .insert(variable.get_ref().clone(), secret);
                     }
                 }
+            }
+        }
+        // The assistant only adds a second opinion: a missing key leaves it out (and says so
+        // on screen) rather than keeping the cockpit from starting.
+        if let Some(assistant) = &config.diagnosis.assistant {
+            match read(
+                "[diagnosis.assistant] api_key_env".to_string(),
+                assistant.api_key_env.as_ref(),
+            ) {
+                Ok(key) => credentials.assistant_key = key,
+                Err(problem) => credentials.assistant_key_problem = Some(problem.to_string()),
             }
         }
         Ok(credentials)

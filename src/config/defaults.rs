@@ -70,6 +70,18 @@ pub fn issue_labels() -> Vec<String> {
     vec!["shipdeck".to_string(), "rollback".to_string()]
 }
 
+pub fn max_reruns() -> u32 {
+    3
+}
+
+pub fn diagnosis_labels() -> Vec<String> {
+    vec!["shipdeck".to_string(), "ci-failure".to_string()]
+}
+
+pub fn assistant_timeout() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(20))
+}
+
 pub fn method() -> HttpMethod {
     HttpMethod::Get
 }
@@ -84,6 +96,11 @@ pub fn max_latency() -> HumanDuration {
 
 pub fn smoke_timeout() -> HumanDuration {
     HumanDuration::secs(5)
+}
+
+/// World time between two requests of a polling flow step.
+pub fn poll_every() -> HumanDuration {
+    HumanDuration::secs(1)
 }
 
 /// The seven default stages: (name, job-name patterns, target).
@@ -200,7 +217,7 @@ pub fn smoke_checks() -> Vec<SmokeCheckConfig> {
             SmokeCheckConfig {
                 name: Spanned::new(0..0, name.to_string()),
                 method: *method,
-                path: path.to_string(),
+                path: Some(path.to_string()),
                 headers,
                 body: body.map(str::to_string),
                 status: 200,
@@ -209,6 +226,7 @@ pub fn smoke_checks() -> Vec<SmokeCheckConfig> {
                 json_equals: Some(equals),
                 max_latency: max_latency(),
                 timeout: smoke_timeout(),
+                steps: None,
             }
         })
         .collect()

@@ -18,7 +18,9 @@ pub mod locate;
 pub mod token_shape;
 mod validate;
 
-pub use accessors::URL_PLACEHOLDER;
+pub use accessors::{
+    TemplatePart, URL_PLACEHOLDER, is_value_name, join_url, placeholders, template_parts,
+};
 pub use error::{ConfigError, LocateError, Position};
 pub use load::{check_str, load_file, parse_str};
 pub use locate::{CONFIG_ENV_VAR, locate, locate_with_default};

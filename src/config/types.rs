@@ -35,6 +35,51 @@ pub struct Config {
     /// leaves for commands from another terminal, so they judge soak and freezes by the
     /// sandbox's time. Absent (always, outside the demo): the system clock.
     pub simulated_clock: Option<SimulatedClockConfig>,
+    /// What shipdeck does about failed CI jobs: re-runs, issues, an outside assistant.
+    #[serde(default)]
+    pub diagnosis: DiagnosisConfig,
+}
+
+/// `[diagnosis]`: how failed CI jobs are read and acted on.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DiagnosisConfig {
+    /// Re-runs of a run's failed jobs (`R`) before shipdeck stops offering them and escalates.
+    #[serde(default = "crate::config::defaults::max_reruns")]
+    pub max_reruns: u32,
+    /// Open a GitHub issue for a tier-3 failure (one per commit and kind).
+    #[serde(default = "crate::config::defaults::yes")]
+    pub open_issue: bool,
+    /// Labels of that issue.
+    #[serde(default = "crate::config::defaults::diagnosis_labels")]
+    pub issue_labels: Vec<String>,
+    /// An OpenAI-compatible chat-completions endpoint that gets the error excerpt; its answer
+    /// is shown beside the built-in diagnosis.
+    pub assistant: Option<AssistantConfig>,
+}
+
+impl Default for DiagnosisConfig {
+    fn default() -> Self {
+        Self {
+            max_reruns: crate::config::defaults::max_reruns(),
+            open_issue: true,
+            issue_labels: crate::config::defaults::diagnosis_labels(),
+            assistant: None,
+        }
+    }
+}
+
+/// `[diagnosis.assistant]`: the outside diagnosis endpoint.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AssistantConfig {
+    /// The full chat-completions URL, e.g. `https://api.openai.com/v1/chat/completions`.
+    pub url: Spanned<String>,
+    pub model: String,
+    /// The environment variable holding the API key (sent as a bearer token); absent: none.
+    pub api_key_env: Option<Spanned<String>>,
+    #[serde(default = "crate::config::defaults::assistant_timeout")]
+    pub timeout: HumanDuration,
 }
 
 /// World time runs `speed` times faster than the wall, and stood at `world_at` when the wall
@@ -461,15 +506,17 @@ fn parse_weekday(word: &str) -> Option<chrono::Weekday> {
     Some(day)
 }
 
-/// One smoke check: a request and what its answer must satisfy.
+/// One smoke check: a request and what its answer must satisfy, or a flow of steps
+/// (`[[smoke.step]]`) that pass values from one answer to the next request.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SmokeCheckConfig {
     pub name: Spanned<String>,
     #[serde(default = "crate::config::defaults::method")]
     pub method: HttpMethod,
-    /// Joined to the environment's `url`; `{url}` may also be written explicitly.
-    pub path: String,
+    /// Joined to the environment's `url`; `{url}` may also be written explicitly. Absent for
+    /// a flow.
+    pub path: Option<String>,
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     pub body: Option<String>,
@@ -481,10 +528,77 @@ pub struct SmokeCheckConfig {
     /// JSON pointer (RFC 6901) into the body and the value it must equal.
     pub json_pointer: Option<String>,
     pub json_equals: Option<toml::Value>,
+    /// Latency budget of the request (of each request, in a flow).
     #[serde(default = "crate::config::defaults::max_latency")]
     pub max_latency: HumanDuration,
+    /// Give up on the request after this long; in a flow, the whole flow's deadline.
     #[serde(default = "crate::config::defaults::smoke_timeout")]
     pub timeout: HumanDuration,
+    /// The steps of a flow, run in order; absent: the check is the one request above.
+    #[serde(rename = "step")]
+    pub steps: Option<Vec<FlowStepConfig>>,
+}
+
+/// One step of a smoke flow: a request (or a request repeated until a condition holds), what
+/// its answer must satisfy, and the values it hands to later steps. `{name}` in `path`
+/// (URL-encoded), `headers`, `body`, `body_contains` and string `json_equals` stands for a
+/// value an earlier step extracted.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FlowStepConfig {
+    pub name: Spanned<String>,
+    #[serde(default = "crate::config::defaults::method")]
+    pub method: HttpMethod,
+    pub path: String,
+    /// Added to (and overriding) the check's own `headers`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub body: Option<String>,
+    #[serde(default = "crate::config::defaults::expect_status")]
+    pub status: u16,
+    pub body_contains: Option<String>,
+    pub json_pointer: Option<String>,
+    pub json_equals: Option<toml::Value>,
+    /// Values taken from the JSON answer for later steps: placeholder name to JSON pointer,
+    /// e.g. `{ job_id = "/id" }`.
+    #[serde(default)]
+    pub extract: BTreeMap<String, String>,
+    /// Repeat the request until a condition holds.
+    pub poll: Option<PollConfig>,
+    /// Runs after the other steps, and after a failure too once the values it uses exist.
+    #[serde(default)]
+    pub cleanup: bool,
+    /// Latency budget of the request; absent: the check's `max_latency`.
+    pub max_latency: Option<HumanDuration>,
+    /// Give up on one request after this long.
+    #[serde(default = "crate::config::defaults::smoke_timeout")]
+    pub timeout: HumanDuration,
+}
+
+/// How a flow step repeats its request.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PollConfig {
+    /// World time between the starts of two requests.
+    #[serde(default = "crate::config::defaults::poll_every")]
+    pub every: HumanDuration,
+    /// The condition that ends the wait (required; an `Option` so that its absence is
+    /// reported with an example).
+    pub until: Option<UntilConfig>,
+    /// How long to keep asking; absent: as long as the flow's deadline allows.
+    pub timeout: Option<HumanDuration>,
+}
+
+/// When a polled answer ends the wait: every condition given holds.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct UntilConfig {
+    /// The answer's status code.
+    pub status: Option<u16>,
+    /// A JSON pointer into the answer, compared with `equals` or `one_of`.
+    pub pointer: Option<String>,
+    pub equals: Option<toml::Value>,
+    pub one_of: Option<Vec<toml::Value>>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]

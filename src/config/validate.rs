@@ -16,9 +16,10 @@ use crate::config::error::{ConfigError, Position};
 use crate::config::load::NO_ENVIRONMENTS;
 use crate::config::token_shape::{is_variable_name, looks_like_token, redact_tokens};
 use crate::config::types::{
-    Config, FREEZE_BOTH, FREEZE_NEITHER, HumanDuration, NotifierKindConfig, PromotionStrategy,
-    RollbackStrategy, SmokeCheckConfig,
+    Config, FREEZE_BOTH, FREEZE_NEITHER, FlowStepConfig, HumanDuration, NotifierKindConfig,
+    PollConfig, PromotionStrategy, RollbackStrategy, SmokeCheckConfig,
 };
+use crate::config::{URL_PLACEHOLDER, is_value_name, placeholders};
 use crate::model::sanitize;
 
 /// The rise in errors the verification always tolerates (its null hypothesis): a threshold
@@ -27,6 +28,16 @@ const TOLERATED_DRIFT: f64 = 0.1;
 
 /// Longest user value quoted back in a message.
 const QUOTE_MAX_CHARS: usize = 100;
+
+/// A smoke check's keys that describe its one request: a flow has them on its steps.
+const REQUEST_ONLY_KEYS: [&str; 6] = [
+    "method",
+    "body",
+    "status",
+    "body_contains",
+    "json_pointer",
+    "json_equals",
+];
 
 /// Every problem in `config`, in file order.
 pub(crate) fn validate(
@@ -47,6 +58,7 @@ pub(crate) fn validate(
     checker.smoke_checks(&config.smoke);
     checker.promotions(config);
     checker.verification(config);
+    checker.diagnosis(config);
     checker.freezes(config);
     checker.simulated_clock(config);
     let mut problems = checker.problems;
@@ -239,36 +251,335 @@ impl Checker<'_, '_> {
         for (i, check) in checks.iter().enumerate() {
             let path = with(&base, &[index(i)]);
             self.non_empty_name(&path, &check.name);
-            if !(check.path.starts_with('/') || check.path.starts_with("{url}")) {
-                self.report(
+            match (&check.path, &check.steps) {
+                (Some(request_path), None) => self.request_path(&path, request_path),
+                (None, None) => self.report(
+                    &path,
+                    "needs path (one request) or [[smoke.step]] tables (a flow of requests)",
+                ),
+                (Some(_), Some(_)) => self.report(
                     &with(&path, &[key("path")]),
-                    format!(
-                        "must start with \"/\" or \"{{url}}\", found {}",
-                        quote(&check.path)
-                    ),
-                );
+                    "a check is one request or a flow, not both: move this request into the \
+                     flow as its first [[smoke.step]]",
+                ),
+                (None, Some(steps)) => self.flow(&path, check, steps),
             }
-            if !(100..=599).contains(&check.status) {
-                self.report(
-                    &with(&path, &[key("status")]),
-                    format!("{} is not an HTTP status code (100 to 599)", check.status),
+            if !check.is_flow() {
+                self.expectations(
+                    &path,
+                    check.status,
+                    check.json_pointer.as_deref(),
+                    check.json_equals.is_some(),
                 );
-            }
-            if check.json_equals.is_some() && check.json_pointer.is_none() {
-                self.report(
-                    &with(&path, &[key("json_equals")]),
-                    "needs json_pointer, the place in the JSON body to compare \
-                     (e.g. json_pointer = \"/status\")",
-                );
-            }
-            if let Some(pointer) = &check.json_pointer
-                && let Err(problem) = check_json_pointer(pointer)
-            {
-                self.report(&with(&path, &[key("json_pointer")]), problem);
             }
             self.positive(&with(&path, &[key("max_latency")]), check.max_latency);
             self.positive(&with(&path, &[key("timeout")]), check.timeout);
         }
+    }
+
+    fn request_path(&mut self, element: &[Seg], request_path: &str) {
+        if !(request_path.starts_with('/') || request_path.starts_with(URL_PLACEHOLDER)) {
+            self.report(
+                &with(element, &[key("path")]),
+                format!(
+                    "must start with \"/\" or \"{{url}}\", found {}",
+                    quote(request_path)
+                ),
+            );
+        }
+    }
+
+    /// The status and JSON expectations of a request (a check's own, or a flow step's).
+    fn expectations(
+        &mut self,
+        element: &[Seg],
+        status: u16,
+        json_pointer: Option<&str>,
+        has_json_equals: bool,
+    ) {
+        if !(100..=599).contains(&status) {
+            self.report(
+                &with(element, &[key("status")]),
+                format!("{status} is not an HTTP status code (100 to 599)"),
+            );
+        }
+        if has_json_equals && json_pointer.is_none() {
+            self.report(
+                &with(element, &[key("json_equals")]),
+                "needs json_pointer, the place in the JSON body to compare \
+                 (e.g. json_pointer = \"/status\")",
+            );
+        }
+        if let Some(pointer) = json_pointer
+            && let Err(problem) = check_json_pointer(pointer)
+        {
+            self.report(&with(element, &[key("json_pointer")]), problem);
+        }
+    }
+
+    /// A flow's steps: each a runnable request, values used only after a step extracted
+    /// them, polls that can end, cleanup steps last.
+    fn flow(&mut self, check_path: &[Seg], check: &SmokeCheckConfig, steps: &[FlowStepConfig]) {
+        let check_name = check.name.get_ref().as_str();
+        let steps_path = with(check_path, &[key("step")]);
+        for name in REQUEST_ONLY_KEYS {
+            let at = with(check_path, &[key(name)]);
+            if self.map.value_span(&at).is_some() {
+                self.report(
+                    &at,
+                    "belongs to a single request; in a flow, set it on the [[smoke.step]] it \
+                     is about",
+                );
+            }
+        }
+        for (header, value) in &check.headers {
+            if let Some(name) = placeholders(value).next() {
+                self.report_step(
+                    check_name,
+                    &with(check_path, &[key("headers"), key(header)]),
+                    format!(
+                        "uses {{{name}}}, but the check's headers go with every step, before any \
+                         value is extracted; set this header on the steps that use it"
+                    ),
+                );
+            }
+        }
+        if steps.is_empty() {
+            self.report(
+                &steps_path,
+                "a flow needs at least one step ([[smoke.step]] with name and path)",
+            );
+            return;
+        }
+        if steps.iter().all(|step| step.cleanup) {
+            self.report(
+                &steps_path,
+                "a flow needs a step that is not cleanup: cleanup steps only tidy up after the \
+                 others",
+            );
+        }
+        let step_names: Vec<&str> = steps.iter().map(|s| s.name.get_ref().as_str()).collect();
+        self.unique_names(&steps_path, &step_names, "step");
+        let flow_deadline = check.timeout;
+        let deadline_written = self
+            .map
+            .value_span(&with(check_path, &[key("timeout")]))
+            .is_some();
+        for (j, step) in steps.iter().enumerate() {
+            let path = with(&steps_path, &[index(j)]);
+            let at = |more: &[&str]| -> Vec<Seg> {
+                with(&path, &more.iter().map(|k| key(k)).collect::<Vec<_>>())
+            };
+            self.non_empty_name(&path, &step.name);
+            if !(step.path.starts_with('/') || step.path.starts_with(URL_PLACEHOLDER)) {
+                self.report_step(
+                    check_name,
+                    &at(&["path"]),
+                    format!(
+                        "must start with \"/\" or \"{{url}}\", found {}",
+                        quote(&step.path)
+                    ),
+                );
+            }
+            self.expectations(
+                &path,
+                step.status,
+                step.json_pointer.as_deref(),
+                step.json_equals.is_some(),
+            );
+            for (value_name, pointer) in &step.extract {
+                let here = at(&["extract", value_name]);
+                if !is_value_name(value_name) {
+                    self.report_step(
+                        check_name,
+                        &here,
+                        format!(
+                            "{} cannot name a value: use a letter or _, then letters, digits, _ \
+                             or - (and not \"url\", which is the environment's URL)",
+                            quote(value_name)
+                        ),
+                    );
+                }
+                if let Err(problem) = check_json_pointer(pointer) {
+                    self.report_step(check_name, &here, problem);
+                }
+            }
+            for (field, value_name) in step.used_values() {
+                let extracted_before = steps[..j]
+                    .iter()
+                    .any(|earlier| earlier.extract.contains_key(value_name));
+                if extracted_before {
+                    continue;
+                }
+                let later = steps[j..]
+                    .iter()
+                    .find(|other| other.extract.contains_key(value_name));
+                let problem = match later {
+                    Some(other) if std::ptr::eq(other, step) => format!(
+                        "uses {{{value_name}}}, which this step only extracts from its own \
+                         answer; extract it in an earlier step"
+                    ),
+                    Some(other) => format!(
+                        "uses {{{value_name}}} before it is extracted: step {} extracts it, \
+                         after this one",
+                        quote(other.name.get_ref())
+                    ),
+                    None => format!(
+                        "uses {{{value_name}}}, which no earlier step extracts (e.g. extract = \
+                         {{ {value_name} = \"/id\" }})"
+                    ),
+                };
+                self.report_step(check_name, &at(&field), problem);
+            }
+            if let Some(poll) = &step.poll {
+                self.poll(
+                    check_name,
+                    &at(&["poll"]),
+                    poll,
+                    step.cleanup,
+                    flow_deadline,
+                    deadline_written,
+                );
+            }
+            if step.cleanup
+                && let Some(later) = steps[j + 1..].iter().find(|other| !other.cleanup)
+            {
+                self.report_step(
+                    check_name,
+                    &at(&["cleanup"]),
+                    format!(
+                        "cleanup steps run after all the others: move it after step {}",
+                        quote(later.name.get_ref())
+                    ),
+                );
+            }
+            if let Some(budget) = step.max_latency {
+                self.positive(&at(&["max_latency"]), budget);
+            }
+            self.positive(&at(&["timeout"]), step.timeout);
+        }
+    }
+
+    fn poll(
+        &mut self,
+        check_name: &str,
+        path: &[Seg],
+        poll: &PollConfig,
+        cleanup: bool,
+        flow_deadline: HumanDuration,
+        deadline_written: bool,
+    ) {
+        let at = |name: &str| with(path, &[key(name)]);
+        self.positive(&at("every"), poll.every);
+        if let Some(timeout) = poll.timeout {
+            self.positive(&at("timeout"), timeout);
+            if poll.every > timeout && !timeout.get().is_zero() {
+                self.report_step(
+                    check_name,
+                    &at("every"),
+                    format!(
+                        "{} is longer than the poll's timeout ({}): it would ask only once",
+                        humantime::format_duration(poll.every.get()),
+                        humantime::format_duration(timeout.get())
+                    ),
+                );
+            }
+            if !cleanup && timeout > flow_deadline {
+                let default = if deadline_written {
+                    ""
+                } else {
+                    ", the default"
+                };
+                self.report_step(
+                    check_name,
+                    &at("timeout"),
+                    format!(
+                        "{} is longer than the whole flow may take (the check's timeout, {}{default}); \
+                         set the check's timeout to at least that",
+                        humantime::format_duration(timeout.get()),
+                        humantime::format_duration(flow_deadline.get()),
+                    ),
+                );
+            }
+        }
+        let Some(until) = &poll.until else {
+            self.report_step(
+                check_name,
+                path,
+                "needs until, the condition that ends the wait (e.g. until = { pointer = \
+                 \"/status\", equals = \"done\" })",
+            );
+            return;
+        };
+        let until_path = at("until");
+        let until_at = |name: &str| with(&until_path, &[key(name)]);
+        let compares = until.equals.is_some() || until.one_of.is_some();
+        if until.status.is_none() && until.pointer.is_none() && !compares {
+            self.report_step(
+                check_name,
+                &until_path,
+                "needs status, or pointer with equals or one_of (e.g. { pointer = \"/status\", \
+                 equals = \"done\" })",
+            );
+        }
+        if let Some(status) = until.status
+            && !(100..=599).contains(&status)
+        {
+            self.report_step(
+                check_name,
+                &until_at("status"),
+                format!("{status} is not an HTTP status code (100 to 599)"),
+            );
+        }
+        match &until.pointer {
+            Some(pointer) => {
+                if let Err(problem) = check_json_pointer(pointer) {
+                    self.report_step(check_name, &until_at("pointer"), problem);
+                }
+                if !compares {
+                    self.report_step(
+                        check_name,
+                        &until_at("pointer"),
+                        "needs equals or one_of, the value to wait for",
+                    );
+                }
+            }
+            None if compares => {
+                let name = if until.equals.is_some() {
+                    "equals"
+                } else {
+                    "one_of"
+                };
+                self.report_step(
+                    check_name,
+                    &until_at(name),
+                    "needs pointer, the place in the JSON answer to compare (e.g. pointer = \
+                     \"/status\")",
+                );
+            }
+            None => {}
+        }
+        if until.equals.is_some() && until.one_of.is_some() {
+            self.report_step(
+                check_name,
+                &until_at("one_of"),
+                "set equals or one_of, not both",
+            );
+        }
+        if until.one_of.as_ref().is_some_and(Vec::is_empty) {
+            self.report_step(check_name, &until_at("one_of"), "list at least one value");
+        }
+    }
+
+    /// Like [`Self::report`], naming the check after the place: a step's place alone
+    /// (`[[smoke.step]] #2 (wait)`) does not say which check it belongs to.
+    fn report_step(&mut self, check_name: &str, path: &[Seg], problem: impl Display) {
+        let span = self.map.nearest_span(path);
+        let place = self.map.describe(path);
+        self.problems.push((
+            span,
+            format!("{place} (check {}): {problem}", quote(check_name)),
+        ));
     }
 
     fn promotions(&mut self, config: &Config) {
@@ -386,6 +697,34 @@ impl Checker<'_, '_> {
                     &path,
                     format!("promotions go round in a circle: {}", route.join(" <- ")),
                 );
+            }
+        }
+    }
+
+    fn diagnosis(&mut self, config: &Config) {
+        let diagnosis = &config.diagnosis;
+        let at = |name: &'static str| [key("diagnosis"), key(name)];
+        if diagnosis.max_reruns > 10 {
+            self.report(
+                &at("max_reruns"),
+                "must be at most 10; a job that fails ten times is not flaky",
+            );
+        }
+        for (j, label) in diagnosis.issue_labels.iter().enumerate() {
+            if label.trim().is_empty() {
+                self.report(&with(&at("issue_labels"), &[index(j)]), "must not be empty");
+            }
+        }
+        if let Some(assistant) = &diagnosis.assistant {
+            let path = at("assistant");
+            let at = |name: &'static str| with(&path, &[key(name)]);
+            self.url(&at("url"), assistant.url.get_ref());
+            if assistant.model.trim().is_empty() {
+                self.report(&at("model"), "must name a model, e.g. \"gpt-4o-mini\"");
+            }
+            self.token_env(&at("api_key_env"), assistant.api_key_env.as_ref());
+            if assistant.timeout.get() < Duration::from_secs(1) {
+                self.report(&at("timeout"), "must be at least 1 second");
             }
         }
     }
@@ -711,11 +1050,13 @@ pub fn is_loopback_host(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// RFC 6901, as a smoke check uses it: "/" then reference tokens, `~` only as `~0` or `~1`.
+/// RFC 6901, as a smoke check uses it: empty (the whole body), or "/" then reference tokens,
+/// `~` only as `~0` or `~1`.
 fn check_json_pointer(pointer: &str) -> Result<(), String> {
-    if !pointer.starts_with('/') {
+    if !(pointer.is_empty() || pointer.starts_with('/')) {
         return Err(format!(
-            "a JSON pointer starts with \"/\" (e.g. \"/status\"), found {}",
+            "a JSON pointer starts with \"/\" (e.g. \"/status\") or is empty for the whole \
+             body, found {}",
             quote(pointer)
         ));
     }
@@ -765,6 +1106,7 @@ mod tests {
     fn json_pointers_follow_rfc_6901() {
         assert!(check_json_pointer("/status").is_ok());
         assert!(check_json_pointer("/a~1b/~0c").is_ok());
+        assert!(check_json_pointer("").is_ok());
         assert!(check_json_pointer("status").is_err());
         assert!(check_json_pointer("/a~2").is_err());
         assert!(check_json_pointer("/a~").is_err());

@@ -3,11 +3,13 @@
 //! snapshots over a `watch` channel only when something changed.
 //!
 //! Pure decisions live in submodules and are tested there: [`stages`] (jobs to pipeline
-//! stages), [`schedule`] (when to poll next) and [`store`] (applying updates, what counts as
-//! a change).
+//! stages), [`schedule`] (when to poll next), [`store`] (applying updates, what counts as
+//! a change) and [`delivery`] (the delivery figures from the deployment history).
 
 pub mod audit;
 pub mod commands;
+pub mod delivery;
+pub mod diagnosis;
 pub mod executor;
 pub mod facts;
 pub mod gates;
@@ -19,6 +21,7 @@ pub mod releases;
 pub mod schedule;
 pub mod stages;
 pub mod store;
+pub mod triage;
 pub mod verification;
 pub mod verify;
 pub mod verify_bench;
@@ -75,6 +78,7 @@ pub struct Engine;
 pub struct EngineHandle {
     snapshots: watch::Receiver<Arc<Snapshot>>,
     actions: Option<ActionSender>,
+    reruns: Option<triage::RerunSender>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -147,11 +151,15 @@ impl Engine {
             policy.quiet,
             shutdown_rx.clone(),
         )));
+        let triage_readers = readers.clone();
+        let mut triage_write = None;
+        let mut rerun_sender = None;
         let actions = match write {
             Some(write) => {
                 let writers = build_writers(&options, write.write_timeout)?;
+                let writers_for_triage = writers.clone();
                 let retry = write.notify_retry;
-                let sender = releases::start_write_side(
+                let (sender, recorder) = releases::start_write_side(
                     Arc::clone(&options.config),
                     options.clock.clone(),
                     readers,
@@ -181,10 +189,32 @@ impl Engine {
                     snapshot_rx.clone(),
                     shutdown_rx.clone(),
                 )));
+                let (reruns, requests) = triage::rerun_channel();
+                triage_write = Some(triage::TriageWrite {
+                    writers: writers_for_triage,
+                    recorder,
+                    requests,
+                });
+                rerun_sender = Some(reruns);
                 Some(sender)
             }
             None => None,
         };
+        // Reading logs is read-only: the triage runs in watch mode too, without its acting half.
+        tasks.push(runtime.spawn(triage::triage_loop(
+            triage::TriageContext {
+                config: Arc::clone(&options.config),
+                clock: options.clock.clone(),
+                readers: triage_readers,
+                write: triage_write,
+                assistant_key: options.credentials.assistant_key.clone(),
+                assistant_key_problem: options.credentials.assistant_key_problem.clone(),
+                http: reqwest::Client::new(),
+                store: update_tx.clone(),
+            },
+            snapshot_rx.clone(),
+            shutdown_rx.clone(),
+        )));
 
         for sources in environments {
             let sources = Arc::new(sources);
@@ -206,6 +236,7 @@ impl Engine {
         Ok(EngineHandle {
             snapshots: snapshot_rx,
             actions,
+            reruns: rerun_sender,
             shutdown: shutdown_tx,
             tasks,
         })
@@ -221,6 +252,11 @@ impl EngineHandle {
     /// The write side's entrance; `None` for a read-only engine.
     pub fn actions(&self) -> Option<ActionSender> {
         self.actions.clone()
+    }
+
+    /// Where `R` (re-run failed CI jobs) goes; `None` for a read-only engine.
+    pub fn reruns(&self) -> Option<triage::RerunSender> {
+        self.reruns.clone()
     }
 
     /// Stops the pollers, lets the store drain, and waits for all of them.
@@ -245,6 +281,7 @@ pub async fn snapshot_once(options: EngineOptions) -> Result<Snapshot, EngineErr
             SourceKind::Pipeline,
             SourceKind::Deployments,
             SourceKind::Smoke,
+            SourceKind::History,
         ] {
             let result = fetch(kind, sources, None, &mut PollerMemory::default(), clock).await;
             updates.push(to_update(kind, sources, clock.now(), &result));

@@ -13,11 +13,15 @@ use super::stages::map_jobs_to_stages;
 use super::store::{Payload, StoreInput, Update, is_busy};
 use crate::clock::Clock;
 use crate::config::{EnvironmentConfig, PipelineConfig, SmokeCheckConfig};
-use crate::model::{EnvironmentSnapshot, PipelineState, SafeText, Snapshot, SourceKind};
+use crate::model::{
+    DELIVERY_WINDOW_DAYS, DeployStatus, EnvironmentSnapshot, PipelineState, SafeText, Snapshot,
+    SourceKind,
+};
 use crate::sources::SourceError;
 use crate::sources::github::GithubClient;
+use crate::sources::github::HistoryMemo;
 use crate::sources::sentry::SentryClient;
-use crate::sources::smoke::run_check;
+use crate::sources::smoke::run_checks;
 
 /// Sentry's first fetch covers the whole error ring.
 const FULL_WINDOW_MINUTES: i64 = 6 * 60;
@@ -40,6 +44,8 @@ pub(crate) struct EnvironmentSources {
 #[derive(Debug, Default)]
 pub(crate) struct PollerMemory {
     errors_fetched_at: Option<DateTime<Utc>>,
+    /// The history source's outcomes and commit times that cannot change any more.
+    history: HistoryMemo,
 }
 
 /// One fetch of `kind` for the environment; `view` is its latest published picture.
@@ -75,18 +81,15 @@ pub(crate) async fn fetch(
             }
             Ok(Payload::Deployments(services))
         }
-        SourceKind::Smoke => {
-            let mut results = Vec::with_capacity(sources.smoke.len());
-            for check in &sources.smoke {
-                results.push(
-                    run_check(&sources.http, sources.config.url.get_ref(), check, || {
-                        clock.now()
-                    })
-                    .await,
-                );
-            }
-            Ok(Payload::Smoke(results))
-        }
+        SourceKind::Smoke => Ok(Payload::Smoke(
+            run_checks(
+                &sources.http,
+                sources.config.url.get_ref(),
+                &sources.smoke,
+                clock,
+            )
+            .await,
+        )),
         SourceKind::Errors => {
             let Some(sentry) = &sources.sentry else {
                 return Err(SourceError::Setup("Sentry is not configured".to_string()));
@@ -110,6 +113,24 @@ pub(crate) async fn fetch(
             };
             memory.errors_fetched_at = Some(now);
             Ok(Payload::Errors { buckets, new_types })
+        }
+        SourceKind::History => {
+            // The figures follow the first service, like the deployed commit on screen.
+            let Some(service) = sources.config.effective_services().into_iter().next() else {
+                return Err(SourceError::Setup("no service to read".to_string()));
+            };
+            let now = clock.now();
+            let window_start = now - chrono::TimeDelta::days(i64::from(DELIVERY_WINDOW_DAYS));
+            let history = sources
+                .github
+                .delivery_history(
+                    &service.github_environment,
+                    window_start,
+                    now,
+                    &mut memory.history,
+                )
+                .await?;
+            Ok(Payload::History(history))
         }
     }
 }
@@ -149,7 +170,10 @@ pub(crate) fn to_update(
     at: DateTime<Utc>,
     result: &Result<Payload, SourceError>,
 ) -> Update {
-    let uses_github = matches!(kind, SourceKind::Pipeline | SourceKind::Deployments);
+    let uses_github = matches!(
+        kind,
+        SourceKind::Pipeline | SourceKind::Deployments | SourceKind::History
+    );
     Update {
         env: sources.index,
         source: kind,
@@ -178,6 +202,18 @@ pub(crate) async fn poll_loop(
 ) {
     let mut memory = PollerMemory::default();
     let mut consecutive_errors: u32 = 0;
+    let history = kind == SourceKind::History;
+    let policy = if history {
+        // The history is read soon after start, once the first round of the other
+        // sources had its turn.
+        tokio::select! {
+            _ = tokio::time::sleep(policy.busy) => {}
+            _ = shutdown.changed() => return,
+        }
+        policy.for_history()
+    } else {
+        policy
+    };
     loop {
         if *shutdown.borrow() {
             return;
@@ -185,6 +221,7 @@ pub(crate) async fn poll_loop(
         // The published snapshot is immutable: holding its Arc is enough, no deep copy.
         let published = Arc::clone(&snapshots.borrow());
         let view = published.environments.get(sources.index);
+        let seen = latest_deployment(&published, sources.index);
         let result = tokio::select! {
             result = fetch(kind, &sources, view, &mut memory, &clock) => result,
             _ = shutdown.changed() => return,
@@ -219,7 +256,10 @@ pub(crate) async fn poll_loop(
         if updates.send(update.into()).await.is_err() {
             return;
         }
-        let rate = if matches!(kind, SourceKind::Pipeline | SourceKind::Deployments) {
+        let rate = if matches!(
+            kind,
+            SourceKind::Pipeline | SourceKind::Deployments | SourceKind::History
+        ) {
             sources.github.rate_limit()
         } else {
             None
@@ -245,9 +285,41 @@ pub(crate) async fn poll_loop(
                 retry_after,
             },
         );
+        // The history is read again as soon as the latest deployment moves (not while
+        // failing or out of requests: the backoff and rate-limit waits hold).
+        let moved = history && consecutive_errors == 0 && rate.is_none_or(|r| r.remaining > 0);
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
+            _ = deployment_moved(snapshots.clone(), sources.index, seen), if moved => {}
             _ = shutdown.changed() => return,
         }
+    }
+}
+
+/// The latest deployment (id and state) of environment `index`'s first service.
+fn latest_deployment(snapshot: &Snapshot, index: usize) -> Option<(u64, DeployStatus)> {
+    let latest = snapshot
+        .environments
+        .get(index)?
+        .services
+        .first()?
+        .latest
+        .as_ref()?;
+    Some((latest.deployment_id, latest.status))
+}
+
+/// Returns once the published latest deployment of environment `index` differs from `seen`;
+/// never, once the store is gone.
+async fn deployment_moved(
+    mut snapshots: watch::Receiver<Arc<Snapshot>>,
+    index: usize,
+    seen: Option<(u64, DeployStatus)>,
+) {
+    let moved = snapshots
+        .wait_for(|s| latest_deployment(s, index) != seen)
+        .await
+        .is_ok();
+    if !moved {
+        std::future::pending::<()>().await;
     }
 }

@@ -208,7 +208,7 @@ pub(crate) fn start_write_side(
     options: WriteOptions,
     mut shutdown: watch::Receiver<bool>,
     tasks: &mut Vec<JoinHandle<()>>,
-) -> Result<ActionSender, WriteSideError> {
+) -> Result<(ActionSender, Arc<Recorder>), WriteSideError> {
     let state_dir = options.state_dir.clone();
     let journal_error = |path: &Path, reason: String| WriteSideError::Journal {
         path: path.display().to_string(),
@@ -252,6 +252,7 @@ pub(crate) fn start_write_side(
         audit: tokio::sync::Mutex::new(audit),
         store: store.clone(),
     });
+    let recorder_out = Arc::clone(&recorder);
     let side = Arc::new(WriteSide {
         config,
         clock,
@@ -298,7 +299,7 @@ pub(crate) fn start_write_side(
             );
         }
     }));
-    Ok(ActionSender { tx })
+    Ok((ActionSender { tx }, recorder_out))
 }
 
 /// Takes an exclusive advisory lock on a journal file: held for the life of the instance, so

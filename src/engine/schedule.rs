@@ -17,6 +17,9 @@ pub struct PollPolicy {
     pub error_cap: Duration,
     /// Longest wait for a rate-limit reset (a clock far off must not stall a source forever).
     pub reset_cap: Duration,
+    /// Between reads of the deployment history (delivery figures), busy or not; it is also
+    /// read again as soon as the environment's latest deployment changes.
+    pub history: Duration,
 }
 
 impl Default for PollPolicy {
@@ -27,6 +30,7 @@ impl Default for PollPolicy {
             error_base: Duration::from_secs(2),
             error_cap: Duration::from_secs(300),
             reset_cap: Duration::from_secs(3600),
+            history: Duration::from_secs(300),
         }
     }
 }
@@ -45,11 +49,22 @@ impl PollPolicy {
             busy: scale(self.busy),
             quiet: scale(self.quiet),
             error_base: scale(self.error_base),
+            history: scale(self.history),
             ..self
         }
     }
 
-    /// A fast schedule for tests and the demo: busy 200 ms, quiet 500 ms, errors 200 ms..2 s.
+    /// The schedule of the history source: its one slow interval whether busy or quiet.
+    pub fn for_history(self) -> Self {
+        Self {
+            busy: self.history,
+            quiet: self.history,
+            ..self
+        }
+    }
+
+    /// A fast schedule for tests and the demo: busy 200 ms, quiet 500 ms, errors 200 ms..2 s,
+    /// history 2 s.
     pub fn fast() -> Self {
         Self {
             busy: Duration::from_millis(200),
@@ -57,6 +72,7 @@ impl PollPolicy {
             error_base: Duration::from_millis(200),
             error_cap: Duration::from_secs(2),
             reset_cap: Duration::from_secs(5),
+            history: Duration::from_secs(2),
         }
     }
 }
@@ -177,6 +193,29 @@ mod tests {
             ..inputs
         };
         assert_eq!(next_delay(&policy(), &far), Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn the_history_is_read_slowly_busy_or_not_and_still_backs_off() {
+        let history = policy().for_history();
+        let busy = PollInputs {
+            busy: true,
+            ..Default::default()
+        };
+        assert_eq!(next_delay(&history, &busy), Duration::from_secs(300));
+        assert_eq!(
+            next_delay(&history, &PollInputs::default()),
+            Duration::from_secs(300)
+        );
+        let failing = PollInputs {
+            consecutive_errors: 3,
+            ..Default::default()
+        };
+        assert_eq!(next_delay(&history, &failing), Duration::from_secs(8));
+        assert_eq!(
+            PollPolicy::default().for_clock_speed(60.0).history,
+            Duration::from_secs(5)
+        );
     }
 
     #[test]

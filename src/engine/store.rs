@@ -4,8 +4,9 @@
 //!
 //! What counts as a change: any difference in pipeline, deployments or errors; for smoke
 //! checks, a check passing or failing differently (a passing check's latency wobbles on every
-//! run; it is kept, and shown with the next published change); for health, a new failure or
-//! recovery. A success with nothing new moves `last_success` forward in what is published at
+//! run; it is kept, and shown with the next published change); for the delivery figures,
+//! recomputed from each read of the deployment history, any difference; for health, a new
+//! failure or recovery. A success with nothing new moves `last_success` forward in what is published at
 //! most once per [`FRESHNESS_STEP`], so ages on screen stay right to within that step.
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -16,8 +17,9 @@ use crate::model::{
     ActionPreview, ActionProgress, AuditEntry, CommitInfo, DeployStatus, EnvironmentHealth,
     EnvironmentSnapshot, ErrorBucket, ErrorSeries, GuardView, LockView, LogLine, NewErrorType,
     PipelineState, RateLimit, ReleaseState, RunStatus, SafeText, ServiceState, SmokeResult,
-    Snapshot, SourceKind,
+    Snapshot, SourceKind, TriageView,
 };
+use crate::model::{DELIVERY_WINDOW_DAYS, DeliveryHistory};
 
 /// How stale a published `last_success` may get while nothing else changes.
 pub const FRESHNESS_STEP: TimeDelta = TimeDelta::seconds(60);
@@ -37,6 +39,8 @@ pub enum Payload {
         buckets: Vec<ErrorBucket>,
         new_types: Vec<NewErrorType>,
     },
+    /// The deployment history the delivery figures are computed from.
+    History(DeliveryHistory),
 }
 
 /// One poller's report: the environment (index in the config), the source, when (world
@@ -70,6 +74,11 @@ pub enum ReleaseUpdate {
     Guard {
         env: usize,
         guard: GuardView,
+    },
+    /// What the failed jobs of the branch head's run are (`None`: nothing failed).
+    Triage {
+        env: usize,
+        triage: Option<TriageView>,
     },
     Log(LogLine),
     Audit(AuditEntry),
@@ -138,6 +147,8 @@ impl Store {
                 release: ReleaseState::default(),
                 verification: None,
                 guard: Default::default(),
+                triage: None,
+                delivery: None,
             })
             .collect();
         let policies: Vec<Option<VerifyPolicy>> = (0..config.environments.len())
@@ -210,6 +221,14 @@ impl Store {
                 };
                 let changed = env.guard != guard;
                 env.guard = guard;
+                changed
+            }
+            ReleaseUpdate::Triage { env, triage } => {
+                let Some(env) = self.state.environments.get_mut(env) else {
+                    return false;
+                };
+                let changed = env.triage != triage;
+                env.triage = triage;
                 changed
             }
             ReleaseUpdate::Log(line) => {
@@ -343,6 +362,13 @@ fn apply_payload(env: &mut EnvironmentSnapshot, payload: Payload) -> bool {
             env.errors.new_types = new_types;
             refresh_baseline(env);
             env.errors != before
+        }
+        Payload::History(history) => {
+            let figures =
+                super::delivery::figures(&history, history.fetched_at, DELIVERY_WINDOW_DAYS);
+            let changed = env.delivery.as_ref() != Some(&figures);
+            env.delivery = Some(figures);
+            changed
         }
     }
 }

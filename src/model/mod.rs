@@ -4,14 +4,21 @@
 //! Every string that came from outside is a [`SafeText`], so it has been sanitized before it
 //! can reach a terminal or a printed document.
 
+pub mod delivery;
+pub mod diagnosis;
 pub mod errors;
 pub mod pipeline;
 pub mod release;
 pub mod snapshot;
 pub mod status;
 pub mod text;
+pub mod triage;
 pub mod verification;
 
+pub use delivery::{
+    DELIVERY_WINDOW_DAYS, DeliveryFigures, DeliveryHistory, DeliveryOutcome, DeliveryRecord,
+};
+pub use diagnosis::{Diagnosis, FailureKind, NextStep, Tier};
 pub use errors::{ErrorBucket, ErrorSeries, NewErrorType};
 pub use pipeline::{JobState, PipelineState, RunStatus, StageState, StepState};
 pub use release::{
@@ -23,6 +30,7 @@ pub use snapshot::{
     ServiceState, SmokeResult, Snapshot, SourceHealth, SourceKind,
 };
 pub use text::{SafeText, sanitize};
+pub use triage::{RerunOffer, TriageView};
 pub use verification::{
     DeliveryLine, GuardEvent, GuardView, SignalLine, SignalState, VerificationPhase,
     VerificationView,

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AuditEntry, ErrorSeries, GuardView, LogLine, PipelineState, ReleaseState, SafeText,
-    VerificationView,
+    AuditEntry, DeliveryFigures, ErrorSeries, GuardView, LogLine, PipelineState, ReleaseState,
+    SafeText, TriageView, VerificationView,
 };
 
 /// A commit as the cockpit shows it.
@@ -125,14 +125,17 @@ pub enum SourceKind {
     Pipeline,
     Smoke,
     Errors,
+    /// The deployment history behind the delivery figures (polled slowly).
+    History,
 }
 
 impl SourceKind {
-    pub const ALL: [SourceKind; 4] = [
+    pub const ALL: [SourceKind; 5] = [
         SourceKind::Deployments,
         SourceKind::Pipeline,
         SourceKind::Smoke,
         SourceKind::Errors,
+        SourceKind::History,
     ];
 }
 
@@ -165,6 +168,8 @@ pub struct EnvironmentHealth {
     pub pipeline: SourceHealth,
     pub smoke: SourceHealth,
     pub errors: SourceHealth,
+    #[serde(default)]
+    pub history: SourceHealth,
 }
 
 impl EnvironmentHealth {
@@ -174,6 +179,7 @@ impl EnvironmentHealth {
             SourceKind::Pipeline => &self.pipeline,
             SourceKind::Smoke => &self.smoke,
             SourceKind::Errors => &self.errors,
+            SourceKind::History => &self.history,
         }
     }
 
@@ -183,6 +189,7 @@ impl EnvironmentHealth {
             SourceKind::Pipeline => &mut self.pipeline,
             SourceKind::Smoke => &mut self.smoke,
             SourceKind::Errors => &mut self.errors,
+            SourceKind::History => &mut self.history,
         }
     }
 }
@@ -212,6 +219,12 @@ pub struct EnvironmentSnapshot {
     /// What the guard did about failed verifications here.
     #[serde(default)]
     pub guard: GuardView,
+    /// What the failed jobs of the branch head's CI run are, and what to do about them.
+    #[serde(default)]
+    pub triage: Option<TriageView>,
+    /// Delivery figures (DORA) from the deployment history, once it was read.
+    #[serde(default)]
+    pub delivery: Option<DeliveryFigures>,
 }
 
 impl EnvironmentSnapshot {

@@ -15,7 +15,8 @@
 //!    "errors": {"per_minute": [{"minute", "count"}], "current_per_minute",
 //!               "baseline_per_minute", "new_types": [{"title", "first_seen", "count"}],
 //!               "source_age_s"},
-//!    "sources": {"deployments"|"pipeline"|"smoke"|"errors": {"age_s", "failing", "error"}},
+//!    "sources": {"deployments"|"pipeline"|"smoke"|"errors"|"history":
+//!                {"age_s", "failing", "error"}},
 //!    "verification": {"sha", "deployment_id", "deployed_at", "window_ends", "time_left_s",
 //!                     "phase", "reason", "auto_rollback", "baseline_per_minute",
 //!                     "signals": [{"signal", "state", "measured", "baseline", "threshold",
@@ -24,7 +25,13 @@
 //!       state: `pass`, `fail`, `not_enough_data`)
 //!    "guard": {"rollbacks_in_a_row", "max_rollbacks", "escalated",
 //!              "last": {"at", "kind", "sha", "to_sha", "reason"} | null,
-//!              "deliveries": [{"target", "ok", "attempts", "error"}], "issue"}
+//!              "deliveries": [{"target", "ok", "attempts", "error"}], "issue"},
+//!    "delivery": {"window_days", "computed_at", "since", "complete", "deploys", "per_day",
+//!                 "lead_time_median_s", "lead_time_p90_s", "lead_times", "attempts",
+//!                 "failed", "rolled_back", "change_failure_rate",
+//!                 "time_to_restore_median_s", "restores", "restoring_since", "rollbacks",
+//!                 "pending"} | null,
+//!      (definitions: `engine::delivery`; `change_failure_rate` from 0 to 1)
 //!  }]}
 //! ```
 //!
@@ -36,8 +43,10 @@ use serde::Serialize;
 
 use super::{
     DeployStatus, EnvironmentSnapshot, GuardView, SafeText, Snapshot, SourceHealth, SourceKind,
-    VerificationView, pipeline::RunStatus,
+    TriageView, VerificationView, pipeline::RunStatus,
 };
+
+use super::DeliveryFigures;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -64,6 +73,10 @@ pub struct EnvironmentStatus {
     pub sources: SourcesStatus,
     pub verification: Option<VerificationStatus>,
     pub guard: GuardView,
+    /// The failed CI jobs of the branch head: diagnosis, tier, next step, re-run offer.
+    pub triage: Option<TriageView>,
+    /// Delivery figures over the last 30 days, as of the latest read of the history.
+    pub delivery: Option<DeliveryFigures>,
 }
 
 /// The running deploy's verification, with the time left when the document was made.
@@ -154,6 +167,7 @@ pub struct SourcesStatus {
     pub pipeline: SourceStatus,
     pub smoke: SourceStatus,
     pub errors: SourceStatus,
+    pub history: SourceStatus,
 }
 
 fn iso(t: DateTime<Utc>) -> String {
@@ -271,12 +285,15 @@ fn environment_status(env: &EnvironmentSnapshot, now: DateTime<Utc>) -> Environm
             pipeline: source_status(&env.health.pipeline, now),
             smoke: source_status(&env.health.smoke, now),
             errors: source_status(&env.health.errors, now),
+            history: source_status(&env.health.history, now),
         },
         verification: env.verification.as_ref().map(|view| VerificationStatus {
             time_left_s: view.time_left(now).as_secs(),
             view: view.clone(),
         }),
         guard: env.guard.clone(),
+        triage: env.triage.clone(),
+        delivery: env.delivery.clone(),
     }
 }
 
@@ -382,6 +399,8 @@ mod tests {
                 release: Default::default(),
                 verification: None,
                 guard: Default::default(),
+                triage: None,
+                delivery: None,
             }],
             log: Vec::new(),
             audit: Vec::new(),
@@ -414,5 +433,63 @@ mod tests {
         assert_eq!(env["services"][1]["lagging"], true);
         assert_eq!(env["services"][0]["lagging"], false);
         assert_eq!(env["services"][0]["state"], "success");
+    }
+}
+
+#[cfg(test)]
+mod delivery_tests {
+    use chrono::TimeDelta;
+
+    use super::*;
+    use crate::model::{DeliveryHistory, DeliveryOutcome, DeliveryRecord};
+
+    #[test]
+    fn delivery_figures_and_the_history_source_are_in_the_document() {
+        let now = DateTime::parse_from_rfc3339("2026-11-20T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        let record = |id: u64, hours_ago: i64, rollback: bool| DeliveryRecord {
+            deployment_id: id,
+            sha: format!("{id:040x}"),
+            created_at: now - TimeDelta::hours(hours_ago),
+            outcome: DeliveryOutcome::Succeeded {
+                at: now - TimeDelta::hours(hours_ago) + TimeDelta::minutes(10),
+            },
+            marked_rollback: rollback,
+            commit_at: Some(now - TimeDelta::hours(hours_ago + 1)),
+            committed_at: Some(now - TimeDelta::hours(hours_ago + 1)),
+        };
+        let history = DeliveryHistory {
+            records: vec![
+                record(1, 30, false),
+                record(2, 20, false),
+                record(3, 10, true),
+            ],
+            truncated: false,
+            fetched_at: now,
+        };
+        let health = serde_json::to_value(crate::model::EnvironmentHealth::default()).unwrap();
+        let mut env: EnvironmentSnapshot = serde_json::from_value(serde_json::json!({
+            "name": "prod", "branch": "prod", "url": "https://shop.example", "head": null,
+            "services": [], "pipeline": null, "smoke": [],
+            "errors": serde_json::to_value(crate::model::ErrorSeries::new()).unwrap(),
+            "health": health,
+        }))
+        .unwrap();
+        env.delivery = Some(crate::engine::delivery::figures(&history, now, 30));
+        env.health.history.failures_in_a_row = 1;
+        env.health.history.last_error = Some((now, "GitHub answered 502".into()));
+        let json = serde_json::to_value(environment_status(&env, now)).unwrap();
+        let delivery = &json["delivery"];
+        assert_eq!(delivery["window_days"], 30);
+        assert_eq!(delivery["deploys"], 2);
+        assert_eq!(delivery["rollbacks"], 1);
+        assert_eq!(delivery["rolled_back"], 1);
+        assert_eq!(delivery["change_failure_rate"], 0.5);
+        assert_eq!(delivery["lead_time_median_s"], 4200);
+        assert_eq!(delivery["time_to_restore_median_s"], 36_000);
+        assert_eq!(delivery["complete"], true);
+        assert_eq!(json["sources"]["history"]["failing"], true);
+        assert_eq!(json["sources"]["history"]["error"], "GitHub answered 502");
     }
 }

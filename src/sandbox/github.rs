@@ -1,17 +1,23 @@
 //! The GitHub REST subset: routes over the world's state, and JSON builders shaped after
 //! GitHub's official examples (every field the published schemas and octocrab's models
 //! require). Transport concerns (auth, ETags, rate limits, Link headers) live in `http.rs`.
+//!
+//! Job logs work as on github.com: `GET .../actions/jobs/{id}/logs` answers `302 Found` with
+//! a short-lived signed URL on the sandbox itself (`/_blobs/jobs/{id}/log?se=..&sig=..`, the
+//! stand-in for GitHub's blob storage), which serves the log as text without a token.
 
 use axum::http::StatusCode;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
 use super::http::{ApiError, Page, Query};
+use super::logs::job_log_until;
 use super::world::{
     Actor, CommitRecord, DEPLOY_WORKFLOW_FILE, DEPLOY_WORKFLOW_ID, DEPLOY_WORKFLOW_NAME,
     DeployState, DeploymentRecord, DeploymentStatusRecord, IssueRecord, JobRecord, MergeError,
-    NewDeployment, NewTag, OWNER, Progress, PullRecord, REPO_NAME, REVIEW_DELAY_SECS, RunRecord,
-    TagRecord, WORKFLOW_FILE, WORKFLOW_ID, WORKFLOW_NAME, World, WriteError, api_client_actor,
+    NewDeployment, NewTag, OWNER, Outcome, Progress, PullRecord, REPO_NAME, REVIEW_DELAY_SECS,
+    RerunError, RunRecord, TagRecord, WORKFLOW_FILE, WORKFLOW_ID, WORKFLOW_NAME, World, WriteError,
+    api_client_actor,
 };
 
 const WEB: &str = "https://github.com";
@@ -25,6 +31,8 @@ pub struct Answer {
     pub page: Option<Page>,
     /// Whether the request counts against the rate limit (`/rate_limit` does not).
     pub counts: bool,
+    /// With a `302 Found`: where to (`Location`); there is no body then.
+    pub location: Option<String>,
 }
 
 impl Answer {
@@ -34,6 +42,17 @@ impl Answer {
             body,
             page: None,
             counts: true,
+            location: None,
+        }
+    }
+
+    fn redirect(location: String) -> Self {
+        Self {
+            status: StatusCode::FOUND,
+            body: Value::Null,
+            page: None,
+            counts: true,
+            location: Some(location),
         }
     }
 
@@ -56,6 +75,7 @@ pub fn get(world: &World, api: &str, segments: &[&str], query: &Query) -> Result
             body: rate_limit_json(world),
             page: None,
             counts: false,
+            location: None,
         }),
         ["repos", owner, repo, rest @ ..] => {
             if *owner != OWNER || *repo != REPO_NAME {
@@ -97,6 +117,7 @@ fn repo_get(
                 body: Value::Array(items),
                 page: Some(page),
                 counts: true,
+                location: None,
             })
         }
         ["compare", spec @ ..] if !spec.is_empty() => compare(world, urls, &spec.join("/")),
@@ -174,6 +195,7 @@ fn repo_get(
                 body: Value::Array(items),
                 page: Some(page),
                 counts: true,
+                location: None,
             })
         }
         ["actions", "workflows"] => Ok(Answer::one(json!({
@@ -203,24 +225,42 @@ fn repo_get(
         ["actions", "runs", run_id, "jobs"] => {
             let run = parse_id(run_id).and_then(|id| world.run(id));
             let run = run.ok_or(ApiError::NotFound)?;
-            let jobs: Vec<Value> = run
-                .jobs
-                .iter()
-                .map(|job| job_json(urls, run, job, now))
-                .collect();
-            let total = jobs.len();
-            let (items, page) = Page::slice(jobs, query);
-            Ok(Answer {
-                status: axum::http::StatusCode::OK,
-                body: json!({ "total_count": total, "jobs": items }),
-                page: Some(page),
-                counts: true,
-            })
+            // `latest` (GitHub's default): the latest attempt's jobs; `all`: every attempt's.
+            let jobs: Vec<&JobRecord> = match query.get("filter") {
+                Some("all") => run.all_jobs(),
+                _ => run.jobs.iter().collect(),
+            };
+            Ok(jobs_answer(urls, run, jobs, query, now))
+        }
+        ["actions", "runs", run_id, "attempts", attempt] => {
+            let run = attempt_of(world, run_id, attempt)?;
+            Ok(Answer::one(run_json(world, urls, &run, now)))
+        }
+        ["actions", "runs", run_id, "attempts", attempt, "jobs"] => {
+            let run = attempt_of(world, run_id, attempt)?;
+            let jobs: Vec<&JobRecord> = run.jobs.iter().collect();
+            Ok(jobs_answer(urls, &run, jobs, query, now))
         }
         ["actions", "jobs", job_id] => {
             let found = parse_id(job_id).and_then(|id| world.job(id));
             let (run, job) = found.ok_or(ApiError::NotFound)?;
             Ok(Answer::one(job_json(urls, run, job, now)))
+        }
+        ["actions", "jobs", job_id, "logs"] => {
+            let found = parse_id(job_id).and_then(|id| world.job(id));
+            let (_, job) = found.ok_or(ApiError::NotFound)?;
+            // A job that never started (queued, or skipped) has no log yet: 404, as GitHub
+            // answers. A running one redirects too; the blob serves the log so far.
+            if job.outcome == Outcome::Skipped || job.progress(now) == Progress::Queued {
+                return Err(ApiError::NotFound);
+            }
+            let expires = now + chrono::TimeDelta::seconds(BLOB_URL_LIFETIME_SECS);
+            let expires = expires.timestamp();
+            let sig = blob_signature(world, job.id, expires);
+            Ok(Answer::redirect(format!(
+                "{}/_blobs/jobs/{}/log?se={expires}&sig={sig}",
+                urls.api, job.id
+            )))
         }
         ["pulls", number] => {
             let pull = parse_id(number).and_then(|n| world.pull(n));
@@ -260,6 +300,7 @@ fn repo_get(
                 body: Value::Array(items),
                 page: Some(page),
                 counts: true,
+                location: None,
             })
         }
         ["deployments", id] => {
@@ -282,6 +323,7 @@ fn repo_get(
                 body: Value::Array(items),
                 page: Some(page),
                 counts: true,
+                location: None,
             })
         }
         _ => Err(ApiError::NotFound),
@@ -445,6 +487,27 @@ pub fn write(
             }
         }
         ("POST", ["issues"]) => create_issue(world, &urls, request),
+        (
+            "POST",
+            [
+                "actions",
+                "runs",
+                run_id,
+                action @ ("rerun-failed-jobs" | "rerun"),
+            ],
+        ) => {
+            let run_id = parse_id(run_id).ok_or(ApiError::NotFound)?;
+            let rerun = if *action == "rerun" {
+                world.rerun_all_jobs(run_id)
+            } else {
+                world.rerun_failed_jobs(run_id)
+            };
+            match rerun {
+                Ok(_) => Ok(Answer::with_status(StatusCode::CREATED, json!({}))),
+                Err(RerunError::NotFound) => Err(ApiError::NotFound),
+                Err(error) => Err(ApiError::Forbidden(error.to_string())),
+            }
+        }
         ("POST", ["deployments"]) => {
             let git_ref = required_str(request, "ref")?.to_string();
             let environment = request
@@ -617,6 +680,7 @@ fn list_issues(world: &World, urls: &Urls, query: &Query) -> Result<Answer, ApiE
         body: Value::Array(items),
         page: Some(page),
         counts: true,
+        location: None,
     })
 }
 
@@ -984,6 +1048,87 @@ fn compare(world: &World, urls: &Urls, spec: &str) -> Result<Answer, ApiError> {
     })))
 }
 
+/// How long a signed log URL stays valid, in world time. GitHub's last about a minute;
+/// longer here because tests run the world clock hundreds of times faster than the wall.
+pub const BLOB_URL_LIFETIME_SECS: i64 = 600;
+
+/// The signature of a log URL: a hash of the world's seed, the job and the expiry, so a URL
+/// cannot be made up or stretched.
+fn blob_signature(world: &World, job_id: u64, expires: i64) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(b"log-blob");
+    hasher.update(world.scenario.seed.to_le_bytes());
+    hasher.update(job_id.to_le_bytes());
+    hasher.update(expires.to_le_bytes());
+    hex::encode(&hasher.finalize()[..16])
+}
+
+/// Why the blob store refused a log download.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlobError {
+    /// No such blob (an unknown job, or a path that is not a job's log).
+    NotFound,
+    /// The signature is missing, wrong or expired.
+    Forbidden,
+}
+
+/// `GET /_blobs/jobs/{id}/log?se=..&sig=..`: the log behind a signed URL, as far as it is
+/// written now.
+pub fn blob(world: &World, segments: &[&str], query: &Query) -> Result<String, BlobError> {
+    let ["_blobs", "jobs", job_id, "log"] = segments else {
+        return Err(BlobError::NotFound);
+    };
+    let job_id = parse_id(job_id).ok_or(BlobError::NotFound)?;
+    let expires: i64 = query
+        .get("se")
+        .and_then(|text| text.parse().ok())
+        .ok_or(BlobError::Forbidden)?;
+    if query.get("sig") != Some(blob_signature(world, job_id, expires).as_str())
+        || world.now.timestamp() > expires
+    {
+        return Err(BlobError::Forbidden);
+    }
+    let (run, job) = world.job(job_id).ok_or(BlobError::NotFound)?;
+    Ok(job_log_until(
+        run,
+        job,
+        world.commit(&run.head_sha),
+        world.now,
+    ))
+}
+
+/// One attempt of a run (`attempts/{n}`), as it stood then.
+fn attempt_of(world: &World, run_id: &str, attempt: &str) -> Result<RunRecord, ApiError> {
+    let run = parse_id(run_id).and_then(|id| world.run(id));
+    let run = run.ok_or(ApiError::NotFound)?;
+    let attempt = attempt.parse::<u32>().map_err(|_| ApiError::NotFound)?;
+    run.at_attempt(attempt).ok_or(ApiError::NotFound)
+}
+
+/// A page of a run's jobs.
+fn jobs_answer(
+    urls: &Urls,
+    run: &RunRecord,
+    jobs: Vec<&JobRecord>,
+    query: &Query,
+    now: DateTime<Utc>,
+) -> Answer {
+    let total = jobs.len();
+    let (jobs, page) = Page::slice(jobs, query);
+    let items: Vec<Value> = jobs
+        .into_iter()
+        .map(|job| job_json(urls, run, job, now))
+        .collect();
+    Answer {
+        status: StatusCode::OK,
+        body: json!({ "total_count": total, "jobs": items }),
+        page: Some(page),
+        counts: true,
+        location: None,
+    }
+}
+
 /// The newest run of a commit, on any branch.
 fn latest_run_of<'w>(world: &'w World, sha: &str, now: DateTime<Utc>) -> Option<&'w RunRecord> {
     world
@@ -1155,6 +1300,7 @@ fn list_runs(
         body: json!({ "total_count": total, "workflow_runs": items }),
         page: Some(page),
         counts: true,
+        location: None,
     })
 }
 
@@ -1506,14 +1652,15 @@ fn run_json(world: &World, urls: &Urls, run: &RunRecord, now: DateTime<Utc>) -> 
         "triggering_actor": user_json(urls, &run.actor),
         "run_attempt": run.run_attempt,
         "referenced_workflows": [],
-        "run_started_at": time(run.created_at),
+        "run_started_at": time(run.attempt_started_at()),
         "jobs_url": format!("{r}/actions/runs/{id}/jobs"),
         "logs_url": format!("{r}/actions/runs/{id}/logs"),
         "check_suite_url": format!("{r}/check-suites/{}", id + 11_000_000_000),
         "artifacts_url": format!("{r}/actions/runs/{id}/artifacts"),
         "cancel_url": format!("{r}/actions/runs/{id}/cancel"),
         "rerun_url": format!("{r}/actions/runs/{id}/rerun"),
-        "previous_attempt_url": null,
+        "previous_attempt_url": (run.run_attempt > 1)
+            .then(|| format!("{r}/actions/runs/{id}/attempts/{}", run.run_attempt - 1)),
         "workflow_url": format!("{r}/actions/workflows/{workflow_id}"),
         "head_commit": {
             "id": run.head_sha,
@@ -1552,7 +1699,8 @@ fn job_json(urls: &Urls, run: &RunRecord, job: &JobRecord, now: DateTime<Utc>) -
         "id": job.id,
         "run_id": run.id,
         "run_url": format!("{r}/actions/runs/{}", run.id),
-        "run_attempt": run.run_attempt,
+        // The attempt the job ran in: a job carried over by a re-run keeps its own.
+        "run_attempt": job.run_attempt,
         "node_id": node_id("CR", job.id),
         "head_sha": run.head_sha,
         "url": format!("{r}/actions/jobs/{}", job.id),

@@ -5,6 +5,9 @@
 //!
 //! Routing is a match on path segments (method first): reads go to `github::get`, writes
 //! (with their JSON body) to `github::write`. The fault plan is consulted before either.
+//! The GitHub listener also serves the signed log URLs that `.../jobs/{id}/logs` redirects
+//! to (`/_blobs/...`): like GitHub's blob storage they need no token, do not count against
+//! the rate limit and are outside the fault plan; they are recorded like any request.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -42,7 +45,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// Locks the world after bringing it up to the clock's time.
-    fn world_now(&self) -> MutexGuard<'_, World> {
+    pub(crate) fn world_now(&self) -> MutexGuard<'_, World> {
         let mut world = lock(&self.world);
         world.advance_to(self.clock.now());
         world
@@ -211,6 +214,8 @@ pub enum ApiError {
     Conflict(String),
     /// 405 with GitHub's message.
     MethodNotAllowed(String),
+    /// 403 with GitHub's message (e.g. re-running a run that is still running).
+    Forbidden(String),
 }
 
 impl ApiError {
@@ -232,6 +237,7 @@ impl ApiError {
             ApiError::Unprocessable(reason) => (StatusCode::UNPROCESSABLE_ENTITY, reason.clone()),
             ApiError::Conflict(reason) => (StatusCode::CONFLICT, reason.clone()),
             ApiError::MethodNotAllowed(reason) => (StatusCode::METHOD_NOT_ALLOWED, reason.clone()),
+            ApiError::Forbidden(reason) => (StatusCode::FORBIDDEN, reason.clone()),
         };
         (
             status,
@@ -326,6 +332,17 @@ pub(crate) async fn github_handler(
     request: Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
+    if parts.uri.path().starts_with("/_blobs/") {
+        let response = blob_answer(&shared, &parts.method, &parts.uri);
+        record(
+            &shared,
+            Service::Github,
+            &parts.method,
+            &parts.uri,
+            &response,
+        );
+        return response;
+    }
     let is_write = parts.method != Method::GET && parts.method != Method::HEAD;
     if is_write {
         shared.writes.fetch_add(1, Ordering::SeqCst);
@@ -364,6 +381,43 @@ pub(crate) async fn github_handler(
         let mut stopped = shared.stopped.clone();
         let _ = stopped.wait_for(|stop| *stop).await;
     }
+    response
+}
+
+/// A signed log URL: the log as text, or the blob store's XML error.
+fn blob_answer(shared: &Shared, method: &Method, uri: &axum::http::Uri) -> Response {
+    let answer = if *method == Method::GET || *method == Method::HEAD {
+        let world = shared.world_now();
+        github::blob(&world, &segments(uri.path()), &Query::parse(uri.query()))
+    } else {
+        Err(github::BlobError::Forbidden)
+    };
+    let (status, content_type, body) = match answer {
+        Ok(log) => (StatusCode::OK, "text/plain; charset=utf-8", log),
+        Err(error) => {
+            let (status, code, message) = match error {
+                github::BlobError::NotFound => (
+                    StatusCode::NOT_FOUND,
+                    "BlobNotFound",
+                    "The specified blob does not exist.",
+                ),
+                github::BlobError::Forbidden => (
+                    StatusCode::FORBIDDEN,
+                    "AuthenticationFailed",
+                    "Server failed to authenticate the request. The signature is invalid or has expired.",
+                ),
+            };
+            let body = format!(
+                "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>{code}</Code><Message>{message}</Message></Error>"
+            );
+            (status, "application/xml", body)
+        }
+    };
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 
@@ -471,12 +525,18 @@ fn github_answer(
         }
     };
 
-    let (status, body, page, counts) = match result {
-        Ok(answer) => (answer.status, answer.body, answer.page, answer.counts),
+    let (status, body, page, counts, location) = match result {
+        Ok(answer) => (
+            answer.status,
+            answer.body,
+            answer.page,
+            answer.counts,
+            answer.location,
+        ),
         Err(error) => {
             let (status, body) = error.github();
             // Unauthenticated requests are counted elsewhere by GitHub, not on this token.
-            (status, body, None, error != ApiError::Unauthorized)
+            (status, body, None, error != ApiError::Unauthorized, None)
         }
     };
     let bytes = to_bytes(&body);
@@ -501,6 +561,12 @@ fn github_answer(
         world.rate_limit.used += 1;
         let mut response = Response::new(Body::empty());
         *response.status_mut() = status;
+        response
+    } else if let Some(location) = location {
+        world.rate_limit.used += 1;
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = status;
+        insert(response.headers_mut(), "location", location);
         response
     } else {
         if counts {

@@ -5,19 +5,21 @@
 //! - `scenario`: the knobs (TOML) that script the world;
 //! - `world`: the state and its scheduled events, advanced lazily to the shared clock;
 //! - `github`, `sentry`, `apps`: routes and JSON shaped after the official schemas;
+//! - `logs`: the raw job logs of CI runs, with each CI failure kind's tool output;
 //! - `http`: the transport edge (auth, ETags, rate limits, pagination, request log);
 //! - `faults`: the fault plan that makes chosen requests fail on purpose;
 //! - `receivers`: stand-ins for Slack-style webhooks, PagerDuty and an LLM on the app server
 //!   (read back with [`Sandbox::received`]).
 //!
 //! The GitHub side has a write half too (refs, deployments and statuses, pull requests,
-//! workflow dispatches, issues): what shipdeck's promotion engine calls, with GitHub's status
-//! codes.
+//! workflow dispatches, issues, re-runs of workflow runs): what shipdeck's promotion engine
+//! calls, with GitHub's status codes.
 
 mod apps;
 pub mod faults;
 mod github;
 mod http;
+pub mod logs;
 mod receivers;
 pub mod scenario;
 mod sentry;
@@ -34,7 +36,7 @@ use tokio::task::JoinHandle;
 
 pub use faults::{FaultEffect, FaultRule, Faults};
 pub use receivers::ReceivedHook;
-pub use scenario::{Scenario, ScenarioAuthor, ScenarioError};
+pub use scenario::{CiFailure, Scenario, ScenarioAuthor, ScenarioError};
 
 use crate::clock::Clock;
 use http::{Shared, lock};
@@ -74,6 +76,50 @@ pub enum SandboxError {
     Scenario(#[from] ScenarioError),
     #[error("sandbox could not listen on 127.0.0.1: {0}")]
     Bind(#[source] std::io::Error),
+}
+
+/// The demo's smoke flow: queue a job in the app, wait up to a minute for a worker to finish
+/// it, delete it (also when the wait failed).
+pub const DEMO_FLOW_TOML: &str = r#"
+[[smoke]]
+name = "worker runs a job"
+timeout = "90s"
+
+[[smoke.step]]
+name = "create"
+method = "POST"
+path = "/api/jobs"
+status = 201
+extract = { job_id = "/id" }
+
+[[smoke.step]]
+name = "wait"
+path = "/api/jobs/{job_id}"
+poll = { every = "2s", until = { pointer = "/status", equals = "done" }, timeout = "60s" }
+
+[[smoke.step]]
+name = "clean up"
+method = "DELETE"
+path = "/api/jobs/{job_id}"
+status = 204
+cleanup = true
+"#;
+
+/// A CI job that failed with a [`CiFailure`], as [`Sandbox::failed_jobs`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedJob {
+    pub kind: CiFailure,
+    /// The commit the run checked out.
+    pub sha: String,
+    pub branch: String,
+    pub run_id: u64,
+    pub job_id: u64,
+    pub job_name: String,
+    /// The attempt of the run the job ran in.
+    pub run_attempt: u32,
+    /// When the job finishes (or finished), in world time: drive the clock past it before
+    /// reading the whole log.
+    pub completed_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// A running sandbox. Its servers stop on [`Sandbox::shutdown`] or when it is dropped.
@@ -193,7 +239,13 @@ impl Sandbox {
              url = \"{sentry}\"\n\
              org = \"{org}\"\n\
              project_ids = [{projects}]\n\
-             token_env = \"SHIPDECK_DEMO_SENTRY_TOKEN\"\n",
+             token_env = \"SHIPDECK_DEMO_SENTRY_TOKEN\"\n\
+             \n\
+             [diagnosis.assistant]\n\
+             url = \"{hooks}/_llm/v1/chat/completions\"\n\
+             model = \"sandbox-diagnosis\"\n\
+             api_key_env = \"SHIPDECK_DEMO_ASSISTANT_KEY\"\n",
+            hooks = self.hooks_url(),
             github = self.github_api_url(),
             repo = self.repo(),
             sentry = self.sentry_url(),
@@ -243,6 +295,86 @@ impl Sandbox {
             "\n[[freeze]]\ndate = \"2026-11-27\"\ntime_zone = \"Europe/Berlin\"\n\
              environments = [\"prod\"]\nreason = \"Black Friday\"\n",
         );
+        text
+    }
+
+    /// The jobs, of any attempt of any run kept, that failed with `kind`, newest first (as
+    /// of the clock's time; a job still running is listed with its planned end).
+    pub fn failed_jobs(&self, kind: CiFailure) -> Vec<FailedJob> {
+        let world = self.shared.world_now();
+        world
+            .jobs_failing_with(kind)
+            .into_iter()
+            .filter(|(run, _)| run.created_at <= world.now)
+            .map(|(run, job)| FailedJob {
+                kind,
+                sha: run.head_sha.clone(),
+                branch: run.branch.clone(),
+                run_id: run.id,
+                job_id: job.id,
+                job_name: job.name.clone(),
+                run_attempt: job.run_attempt,
+                completed_at: job.completed_at,
+            })
+            .collect()
+    }
+
+    /// The commits that fail CI with `kind`, oldest first (full shas).
+    pub fn commits_failing_with(&self, kind: CiFailure) -> Vec<String> {
+        let world = self.shared.world_now();
+        world
+            .commits
+            .iter()
+            .filter(|commit| commit.ci_failure == Some(kind))
+            .map(|commit| commit.sha.clone())
+            .collect()
+    }
+
+    /// A job's log as its signed URL would serve it now (partial while the job runs);
+    /// `None` for an unknown job.
+    pub fn job_log(&self, job_id: u64) -> Option<String> {
+        let world = self.shared.world_now();
+        let (run, job) = world.job(job_id)?;
+        Some(logs::job_log_until(
+            run,
+            job,
+            world.commit(&run.head_sha),
+            world.now,
+        ))
+    }
+
+    /// What `shipdeck demo` runs: [`Sandbox::demo_config_toml`] with its smoke checks written
+    /// out, the seven defaults and [`DEMO_FLOW_TOML`], a flow through the apps' job API that
+    /// a `failing_flow` commit fails. The flow waits for a worker in world time: it needs a
+    /// clock that moves (the demo's does; a test's manual clock must be stepped).
+    pub fn demo_config_with_flow_toml(&self) -> String {
+        let mut text = self.demo_config_toml();
+        text.push_str("\n# Smoke checks: the seven defaults, then a flow.\n");
+        for (name, method, path, body, pointer, expected) in crate::config::defaults::DEFAULT_SMOKE
+        {
+            let quoted = |value: &str| toml::Value::String(value.to_string()).to_string();
+            text.push_str(&format!(
+                "\n[[smoke]]\nname = {}\nmethod = \"{}\"\npath = {}\n",
+                quoted(name),
+                method.as_str(),
+                quoted(path)
+            ));
+            if let Some(body) = body {
+                text.push_str(&format!(
+                    "headers = {{ content-type = \"application/json\" }}\nbody = {}\n",
+                    quoted(body)
+                ));
+            }
+            let expected = match expected {
+                "true" => "true".to_string(),
+                other => quoted(other),
+            };
+            text.push_str(&format!(
+                "json_pointer = {}\njson_equals = {expected}\n",
+                quoted(pointer)
+            ));
+        }
+        text.push_str(DEMO_FLOW_TOML);
         text
     }
 

@@ -436,7 +436,13 @@ const ADVICE: [(&[&str], &str, &str); 7] = [
 /// A short diagnosis of a log excerpt: the first error line it sees, a likely cause and a
 /// next step. The same text always gives the same answer.
 pub(crate) fn diagnose(text: &str) -> String {
-    let error_line = text.lines().map(str::trim).find(|line| {
+    // A prompt that introduces its log ("Error lines:", a fence) is read from there on, so
+    // the classifier's own words above it are not taken for the log's first error.
+    let log_start = ["Error lines:", "```"]
+        .iter()
+        .find_map(|intro| text.find(intro).map(|at| at + intro.len()))
+        .unwrap_or(0);
+    let error_line = text[log_start..].lines().map(str::trim).find(|line| {
         let lower = line.to_ascii_lowercase();
         ERROR_MARKERS.iter().any(|marker| lower.contains(marker))
     });

@@ -1,7 +1,7 @@
 //! The scenario: the knobs that script the sandbox world (seed, pace of commits, which commits
-//! fail, which commits go bad once they reach an environment, how often environments are
-//! promoted, error rates, commit subjects). Loadable from a TOML file; every field has a
-//! default, so an empty file is the default demo.
+//! fail CI and how, which commits go bad once they reach an environment, how often
+//! environments are promoted, error rates, commit subjects). Loadable from a TOML file; every
+//! field has a default, so an empty file is the default demo.
 
 use std::collections::BTreeMap;
 
@@ -33,6 +33,93 @@ pub enum DefectKind {
     FailingFlow,
 }
 
+/// How a commit fails CI: the kinds of the shared spec (`ci-failures.md`), each failing one
+/// job with its tool's output in the job log (see `logs.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CiFailure {
+    /// eslint finds an unused variable (job `lint`).
+    Lint,
+    /// prettier finds unformatted code (job `format`).
+    Format,
+    /// tsc: a type is not assignable (job `typecheck`).
+    TypeMismatch,
+    /// tsc: a module cannot be found (job `typecheck`).
+    MissingImport,
+    /// A playwright test times out once and passes on re-run (job `e2e`).
+    Flaky,
+    /// A vitest unit test fails (job `unit (1/2)`).
+    TestFailure,
+    /// An API answer breaks its OpenAPI contract (job `integration`).
+    ApiContract,
+    /// A migration test hits a column that does not exist (job `integration`).
+    Schema,
+    /// npm cannot resolve the dependency tree (job `install`).
+    Dependency,
+    /// npm audit reports a critical vulnerability (job `security`).
+    Security,
+    /// A migration loses rows (job `integration`).
+    DataIntegrity,
+    /// Three services cannot reach the database in the e2e environment (job `e2e`).
+    SeveralServices,
+}
+
+impl CiFailure {
+    /// Every kind, in the order of the spec's table (and of the default `ci_failures`).
+    pub const ALL: [CiFailure; 12] = [
+        CiFailure::Lint,
+        CiFailure::Format,
+        CiFailure::TypeMismatch,
+        CiFailure::MissingImport,
+        CiFailure::Flaky,
+        CiFailure::TestFailure,
+        CiFailure::ApiContract,
+        CiFailure::Schema,
+        CiFailure::Dependency,
+        CiFailure::Security,
+        CiFailure::DataIntegrity,
+        CiFailure::SeveralServices,
+    ];
+
+    /// The name of the CI job it fails (a job of the sandbox's CI workflow).
+    pub fn job(self) -> &'static str {
+        match self {
+            CiFailure::Lint => "lint",
+            CiFailure::Format => "format",
+            CiFailure::TypeMismatch | CiFailure::MissingImport => "typecheck",
+            CiFailure::Flaky | CiFailure::SeveralServices => "e2e",
+            CiFailure::TestFailure => "unit (1/2)",
+            CiFailure::ApiContract | CiFailure::Schema | CiFailure::DataIntegrity => "integration",
+            CiFailure::Dependency => "install",
+            CiFailure::Security => "security",
+        }
+    }
+
+    /// The snake_case name, as in scenario files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CiFailure::Lint => "lint",
+            CiFailure::Format => "format",
+            CiFailure::TypeMismatch => "type_mismatch",
+            CiFailure::MissingImport => "missing_import",
+            CiFailure::Flaky => "flaky",
+            CiFailure::TestFailure => "test_failure",
+            CiFailure::ApiContract => "api_contract",
+            CiFailure::Schema => "schema",
+            CiFailure::Dependency => "dependency",
+            CiFailure::Security => "security",
+            CiFailure::DataIntegrity => "data_integrity",
+            CiFailure::SeveralServices => "several_services",
+        }
+    }
+
+    /// Whether a re-run of the failed job passes (only a flaky test does; the others are
+    /// real defects of the commit and fail again).
+    pub fn passes_on_rerun(self) -> bool {
+        self == CiFailure::Flaky
+    }
+}
+
 /// Everything that scripts the world. Times are world time, read from the shared clock.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -48,8 +135,14 @@ pub struct Scenario {
     /// A new commit lands on `main` every `commit_every_min_secs..=commit_every_max_secs`.
     pub commit_every_min_secs: u64,
     pub commit_every_max_secs: u64,
-    /// Every Nth commit fails Lint (0: never).
+    /// Every Nth commit fails CI (0: never), in the way `ci_failures` says. Named for its
+    /// first use (lint failures); `ci_fails_every` is accepted too.
+    #[serde(alias = "ci_fails_every")]
     pub lint_fails_every: u32,
+    /// How the failing commits fail, taken in turn: the first failing commit after the start
+    /// takes the first kind (history commits take the kinds before it, counting back from
+    /// the end of the list).
+    pub ci_failures: Vec<CiFailure>,
     /// Every Nth commit created after the start is defective (0: never). History commits
     /// never are, so a rollback always has a good commit to go back to.
     pub defect_every: u32,
@@ -113,6 +206,8 @@ impl Scenario {
             commit_every_min_secs: 150,
             commit_every_max_secs: 300,
             lint_fails_every: 7,
+            // Lint first: the first failure the demo shows is the simplest one.
+            ci_failures: CiFailure::ALL.to_vec(),
             defect_every: 3,
             defects: vec![
                 DefectKind::ErrorSpike,
@@ -198,6 +293,12 @@ impl Scenario {
                 return invalid(field, "must be between 0 and 1");
             }
         }
+        if self.lint_fails_every > 0 && self.ci_failures.is_empty() {
+            return invalid(
+                "ci_failures",
+                "needs at least one kind when lint_fails_every is set",
+            );
+        }
         if self.defect_every > 0 && self.defects.is_empty() {
             return invalid(
                 "defects",
@@ -251,6 +352,25 @@ impl Scenario {
         }
         let turn = (ordinal / every - 1) as usize;
         self.defects.get(turn % self.defects.len()).copied()
+    }
+
+    /// How the `ordinal`th commit of the whole history (counting from 1, history commits
+    /// included) fails CI, if it does.
+    pub fn ci_failure_for(&self, ordinal: u32) -> Option<CiFailure> {
+        let every = self.lint_fails_every;
+        if every == 0
+            || ordinal == 0
+            || !ordinal.is_multiple_of(every)
+            || self.ci_failures.is_empty()
+        {
+            return None;
+        }
+        // The nth failing commit; the first one after the history takes turn 0.
+        let nth = i64::from(ordinal / every);
+        let first_after_history = i64::from(self.history_commits / every) + 1;
+        let len = self.ci_failures.len() as i64;
+        let turn = (nth - first_after_history).rem_euclid(len);
+        self.ci_failures.get(turn as usize).copied()
     }
 
     /// Whether defects show in `environment`.
@@ -376,6 +496,51 @@ mod tests {
             Scenario::from_toml_str("defect_every = 1\ndefects = [\"slow_endpoint\"]\n").unwrap();
         assert_eq!(each.defect_for(1), Some(DefectKind::SlowEndpoint));
         assert!(scenario.defects_show_in("prod") && !scenario.defects_show_in("staging"));
+    }
+
+    #[test]
+    fn ci_failures_are_taken_in_turn_starting_after_the_history() {
+        let scenario = Scenario::default_demo();
+        let history = scenario.history_commits;
+        let failing: Vec<(u32, CiFailure)> = (history + 1..=history + 7 * 13)
+            .filter_map(|n| scenario.ci_failure_for(n).map(|kind| (n, kind)))
+            .collect();
+        assert_eq!(failing.len(), 13);
+        assert_eq!(
+            failing[0],
+            (21, CiFailure::Lint),
+            "the first new failure is lint"
+        );
+        let kinds: Vec<CiFailure> = failing.iter().map(|(_, kind)| *kind).collect();
+        assert_eq!(kinds[..12], CiFailure::ALL);
+        assert_eq!(kinds[12], CiFailure::Lint, "the list starts over");
+        // History commits take the kinds before the first, from the end of the list.
+        assert_eq!(
+            scenario.ci_failure_for(14),
+            Some(CiFailure::SeveralServices)
+        );
+        assert_eq!(scenario.ci_failure_for(7), Some(CiFailure::DataIntegrity));
+        assert_eq!(scenario.ci_failure_for(15), None);
+        let never = Scenario::from_toml_str("lint_fails_every = 0\nci_failures = []\n").unwrap();
+        assert!((0..200).all(|n| never.ci_failure_for(n).is_none()));
+    }
+
+    #[test]
+    fn ci_failure_settings_read_from_toml() {
+        let scenario =
+            Scenario::from_toml_str("ci_fails_every = 2\nci_failures = [\"schema\", \"flaky\"]\n")
+                .unwrap();
+        assert_eq!(scenario.lint_fails_every, 2);
+        assert_eq!(scenario.ci_failures, [CiFailure::Schema, CiFailure::Flaky]);
+        let message = |text: &str| Scenario::from_toml_str(text).unwrap_err().to_string();
+        assert!(message("ci_failures = [\"segfault\"]\n").contains("segfault"));
+        assert!(message("ci_failures = []\n").contains("ci_failures"));
+        for kind in CiFailure::ALL {
+            let text = format!("ci_failures = [\"{}\"]\n", kind.as_str());
+            assert_eq!(Scenario::from_toml_str(&text).unwrap().ci_failures, [kind]);
+        }
+        assert!(CiFailure::Flaky.passes_on_rerun());
+        assert!(!CiFailure::Lint.passes_on_rerun());
     }
 
     #[test]

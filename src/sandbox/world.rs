@@ -17,6 +17,11 @@
 //! planned in full when the run is created (durations and outcomes drawn from the seed), and
 //! their status at any moment is computed from that plan, so a manual clock in a test sees a
 //! run go queued -> in_progress -> completed with no background task.
+//!
+//! Every `lint_fails_every`-th commit fails CI in one job, with a [`CiFailure`] kind; later
+//! stages are skipped. A finished run can be re-run (failed jobs, or all): a new attempt
+//! whose re-run jobs get new ids and a fresh plan from the moment of the re-run, while jobs
+//! that passed keep their result. A flaky failure passes on re-run; the others fail again.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -25,7 +30,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use sha2::{Digest, Sha256};
 
-use super::scenario::{DefectKind, Scenario};
+use super::scenario::{CiFailure, DefectKind, Scenario};
 
 /// The repository the world serves.
 pub const OWNER: &str = "acme";
@@ -85,7 +90,8 @@ pub struct CommitRecord {
     pub author: Actor,
     pub time: DateTime<Utc>,
     pub files: Vec<String>,
-    pub lint_fails: bool,
+    /// How the commit fails CI (every run of it fails in that kind's job).
+    pub ci_failure: Option<CiFailure>,
     /// How the commit misbehaves once it runs where defects show (set when it lands).
     pub defect: Option<DefectKind>,
 }
@@ -93,6 +99,11 @@ pub struct CommitRecord {
 impl CommitRecord {
     pub fn subject(&self) -> &str {
         self.message.lines().next().unwrap_or("")
+    }
+
+    /// Whether the commit's CI fails (at least on its first attempt).
+    pub fn fails_ci(&self) -> bool {
+        self.ci_failure.is_some()
     }
 }
 
@@ -151,6 +162,11 @@ pub struct StepPlan {
 pub struct JobRecord {
     pub id: u64,
     pub name: String,
+    /// The attempt of the run this job ran in (a job that passed keeps its attempt when the
+    /// run's failed jobs are re-run).
+    pub run_attempt: u32,
+    /// Why the job fails (`None` unless `outcome` is a failure): what its log shows.
+    pub failure: Option<CiFailure>,
     pub stage: usize,
     pub created_at: DateTime<Utc>,
     pub started_at: DateTime<Utc>,
@@ -196,8 +212,15 @@ pub struct RunRecord {
     pub event: String,
     pub actor: Actor,
     pub created_at: DateTime<Utc>,
+    /// The latest attempt (1, then one more per re-run).
     pub run_attempt: u32,
+    /// When each attempt began, oldest first (the first is `created_at`).
+    pub attempt_started: Vec<DateTime<Utc>>,
+    /// The latest attempt's jobs: the re-run ones and those carried over from earlier
+    /// attempts because they passed.
     pub jobs: Vec<JobRecord>,
+    /// Jobs of earlier attempts that a re-run replaced, oldest first.
+    pub replaced_jobs: Vec<JobRecord>,
     /// A run of the deploy workflow: the environment it deploys when it passes (CI runs:
     /// none).
     pub deploys_to: Option<String>,
@@ -210,6 +233,56 @@ impl RunRecord {
             .map(|job| job.started_at)
             .min()
             .unwrap_or(self.created_at)
+    }
+
+    /// When the latest attempt began: the run's creation, or the re-run request.
+    pub fn attempt_started_at(&self) -> DateTime<Utc> {
+        self.attempt_started
+            .last()
+            .copied()
+            .unwrap_or(self.created_at)
+    }
+
+    /// Every job record of every attempt, ordered by id (attempt by attempt, in stage order).
+    pub fn all_jobs(&self) -> Vec<&JobRecord> {
+        let mut jobs: Vec<&JobRecord> = self.replaced_jobs.iter().chain(&self.jobs).collect();
+        jobs.sort_by_key(|job| job.id);
+        jobs
+    }
+
+    /// The run as it stood once attempt `attempt` was planned: for each job, its newest
+    /// record from that attempt or before. `None` for an attempt that never was.
+    pub fn at_attempt(&self, attempt: u32) -> Option<RunRecord> {
+        if attempt == 0 || attempt > self.run_attempt {
+            return None;
+        }
+        if attempt == self.run_attempt {
+            return Some(self.clone());
+        }
+        let mut jobs: Vec<JobRecord> = Vec::new();
+        for job in self.all_jobs() {
+            if job.run_attempt > attempt {
+                continue;
+            }
+            match jobs.iter_mut().find(|kept| kept.name == job.name) {
+                Some(kept) if kept.run_attempt <= job.run_attempt => *kept = job.clone(),
+                Some(_) => {}
+                None => jobs.push(job.clone()),
+            }
+        }
+        jobs.sort_by_key(|job| (job.stage, job.id));
+        Some(RunRecord {
+            run_attempt: attempt,
+            attempt_started: self
+                .attempt_started
+                .iter()
+                .take(attempt as usize)
+                .copied()
+                .collect(),
+            jobs,
+            replaced_jobs: Vec::new(),
+            ..self.clone()
+        })
     }
 
     pub fn completed_at(&self) -> DateTime<Utc> {
@@ -228,8 +301,15 @@ impl RunRecord {
         }
     }
 
+    /// Queued until its first job starts; a re-run attempt is in progress from the moment it
+    /// was asked for (its earlier jobs have run).
     pub fn progress(&self, now: DateTime<Utc>) -> Progress {
-        progress_between(self.started_at(), self.completed_at(), self.outcome(), now)
+        let started = if self.run_attempt > 1 {
+            self.attempt_started_at().min(self.started_at())
+        } else {
+            self.started_at()
+        };
+        progress_between(started, self.completed_at(), self.outcome(), now)
     }
 
     /// The last moment, up to `now`, at which something about the run changed.
@@ -237,6 +317,7 @@ impl RunRecord {
         self.jobs
             .iter()
             .flat_map(|job| [job.started_at, job.completed_at])
+            .chain(self.attempt_started.iter().copied())
             .filter(|t| *t <= now)
             .max()
             .unwrap_or(self.created_at)
@@ -534,10 +615,10 @@ impl World {
         }
     }
 
-    /// The history commit near `fraction` of the way that does not fail lint.
+    /// The history commit near `fraction` of the way whose CI passes.
     fn passing_history_index(&self, fraction: f64, history: usize) -> usize {
         let mut index = ((history as f64) * fraction) as usize;
-        while index > 0 && self.commit_fails_lint(index) {
+        while index > 0 && self.ci_failure_at(index).is_some() {
             index -= 1;
         }
         index.min(history.saturating_sub(1))
@@ -649,9 +730,11 @@ impl World {
         TimeDelta::seconds(secs as i64)
     }
 
-    fn commit_fails_lint(&self, index: usize) -> bool {
-        let every = self.scenario.lint_fails_every as usize;
-        every > 0 && (index + 1).is_multiple_of(every)
+    /// How the commit at `index` (from 0) fails CI, if it does.
+    fn ci_failure_at(&self, index: usize) -> Option<CiFailure> {
+        u32::try_from(index + 1)
+            .ok()
+            .and_then(|ordinal| self.scenario.ci_failure_for(ordinal))
     }
 
     fn commit_sha(&self, index: usize) -> String {
@@ -718,7 +801,7 @@ impl World {
             author: author.clone(),
             time: at,
             files,
-            lint_fails: self.commit_fails_lint(index),
+            ci_failure: self.ci_failure_at(index),
             // History commits (landed before the start) are never defective.
             defect: index
                 .checked_sub(self.scenario.history_commits as usize)
@@ -751,20 +834,69 @@ impl World {
         self.next_run_id += 1 + (id % 7);
         let run_number = self.next_run_number;
         self.next_run_number += 1;
-        let lint_fails = self.commit(sha).is_some_and(|c| c.lint_fails);
+        let commit_failure = self.commit(sha).and_then(|c| c.ci_failure);
         let mut rng = self.rng(b"run", id);
-        let mut jobs = Vec::new();
+        let jobs = self.plan_attempt(&mut rng, at, 1, &[], |name, rng: &mut SmallRng| {
+            // Drawn for every e2e job, so a commit's kind never shifts the draws after.
+            let flakes = name.starts_with("e2e") && rng.random_bool(e2e_flake_probability);
+            match commit_failure {
+                Some(kind) => (kind.job() == name).then_some(kind),
+                None => flakes.then_some(CiFailure::Flaky),
+            }
+        });
+        let run = RunRecord {
+            id,
+            run_number,
+            branch: branch.to_string(),
+            head_sha: sha.to_string(),
+            event: "push".to_string(),
+            actor,
+            created_at: at,
+            run_attempt: 1,
+            attempt_started: vec![at],
+            jobs,
+            replaced_jobs: Vec::new(),
+            deploys_to: None,
+        };
+        let finished = run.completed_at();
+        self.runs.push(run);
+        keep_newest(&mut self.runs, MAX_RUNS);
+        let runs = &self.runs;
+        self.deploy_even_if_older
+            .retain(|id| runs.iter().any(|run| run.id == *id));
+        self.schedule(finished, Event::RunFinished { run_id: id });
+    }
+
+    /// Plans one attempt's jobs, stage after stage from `at`. A job in `carried` (same name)
+    /// keeps its record; every other job runs, failing with what `failure_of` says (given
+    /// the job's name and the attempt's generator), and once a stage has a failure the later
+    /// stages are skipped.
+    fn plan_attempt(
+        &mut self,
+        rng: &mut SmallRng,
+        at: DateTime<Utc>,
+        attempt: u32,
+        carried: &[JobRecord],
+        mut failure_of: impl FnMut(&str, &mut SmallRng) -> Option<CiFailure>,
+    ) -> Vec<JobRecord> {
+        let mut jobs: Vec<JobRecord> = Vec::new();
         let mut stage_start = at + TimeDelta::seconds(rng.random_range(3..=9));
         let mut failed_at: Option<DateTime<Utc>> = None;
         for (stage, stage_jobs) in STAGES.iter().enumerate() {
             let mut stage_end = stage_start;
             for (name, target, command) in stage_jobs.iter() {
+                if let Some(kept) = carried.iter().find(|job| job.name == *name) {
+                    jobs.push(kept.clone());
+                    continue;
+                }
                 let job_id = self.next_job_id;
                 self.next_job_id += 1 + rng.random_range(0..3);
                 if let Some(skipped_at) = failed_at {
                     jobs.push(JobRecord {
                         id: job_id,
                         name: name.to_string(),
+                        run_attempt: attempt,
+                        failure: None,
                         stage,
                         created_at: at,
                         started_at: skipped_at,
@@ -775,8 +907,8 @@ impl World {
                     });
                     continue;
                 }
-                let fails = (name.starts_with("lint") && lint_fails)
-                    || (name.starts_with("e2e") && rng.random_bool(e2e_flake_probability));
+                let failure = failure_of(name, rng);
+                let fails = failure.is_some();
                 let mut seconds = (*target as f64 * rng.random_range(0.75..1.12)).round() as i64;
                 if name.starts_with("e2e") && rng.random_bool(self.scenario.e2e_slow_probability) {
                     seconds = rng.random_range(130..=165);
@@ -791,11 +923,13 @@ impl World {
                 } else {
                     Outcome::Success
                 };
-                let steps = plan_steps(started_at, completed_at, command, outcome);
+                let steps = plan_steps(started_at, completed_at, name, command, outcome);
                 stage_end = stage_end.max(completed_at);
                 jobs.push(JobRecord {
                     id: job_id,
                     name: name.to_string(),
+                    run_attempt: attempt,
+                    failure,
                     stage,
                     created_at: at,
                     started_at,
@@ -812,37 +946,90 @@ impl World {
             {
                 failed_at = Some(stage_end);
             }
-            stage_start = stage_end + TimeDelta::seconds(rng.random_range(2..=6));
+            // Drawn for every stage so the draws after do not depend on what was carried.
+            let gap = TimeDelta::seconds(rng.random_range(2..=6));
+            if stage_end > stage_start {
+                stage_start = stage_end + gap;
+            }
         }
-        let run = RunRecord {
-            id,
-            run_number,
-            branch: branch.to_string(),
-            head_sha: sha.to_string(),
-            event: "push".to_string(),
-            actor,
-            created_at: at,
-            run_attempt: 1,
-            jobs,
-            deploys_to: None,
+        jobs
+    }
+
+    /// `POST .../runs/{id}/rerun-failed-jobs`: a new attempt re-runs the failed and skipped
+    /// jobs (new ids, planned from now); the jobs that passed keep their result. Returns the
+    /// new attempt number.
+    pub fn rerun_failed_jobs(&mut self, run_id: u64) -> Result<u32, RerunError> {
+        self.rerun(run_id, true)
+    }
+
+    /// `POST .../runs/{id}/rerun`: a new attempt re-runs every job. Returns its number.
+    pub fn rerun_all_jobs(&mut self, run_id: u64) -> Result<u32, RerunError> {
+        self.rerun(run_id, false)
+    }
+
+    fn rerun(&mut self, run_id: u64, only_failed: bool) -> Result<u32, RerunError> {
+        let now = self.now;
+        let run = self.run(run_id).ok_or(RerunError::NotFound)?;
+        if now < run.completed_at() {
+            return Err(RerunError::AlreadyRunning);
+        }
+        if run.run_attempt >= MAX_RUN_ATTEMPTS {
+            return Err(RerunError::TooManyAttempts);
+        }
+        if only_failed && run.outcome() == Outcome::Success {
+            return Err(RerunError::NothingFailed);
+        }
+        let attempt = run.run_attempt + 1;
+        let previous = run.jobs.clone();
+        let carried: Vec<JobRecord> = previous
+            .iter()
+            .filter(|job| only_failed && job.outcome == Outcome::Success)
+            .cloned()
+            .collect();
+        // The commit's own failure comes back unless it was a flake; a random e2e flake
+        // does not strike twice.
+        let again = self
+            .commit(&run.head_sha)
+            .and_then(|c| c.ci_failure)
+            .filter(|kind| !kind.passes_on_rerun());
+        let mut rng = self.rng(
+            b"rerun",
+            run_id.wrapping_mul(64).wrapping_add(u64::from(attempt)),
+        );
+        let jobs = self.plan_attempt(
+            &mut rng,
+            now + TimeDelta::seconds(2),
+            attempt,
+            &carried,
+            |name, _| again.filter(|kind| kind.job() == name),
+        );
+        let Some(run) = self.runs.iter_mut().find(|run| run.id == run_id) else {
+            return Err(RerunError::NotFound);
         };
+        let replaced = previous
+            .into_iter()
+            .filter(|job| !jobs.iter().any(|kept| kept.id == job.id));
+        run.replaced_jobs.extend(replaced);
+        run.jobs = jobs;
+        run.run_attempt = attempt;
+        run.attempt_started.push(now);
         let finished = run.completed_at();
-        self.runs.push(run);
-        keep_newest(&mut self.runs, MAX_RUNS);
-        self.schedule(finished, Event::RunFinished { run_id: id });
+        self.schedule(finished, Event::RunFinished { run_id });
+        Ok(attempt)
     }
 
     fn run_finished(&mut self, at: DateTime<Utc>, run_id: u64) {
         let Some(dispatched_to) = self.run(run_id).map(|run| run.deploys_to.clone()) else {
             return;
         };
-        // A forced move or a dispatched deploy may deploy an older commit (a rollback).
-        let forced = self.deploy_even_if_older.remove(&run_id) || dispatched_to.is_some();
         let Some(run) = self.run(run_id) else { return };
         if run.outcome() != Outcome::Success {
+            // A failed run may still pass on a re-run: it keeps its claim to deploy.
             return;
         }
         let (branch, sha) = (run.branch.clone(), run.head_sha.clone());
+        // A forced move or a dispatched deploy may deploy an older commit (a rollback).
+        let forced = self.deploy_even_if_older.remove(&run_id) || dispatched_to.is_some();
         let Some((environment, _, services)) =
             ENVIRONMENTS
                 .iter()
@@ -1153,13 +1340,32 @@ impl World {
         self.runs.iter().find(|run| run.id == id)
     }
 
+    /// A job of any attempt, with its run.
     pub fn job(&self, id: u64) -> Option<(&RunRecord, &JobRecord)> {
         self.runs.iter().find_map(|run| {
             run.jobs
                 .iter()
+                .chain(&run.replaced_jobs)
                 .find(|job| job.id == id)
                 .map(|job| (run, job))
         })
+    }
+
+    /// Every job, of any attempt of any run kept, that failed with `kind`, newest first.
+    pub fn jobs_failing_with(&self, kind: CiFailure) -> Vec<(&RunRecord, &JobRecord)> {
+        let mut found: Vec<(&RunRecord, &JobRecord)> = self
+            .runs
+            .iter()
+            .flat_map(|run| {
+                run.jobs
+                    .iter()
+                    .chain(&run.replaced_jobs)
+                    .filter(|job| job.failure == Some(kind))
+                    .map(move |job| (run, job))
+            })
+            .collect();
+        found.sort_by_key(|(_, job)| std::cmp::Reverse(job.id));
+        found
     }
 
     pub fn deployment(&self, id: u64) -> Option<&DeploymentRecord> {
@@ -1198,6 +1404,26 @@ impl World {
     fn hash_hex(&self, kind: &[u8], n: u64) -> String {
         hex::encode(&self.digest(kind, n)[..20])
     }
+}
+
+/// How many attempts GitHub allows a run (the first and 49 re-runs).
+pub const MAX_RUN_ATTEMPTS: u32 = 50;
+
+/// Why a re-run was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RerunError {
+    #[error("Not Found")]
+    NotFound,
+    /// GitHub's answer to re-running a run that has not finished.
+    #[error("This workflow is already running")]
+    AlreadyRunning,
+    /// Re-running the failed jobs of a run that has none.
+    #[error("This workflow run cannot be rerun: it has no failed jobs")]
+    NothingFailed,
+    #[error(
+        "This workflow run cannot be rerun: it has reached the maximum of {MAX_RUN_ATTEMPTS} attempts"
+    )]
+    TooManyAttempts,
 }
 
 /// Why a write to the world was refused (the routes turn these into GitHub's answers).
@@ -1852,41 +2078,87 @@ pub(crate) mod testing {
     }
 }
 
-/// A job's steps: set up, checkout, the job's command, complete. A failing job fails in its
-/// command step; the rest still completes.
+/// A planned step: its name, (start, end), outcome.
+type StepSpan = (String, (DateTime<Utc>, DateTime<Utc>), Outcome);
+
+/// The steps of a job, as GitHub names them for the workflow: set up, checkout, setup-node,
+/// `npm ci` (the `install` job's own command), the job's command, the checkout's post step,
+/// complete. A failing job fails in its command step; the rest still completes.
 fn plan_steps(
     started: DateTime<Utc>,
     completed: DateTime<Utc>,
+    job_name: &str,
     command: &str,
     outcome: Outcome,
 ) -> Vec<StepPlan> {
-    let total = (completed - started).num_seconds().max(4);
-    let setup = started + TimeDelta::seconds(1);
-    let checkout = setup + TimeDelta::seconds((total / 10).clamp(1, 3));
-    let command_end = completed - TimeDelta::seconds(1);
-    let spans = [
-        ("Set up job".to_string(), started, setup, Outcome::Success),
-        ("Checkout".to_string(), setup, checkout, Outcome::Success),
-        (format!("Run {command}"), checkout, command_end, outcome),
+    let total = (completed - started).num_seconds().max(6);
+    let second = TimeDelta::seconds(1);
+    let command_end = completed - second;
+    // The steps before the command take what they need, leaving the command two seconds
+    // at least (a job lasts six at least).
+    let limit = (command_end - TimeDelta::seconds(2)).max(started);
+    let mut boundary = started;
+    let mut span = |seconds: i64| {
+        let from = boundary;
+        boundary = (boundary + TimeDelta::seconds(seconds)).min(limit);
+        (from, boundary)
+    };
+    let mut spans: Vec<StepSpan> = vec![
+        ("Set up job".to_string(), span(1), Outcome::Success),
         (
-            "Complete job".to_string(),
-            command_end,
-            completed,
+            format!("Run {CHECKOUT_ACTION}"),
+            span((total / 10).clamp(1, 3)),
+            Outcome::Success,
+        ),
+        (
+            format!("Run {SETUP_NODE_ACTION}"),
+            span(1),
             Outcome::Success,
         ),
     ];
+    if job_name != "install" {
+        spans.push((
+            "Run npm ci".to_string(),
+            span((total / 6).clamp(1, 10)),
+            Outcome::Success,
+        ));
+    }
+    let command_start = boundary;
+    spans.extend([
+        (
+            format!("Run {command}"),
+            (command_start, command_end),
+            outcome,
+        ),
+        (
+            format!("Post Run {CHECKOUT_ACTION}"),
+            (command_end, command_end),
+            Outcome::Success,
+        ),
+        (
+            "Complete job".to_string(),
+            (command_end, completed),
+            Outcome::Success,
+        ),
+    ]);
     spans
         .into_iter()
         .enumerate()
-        .map(|(i, (name, started_at, completed_at, outcome))| StepPlan {
-            number: i as u32 + 1,
-            name,
-            started_at,
-            completed_at: completed_at.max(started_at),
-            outcome,
-        })
+        .map(
+            |(i, (name, (started_at, completed_at), outcome))| StepPlan {
+                number: i as u32 + 1,
+                name,
+                started_at,
+                completed_at: completed_at.max(started_at),
+                outcome,
+            },
+        )
         .collect()
 }
+
+/// The actions every CI job uses (named in step names and logs).
+pub const CHECKOUT_ACTION: &str = "actions/checkout@v4";
+pub const SETUP_NODE_ACTION: &str = "actions/setup-node@v4";
 
 pub fn short_sha(sha: &str) -> &str {
     sha.get(..7).unwrap_or(sha)
@@ -2015,15 +2287,37 @@ mod tests {
         );
     }
 
-    #[test]
-    fn lint_failure_skips_later_stages() {
-        let world = World::new(Scenario::default_demo(), start());
-        let failing = world.commits.iter().find(|c| c.lint_fails).unwrap();
-        let run = world
+    /// Every commit fails CI, the kinds in turn; the world never promotes by itself.
+    fn every_commit_fails() -> Scenario {
+        let mut scenario = Scenario::default_demo();
+        scenario.lint_fails_every = 1;
+        scenario.promote_staging_every_secs = 10 * 365 * 86_400;
+        scenario.promote_prod_every_secs = 10 * 365 * 86_400;
+        scenario
+    }
+
+    /// The first-attempt run on main of the oldest commit failing with `kind`.
+    fn first_run_failing_with(world: &World, kind: CiFailure) -> RunRecord {
+        let commit = world
+            .commits
+            .iter()
+            .find(|c| c.ci_failure == Some(kind))
+            .unwrap_or_else(|| panic!("a commit failing with {kind:?}"));
+        world
             .runs
             .iter()
-            .find(|r| r.head_sha == failing.sha)
-            .unwrap();
+            .find(|r| r.head_sha == commit.sha && r.branch == "main")
+            .cloned()
+            .unwrap()
+    }
+
+    #[test]
+    fn lint_failure_skips_later_stages() {
+        let mut world = World::new(Scenario::default_demo(), start());
+        world.advance_to(start() + TimeDelta::minutes(20));
+        let first_new = &world.commits[Scenario::default_demo().history_commits as usize];
+        assert_eq!(first_new.ci_failure, Some(CiFailure::Lint));
+        let run = first_run_failing_with(&world, CiFailure::Lint);
         assert_eq!(run.outcome(), Outcome::Failure);
         let lint = run.jobs.iter().find(|j| j.name == "lint").unwrap();
         assert_eq!(lint.outcome, Outcome::Failure);
@@ -2033,6 +2327,179 @@ mod tests {
                 .filter(|j| j.stage > lint.stage)
                 .all(|j| j.outcome == Outcome::Skipped)
         );
+    }
+
+    #[test]
+    fn each_kind_fails_its_job_and_skips_the_later_stages() {
+        let world = World::new(every_commit_fails(), start());
+        for kind in CiFailure::ALL {
+            let run = first_run_failing_with(&world, kind);
+            let failed: Vec<&JobRecord> = run
+                .jobs
+                .iter()
+                .filter(|j| j.outcome == Outcome::Failure)
+                .collect();
+            assert_eq!(failed.len(), 1, "{kind:?}: {failed:?}");
+            let job = failed[0];
+            assert_eq!((job.name.as_str(), job.failure), (kind.job(), Some(kind)));
+            for other in &run.jobs {
+                let expected = if other.stage > job.stage {
+                    Outcome::Skipped
+                } else if other.id == job.id {
+                    Outcome::Failure
+                } else {
+                    Outcome::Success
+                };
+                assert_eq!(other.outcome, expected, "{kind:?}: {}", other.name);
+            }
+            let command = job.steps.iter().find(|s| s.outcome == Outcome::Failure);
+            let command = command.expect("a failed step");
+            assert!(command.name.starts_with("Run "), "{}", command.name);
+            assert_ne!(command.name, "Run actions/checkout@v4");
+        }
+    }
+
+    #[test]
+    fn steps_follow_each_other_within_the_job() {
+        let world = World::new(Scenario::default_demo(), start());
+        for job in world.runs.iter().flat_map(|r| &r.jobs) {
+            if job.outcome == Outcome::Skipped {
+                assert!(job.steps.is_empty());
+                continue;
+            }
+            let names: Vec<&str> = job.steps.iter().map(|s| s.name.as_str()).collect();
+            assert_eq!(names.first(), Some(&"Set up job"));
+            assert_eq!(names.last(), Some(&"Complete job"));
+            assert!(names.contains(&"Run npm ci"), "{names:?}");
+            assert_eq!(job.steps[0].started_at, job.started_at);
+            assert_eq!(job.steps.last().unwrap().completed_at, job.completed_at);
+            for pair in job.steps.windows(2) {
+                assert_eq!(pair[0].completed_at, pair[1].started_at, "{names:?}");
+            }
+            let command = &job.steps[names.len() - 3];
+            assert!(command.completed_at - command.started_at >= TimeDelta::seconds(2));
+        }
+    }
+
+    /// Advances the world until `run_id` has finished, and returns it.
+    fn finish(world: &mut World, run_id: u64) -> RunRecord {
+        let end = world.run(run_id).unwrap().completed_at();
+        world.advance_to(end.max(world.now));
+        world.run(run_id).unwrap().clone()
+    }
+
+    #[test]
+    fn a_flaky_failure_passes_on_rerun_and_the_commit_then_deploys() {
+        let mut scenario = every_commit_fails();
+        scenario.ci_failures = vec![CiFailure::Flaky];
+        let mut world = World::new(scenario, start());
+        world.advance_to(start() + TimeDelta::minutes(3));
+        let sha = world.commits.last().unwrap().sha.clone();
+        let run_id = world
+            .runs
+            .iter()
+            .rev()
+            .find(|r| r.head_sha == sha)
+            .unwrap()
+            .id;
+        let first = finish(&mut world, run_id);
+        assert_eq!(first.outcome(), Outcome::Failure);
+        let e2e = first.jobs.iter().find(|j| j.name == "e2e").unwrap().clone();
+        assert_eq!(e2e.failure, Some(CiFailure::Flaky));
+        assert_ne!(world.deployed_sha("dev"), Some(sha.clone()));
+
+        world.advance_to(world.now + TimeDelta::seconds(30));
+        let asked = world.now;
+        assert_eq!(world.rerun_failed_jobs(run_id), Ok(2));
+        let run = world.run(run_id).unwrap().clone();
+        assert_eq!(run.run_attempt, 2);
+        assert_eq!(run.attempt_started_at(), asked);
+        assert_eq!(run.progress(asked), Progress::InProgress);
+        assert_eq!(
+            world.rerun_failed_jobs(run_id),
+            Err(RerunError::AlreadyRunning)
+        );
+        // Jobs that passed are carried over untouched; e2e and the skipped ones re-run.
+        for job in &run.jobs {
+            let before = first.jobs.iter().find(|j| j.name == job.name).unwrap();
+            if before.outcome == Outcome::Success {
+                assert_eq!(job, before);
+            } else {
+                assert_ne!(job.id, before.id, "{} gets a new id", job.name);
+                assert_eq!(job.run_attempt, 2);
+                assert!(job.created_at >= asked && job.started_at > asked);
+                assert!(world.job(before.id).is_some(), "attempt 1 stays readable");
+            }
+        }
+        assert_eq!(run.replaced_jobs.len(), 3, "e2e, security, performance");
+        assert_eq!(run.all_jobs().len(), run.jobs.len() + 3);
+
+        let second = finish(&mut world, run_id);
+        assert_eq!(second.outcome(), Outcome::Success);
+        assert_eq!(
+            second.progress(world.now),
+            Progress::Completed(Outcome::Success)
+        );
+        world.advance_to(world.now + TimeDelta::minutes(2));
+        assert_eq!(
+            world.deployed_sha("dev"),
+            Some(sha),
+            "the passing re-run deploys"
+        );
+        assert_eq!(
+            world.rerun_failed_jobs(run_id),
+            Err(RerunError::NothingFailed)
+        );
+
+        let earlier = second.at_attempt(1).unwrap();
+        assert_eq!(earlier.outcome(), Outcome::Failure);
+        assert_eq!(earlier.jobs.iter().find(|j| j.name == "e2e"), Some(&e2e));
+        assert!(second.at_attempt(3).is_none());
+    }
+
+    #[test]
+    fn every_other_kind_fails_again_on_rerun() {
+        let mut world = World::new(every_commit_fails(), start());
+        world.advance_to(start() + TimeDelta::minutes(10));
+        for kind in CiFailure::ALL {
+            if kind.passes_on_rerun() {
+                continue;
+            }
+            let run_id = first_run_failing_with(&world, kind).id;
+            finish(&mut world, run_id);
+            assert_eq!(world.rerun_failed_jobs(run_id), Ok(2), "{kind:?}");
+            let run = finish(&mut world, run_id);
+            assert_eq!(run.outcome(), Outcome::Failure, "{kind:?}");
+            let failed: Vec<&JobRecord> = run
+                .jobs
+                .iter()
+                .filter(|j| j.outcome == Outcome::Failure)
+                .collect();
+            assert_eq!(failed.len(), 1);
+            assert_eq!((failed[0].failure, failed[0].run_attempt), (Some(kind), 2));
+            assert_eq!(world.jobs_failing_with(kind)[0].1.id, failed[0].id);
+            // A full re-run fails the same way.
+            assert_eq!(world.rerun_all_jobs(run_id), Ok(3));
+            let run = finish(&mut world, run_id);
+            assert!(run.jobs.iter().all(|j| j.run_attempt == 3));
+            assert_eq!(run.outcome(), Outcome::Failure);
+        }
+        assert_eq!(world.rerun_failed_jobs(1), Err(RerunError::NotFound));
+    }
+
+    #[test]
+    fn a_random_e2e_flake_is_flaky_and_passes_on_rerun() {
+        let mut scenario = Scenario::default_demo();
+        scenario.lint_fails_every = 0;
+        scenario.e2e_flake_probability = 1.0;
+        let mut world = World::new(scenario, start());
+        world.advance_to(start() + TimeDelta::minutes(10));
+        let (run, job) = world.jobs_failing_with(CiFailure::Flaky)[0];
+        let (run_id, job_name) = (run.id, job.name.clone());
+        assert_eq!(job_name, "e2e");
+        finish(&mut world, run_id);
+        world.rerun_failed_jobs(run_id).unwrap();
+        assert_eq!(finish(&mut world, run_id).outcome(), Outcome::Success);
     }
 
     #[test]
@@ -2251,7 +2718,7 @@ mod tests {
         world.commits[staging + 1..=main]
             .iter()
             .rev()
-            .find(|c| !c.lint_fails)
+            .find(|c| !c.fails_ci())
             .map(|c| c.sha.clone())
             .expect("a passing commit ahead of staging")
     }

@@ -47,6 +47,8 @@ pub enum Msg {
     Promote,
     /// Ask to roll the focused environment back.
     Rollback,
+    /// Ask to re-run the failed CI jobs of the focused environment's branch head.
+    Rerun,
     /// Confirmation: choose "No" / "Yes", or the other one.
     ChooseNo,
     ChooseYes,
@@ -80,6 +82,8 @@ pub enum Effect {
     Quit,
     /// Hand this request to the engine (and redraw: the confirmation closed).
     Submit(ActionRequest),
+    /// Ask the engine to re-run the failed CI jobs of this environment.
+    Rerun(String),
 }
 
 /// The engine's answer to a request, as the status line shows it.
@@ -111,6 +115,11 @@ pub enum Answer {
     },
     /// The request did not reach the engine.
     EngineStopped,
+    /// What came of `R`: what happened, or why nothing did.
+    Rerun {
+        environment: SafeText,
+        result: Result<SafeText, SafeText>,
+    },
 }
 
 impl Answer {
@@ -172,6 +181,14 @@ impl Answer {
                 "the engine has stopped: nothing was submitted".to_string(),
                 true,
             ),
+            Answer::Rerun {
+                environment,
+                result: Ok(text),
+            } => (format!("{environment}: {text}"), false),
+            Answer::Rerun {
+                environment,
+                result: Err(why),
+            } => (format!("{environment}: no re-run: {why}"), true),
         }
     }
 }
@@ -328,6 +345,13 @@ const ACTION_KEYMAP: &[Binding] = &[
         description: "roll the focused environment back (asks first)",
         footer: Some("rollback"),
         msg: Msg::Rollback,
+    },
+    Binding {
+        keys: &[KeyPattern::Char('R')],
+        label: "R",
+        description: "re-run the failed CI jobs (tier-1 failures only)",
+        footer: Some("re-run"),
+        msg: Msg::Rerun,
     },
 ];
 
@@ -836,7 +860,12 @@ impl App {
             },
             Msg::EnvironmentCount(n) => self.set_environment_count(n),
             Msg::Snapshot(snapshot) => self.take_snapshot(&snapshot),
-            Msg::Promote | Msg::Rollback if self.read_only() => {}
+            Msg::Promote | Msg::Rollback | Msg::Rerun if self.read_only() => {}
+            Msg::Rerun => {
+                if let Some(env) = self.releases.get(self.focus) {
+                    return Effect::Rerun(env.name.as_str().to_string());
+                }
+            }
             Msg::Promote => self.open_confirmation(ActionKind::Promote),
             Msg::Rollback => self.open_confirmation(ActionKind::Rollback),
             Msg::Answer(answer) => {

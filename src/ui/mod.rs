@@ -39,6 +39,7 @@ pub use view::{MIN_HEIGHT, MIN_WIDTH, draw};
 
 use crate::clock::Clock;
 use crate::engine::commands::{ActionRequest, ActionSender, Submitted};
+use crate::engine::triage::{RerunRequest, RerunSender};
 use crate::model::{DeployStatus, RunStatus, SafeText, Snapshot};
 
 /// How the UI is set up by the CLI.
@@ -49,6 +50,8 @@ pub struct UiOptions {
     /// The engine's write side. `None` (watch mode, `read_only = true`): no promote or
     /// rollback key exists and the READ-ONLY badge shows.
     pub actions: Option<ActionSender>,
+    /// Where `R` goes; `None` with `actions` (the same write side hands out both).
+    pub reruns: Option<RerunSender>,
     /// Who the requests are made for (the OS user); sanitized before use.
     pub actor: String,
     pub theme: Theme,
@@ -246,6 +249,16 @@ where
                         Effect::Quit => return Ok(stats),
                         Effect::Redraw => dirty = true,
                         Effect::None => {}
+                        Effect::Rerun(environment) => {
+                            dirty = true;
+                            if let Some(sender) = &options.reruns {
+                                tokio::spawn(ask_rerun(
+                                    sender.clone(),
+                                    RerunRequest { environment, actor: options.actor.clone() },
+                                    answers_tx.clone(),
+                                ));
+                            }
+                        }
                         Effect::Submit(request) => {
                             dirty = true;
                             // Only an acting App submits; without a sender there is no write.
@@ -281,6 +294,24 @@ where
             }
         }
     }
+}
+
+/// Asks for a re-run and reports what came of it.
+async fn ask_rerun(
+    sender: RerunSender,
+    request: RerunRequest,
+    answers: tokio::sync::mpsc::UnboundedSender<Answer>,
+) {
+    let environment = SafeText::new(&request.environment);
+    let result = sender
+        .rerun(request)
+        .await
+        .map(|text| SafeText::new(&text))
+        .map_err(|why| SafeText::new(&why));
+    let _ = answers.send(Answer::Rerun {
+        environment,
+        result,
+    });
 }
 
 /// Submits one request and reports the engine's answer, then how a started action ended.

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use crate::model::DeliveryFigures;
+use crate::model::diagnosis::{Diagnosis, FailureKind, NextStep, Tier};
 use crate::model::{
     ActionKind, ActionPreview, ActionProgress, ActionResult, ActionStepState, AuditEntry,
     CommitInfo, CommitLine, DeployState, DeployStatus, EnvironmentHealth, EnvironmentSnapshot,
@@ -15,6 +17,7 @@ use crate::model::{
     SignalLine, SignalState, SmokeResult, Snapshot, SourceHealth, StageState, StepLine, StepState,
     VerificationPhase, VerificationView,
 };
+use crate::model::{RerunOffer, TriageView};
 
 /// The commit subject with terminal escapes, a bell, a C1 control and bidi overrides.
 pub const HOSTILE_SUBJECT: &str =
@@ -80,6 +83,41 @@ impl SampleBuilder {
             last_success: Some(self.ago(seconds_ago)),
             last_error: None,
             failures_in_a_row: 0,
+        }
+    }
+
+    /// Delivery figures over 30 days: `deploys` of them successful, `failed` more attempts,
+    /// `rolled_back` of the deploys replaced by one of the `rollbacks`.
+    fn delivery(
+        &self,
+        deploys: u32,
+        failed: u32,
+        rolled_back: u32,
+        lead_minutes: u64,
+        restore_minutes: Option<u64>,
+        rollbacks: u32,
+    ) -> DeliveryFigures {
+        let attempts = deploys + failed;
+        DeliveryFigures {
+            window_days: 30,
+            computed_at: self.ago(60),
+            since: self.ago(60) - TimeDelta::days(30),
+            complete: true,
+            deploys,
+            per_day: Some(f64::from(deploys) / 30.0),
+            lead_time_median: Some(Duration::from_secs(lead_minutes * 60)),
+            lead_time_p90: Some(Duration::from_secs(lead_minutes * 60 * 3)),
+            lead_times: deploys,
+            attempts,
+            failed,
+            rolled_back,
+            change_failure_rate: (attempts > 0)
+                .then(|| f64::from(failed + rolled_back) / f64::from(attempts)),
+            time_to_restore_median: restore_minutes.map(|m| Duration::from_secs(m * 60)),
+            restores: restore_minutes.map_or(0, |_| failed + rolled_back),
+            restoring_since: None,
+            rollbacks,
+            pending: 0,
         }
     }
 
@@ -178,10 +216,13 @@ impl SampleBuilder {
                 pipeline: self.healthy(2),
                 smoke: self.healthy(8),
                 errors: self.healthy(25),
+                history: self.healthy(70),
             },
             release: self.dev_release(),
             verification: Some(self.verification(&deployed.sha, 11, self.ago(12 * 60))),
             guard: Default::default(),
+            triage: None,
+            delivery: Some(self.delivery(42, 1, 0, 38, Some(9), 0)),
         }
     }
 
@@ -276,10 +317,56 @@ impl SampleBuilder {
                 pipeline: self.healthy(3),
                 smoke: self.healthy(9),
                 errors: self.healthy(31),
+                history: self.healthy(95),
             },
             release: self.staging_release(),
             verification: None,
             guard: Default::default(),
+            triage: Some(self.staging_triage()),
+            delivery: Some(self.delivery(14, 1, 1, 192, Some(25), 1)),
+        }
+    }
+
+    /// Staging's failed integration job, diagnosed: an API contract break (tier 2).
+    fn staging_triage(&self) -> TriageView {
+        let diagnosis = Diagnosis {
+            job_id: 204,
+            job_name: SafeText::new("integration (postgres)"),
+            run_attempt: 1,
+            tool: Some(SafeText::new("vitest")),
+            kind: FailureKind::ApiContract,
+            tier: Tier::Two,
+            headline: SafeText::new(
+                "vitest: GET /api/orders/:id > matches the OpenAPI contract: /total must be number",
+            ),
+            excerpt: vec![
+                SafeText::new(
+                    " FAIL  tests/contract/orders.contract.test.ts > GET /api/orders/:id > matches the OpenAPI contract",
+                ),
+                SafeText::new(
+                    "Error: response does not match the OpenAPI schema for GET /api/orders/{id} 200: /total must be number",
+                ),
+            ],
+            action: SafeText::new(
+                "The response no longer matches the published contract: restore the field's type or version the API, then push.",
+            ),
+            next: NextStep::Review,
+            outside: Some(SafeText::new(
+                "total is serialised as a string since the Decimal change; format it as a number in the serializer.",
+            )),
+        };
+        TriageView {
+            run_id: 9_400_000_204,
+            run_attempt: 1,
+            sha: "5e1f0c2a9b8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f".to_string(),
+            failures: vec![diagnosis],
+            flaky: Vec::new(),
+            reading: 0,
+            log_error: None,
+            rerun: RerunOffer::NotHelpful {
+                why: SafeText::new("API contract is tier 2; a re-run fails the same way"),
+            },
+            issue: None,
         }
     }
 
@@ -389,10 +476,17 @@ impl SampleBuilder {
                     )),
                     failures_in_a_row: 3,
                 },
+                history: self.healthy(120),
             },
             release: self.prod_release(),
             verification: None,
             guard: Default::default(),
+            triage: None,
+            // The rollback in flight restores what the last deploy broke.
+            delivery: Some(DeliveryFigures {
+                restoring_since: Some(self.ago(2 * 60 + 5)),
+                ..self.delivery(9, 0, 1, 26 * 60, Some(12), 1)
+            }),
         }
     }
 

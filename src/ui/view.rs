@@ -15,10 +15,11 @@ use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Wrap};
 
 use super::app::{App, Binding, Choice, ConfirmStep, Confirmation, FOCUS_FOOTER, Field, Overlay};
 use super::theme::Theme;
+use crate::model::diagnosis::Tier;
 use crate::model::{
     ActionKind, ActionStepState, DeployStatus, EnvironmentSnapshot, Gate, GateState, JobState,
-    PipelineState, RunStatus, SignalState, Snapshot, SourceHealth, StageState, VerificationPhase,
-    pipeline::elapsed_between,
+    PipelineState, RerunOffer, RunStatus, SafeText, SignalState, Snapshot, SourceHealth,
+    StageState, VerificationPhase, pipeline::elapsed_between,
 };
 
 /// The smallest terminal the screen is laid out for.
@@ -288,15 +289,32 @@ fn draw_column(
         inner.width as usize,
         theme,
     ));
+    top.extend(triage_lines(env, inner.width as usize, theme));
     top.extend(smoke);
     top.extend(errors_text);
 
     let text_rows = (top.len() as u16).min(inner.height);
-    let [text_area, chart_area] =
-        Layout::vertical([Constraint::Length(text_rows), Constraint::Min(0)]).areas(inner);
+    // The delivery figures close the column where the chart keeps its rows and scale.
+    let delivery = delivery_lines(env, now, narrow, inner.width as usize, theme);
+    let room = inner
+        .height
+        .saturating_sub(text_rows.saturating_add(MIN_CHART_ROWS + 1));
+    let delivery_rows = u16::try_from(delivery.len())
+        .ok()
+        .filter(|rows| *rows <= room)
+        .unwrap_or(0);
+    let [text_area, chart_area, delivery_area] = Layout::vertical([
+        Constraint::Length(text_rows),
+        Constraint::Min(0),
+        Constraint::Length(delivery_rows),
+    ])
+    .areas(inner);
     frame.render_widget(Paragraph::new(top), text_area);
     if chart_area.height > 0 {
         draw_error_chart(frame, chart_area, env, now, theme);
+    }
+    if delivery_rows > 0 {
+        frame.render_widget(Paragraph::new(delivery), delivery_area);
     }
 }
 
@@ -1173,6 +1191,7 @@ pub(crate) fn details_lines(
             theme.muted(),
         ),
     ])];
+    lines.extend(triage_detail_lines(env, theme));
     let layout = StageLayout {
         name_width: 22,
         bar_width: 10,
@@ -1200,6 +1219,158 @@ pub(crate) fn details_lines(
         for job in &pipeline.unmapped_jobs {
             lines.extend(job_lines(job, now, theme));
         }
+    }
+    lines
+}
+
+fn tier_color(tier: Tier, theme: &Theme) -> ratatui::style::Color {
+    match tier {
+        Tier::One => theme.warn,
+        Tier::Two => theme.fail,
+        Tier::Three => theme.alarm,
+    }
+}
+
+/// Under the pipeline: the worst failure's kind, tier and headline, and what `R` would do.
+fn triage_lines(env: &EnvironmentSnapshot, width: usize, theme: &Theme) -> Vec<Line<'static>> {
+    let Some(triage) = &env.triage else {
+        return Vec::new();
+    };
+    let mut lines = Vec::new();
+    match triage.worst() {
+        Some(worst) => {
+            let label = format!("✗ {} · {} ", worst.kind.label(), worst.tier.word());
+            let rest = width.saturating_sub(label.chars().count());
+            lines.push(Line::from(vec![
+                Span::styled(
+                    label,
+                    theme
+                        .style(tier_color(worst.tier, theme))
+                        .add_modifier(Modifier::BOLD),
+                ),
+                Span::styled(
+                    truncate(worst.headline.as_str(), rest),
+                    theme.style(theme.text),
+                ),
+            ]));
+        }
+        None if triage.reading > 0 => lines.push(Line::from(Span::styled(
+            "reading the failed job's log…",
+            theme.muted(),
+        ))),
+        None => {}
+    }
+    if !triage.flaky.is_empty() {
+        let names: Vec<&str> = triage.flaky.iter().map(SafeText::as_str).collect();
+        lines.push(Line::from(Span::styled(
+            truncate(
+                &format!("flaky: {} passed on re-run", names.join(", ")),
+                width,
+            ),
+            theme.style(theme.warn),
+        )));
+    }
+    let offer = triage.rerun.describe();
+    if !offer.is_empty() {
+        let color = match triage.rerun {
+            RerunOffer::Exhausted { .. } => theme.alarm,
+            _ => theme.muted,
+        };
+        lines.push(Line::from(Span::styled(
+            truncate(&offer, width),
+            theme.style(color),
+        )));
+    }
+    lines
+}
+
+/// In the details: every diagnosis with its excerpt, suggested action and the assistant's
+/// answer, then the re-run offer and the issue.
+fn triage_detail_lines(env: &EnvironmentSnapshot, theme: &Theme) -> Vec<Line<'static>> {
+    let Some(triage) = &env.triage else {
+        return Vec::new();
+    };
+    let mut lines = vec![
+        Line::raw(""),
+        Line::from(Span::styled("Diagnosis", theme.heading())),
+    ];
+    for diagnosis in &triage.failures {
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!(
+                    "✗ {} · {} · {} ",
+                    diagnosis.job_name,
+                    diagnosis.kind.label(),
+                    diagnosis.tier.word()
+                ),
+                theme
+                    .style(tier_color(diagnosis.tier, theme))
+                    .add_modifier(Modifier::BOLD),
+            ),
+            Span::styled(
+                diagnosis
+                    .tool
+                    .as_ref()
+                    .map(|tool| format!("({tool})"))
+                    .unwrap_or_default(),
+                theme.muted(),
+            ),
+        ]));
+        lines.push(Line::from(Span::styled(
+            format!("  {}", diagnosis.headline),
+            theme.style(theme.text),
+        )));
+        for excerpt in &diagnosis.excerpt {
+            lines.push(Line::from(Span::styled(
+                format!("  │ {excerpt}"),
+                theme.muted(),
+            )));
+        }
+        lines.push(Line::from(vec![
+            Span::styled("  next: ", theme.heading()),
+            Span::styled(
+                diagnosis.action.as_str().to_string(),
+                theme.style(theme.text),
+            ),
+        ]));
+        if let Some(outside) = &diagnosis.outside {
+            lines.push(Line::from(vec![
+                Span::styled("  assistant: ", theme.heading()),
+                Span::styled(outside.as_str().to_string(), theme.style(theme.text)),
+            ]));
+        }
+    }
+    if triage.reading > 0 {
+        lines.push(Line::from(Span::styled(
+            format!("reading {} failed job log(s)…", triage.reading),
+            theme.muted(),
+        )));
+    }
+    if let Some(error) = &triage.log_error {
+        lines.push(Line::from(Span::styled(
+            error.as_str().to_string(),
+            theme.style(theme.fail),
+        )));
+    }
+    if !triage.flaky.is_empty() {
+        let names: Vec<&str> = triage.flaky.iter().map(SafeText::as_str).collect();
+        lines.push(Line::from(Span::styled(
+            format!(
+                "flaky (failed, then passed on re-run): {}",
+                names.join(", ")
+            ),
+            theme.style(theme.warn),
+        )));
+    }
+    let offer = triage.rerun.describe();
+    if !offer.is_empty() {
+        lines.push(Line::from(Span::styled(offer, theme.style(theme.text))));
+    }
+    if let Some(issue) = &triage.issue {
+        lines.push(Line::from(Span::styled(
+            format!("issue: {issue}"),
+            theme.style(theme.text),
+        )));
     }
     lines
 }
@@ -1382,6 +1553,109 @@ fn activity_lines(
         )));
     }
     lines
+}
+
+/// The delivery figures closing a column, in a line or two: "Delivery · 30 days · 14
+/// deploys · 0.5/day · lead 3h12m · CFR 7% · restore 9m · 1 rollback", wrapped at ` · `.
+/// The span says less than the window when only part of it was read. A failing read of the
+/// history keeps the last figures (they move slowly) and says how old they are, without
+/// the STALE alarm of the live panels.
+fn delivery_lines(
+    env: &EnvironmentSnapshot,
+    now: DateTime<Utc>,
+    narrow: bool,
+    width: usize,
+    theme: &Theme,
+) -> Vec<Line<'static>> {
+    let health = &env.health.history;
+    let Some(figures) = env.delivery.as_ref() else {
+        let Some((_, why)) = health.last_error.as_ref().filter(|_| health.is_failing()) else {
+            return Vec::new();
+        };
+        let text = truncate(&format!("⚠ {why}"), width.saturating_sub(9));
+        return vec![Line::from(vec![
+            Span::styled("Delivery ", theme.heading()),
+            Span::styled(text, theme.stale()),
+        ])];
+    };
+    let span = if figures.complete {
+        format!("{} days", figures.window_days)
+    } else {
+        figure_duration(duration_since(figures.since, figures.computed_at))
+    };
+    let title = if narrow {
+        format!("Delivery {span}")
+    } else {
+        format!("Delivery · {span}")
+    };
+    let mut used = title.chars().count();
+    let mut first = vec![Span::styled(title, theme.heading())];
+    if health.is_failing() {
+        let age = health
+            .age(now)
+            .map_or_else(|| "old".to_string(), format_age);
+        let note = format!(" ⚠ as of {age}");
+        used += note.chars().count();
+        first.push(Span::styled(note, theme.stale()));
+    }
+    let plural = |n: u32, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    let mut parts = Vec::new();
+    if figures.deploys == 0 && figures.attempts == 0 {
+        parts.push("no deploys".to_string());
+    } else {
+        parts.push(plural(figures.deploys, "deploy"));
+        if let Some(per_day) = figures.per_day.filter(|p| *p > 0.0) {
+            parts.push(match per_day {
+                p if p >= 10.0 => format!("{p:.0}/day"),
+                p if p >= 1.0 => format!("{p:.1}/day"),
+                p => format!("{p:.2}/day"),
+            });
+        }
+    }
+    if let Some(lead) = figures.lead_time_median {
+        parts.push(format!("lead {}", figure_duration(lead)));
+    }
+    if let Some(rate) = figures.change_failure_rate {
+        parts.push(format!("CFR {:.0}%", rate * 100.0));
+    }
+    match (figures.restoring_since, figures.time_to_restore_median) {
+        (Some(since), _) => parts.push(format!(
+            "restoring {}",
+            figure_duration(duration_since(since, now))
+        )),
+        (None, Some(restore)) => parts.push(format!("restore {}", figure_duration(restore))),
+        (None, None) => {}
+    }
+    parts.push(plural(figures.rollbacks, "rollback"));
+
+    let mut lines = vec![first];
+    for part in parts {
+        let part = truncate(&part, width);
+        let needed = part.chars().count();
+        if used + 3 + needed <= width {
+            if let Some(line) = lines.last_mut() {
+                line.push(Span::styled(" · ", theme.muted()));
+                line.push(Span::styled(part, theme.style(theme.text)));
+            }
+            used += 3 + needed;
+        } else {
+            lines.push(vec![Span::styled(part, theme.style(theme.text))]);
+            used = needed;
+        }
+    }
+    lines.into_iter().map(Line::from).collect()
+}
+
+/// A lead time or time to restore, to the precision it deserves: "45s", "38m", "3h12m",
+/// "4d06h".
+fn figure_duration(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    match secs {
+        0..100 => format!("{secs}s"),
+        100..3600 => format!("{}m", secs / 60),
+        3600..172_800 => format!("{}h{:02}m", secs / 3600, (secs % 3600) / 60),
+        _ => format!("{}d{:02}h", secs / 86_400, (secs % 86_400) / 3600),
+    }
 }
 
 /// A verified deploy's one line stays this long after its window; then it folds away.

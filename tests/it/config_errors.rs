@@ -232,7 +232,7 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
                  json_pointer = \"status\"\njson_equals = \"ok\"\n"
             ),
             "10:16: [[smoke]] #1 (health) json_pointer: a JSON pointer starts with \"/\" (e.g. \
-             \"/status\"), found \"status\"",
+             \"/status\") or is empty for the whole body, found \"status\"",
         ),
         (
             "status outside 100..=599",

@@ -105,3 +105,31 @@ fn example_documents_promotion_rollback_and_freezes() {
         assert!(freeze.tz().is_ok());
     }
 }
+
+#[test]
+fn the_commented_flow_example_parses_once_uncommented() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml.example");
+    let text = std::fs::read_to_string(path).expect("the example is readable");
+    // Uncomment the block from `# [[smoke]]` to the first line that is not a comment.
+    let mut lines: Vec<&str> = Vec::new();
+    let mut in_block = false;
+    for line in text.lines() {
+        in_block = (in_block || line == "# [[smoke]]") && line.starts_with('#');
+        lines.push(if in_block {
+            line.trim_start_matches('#').trim_start()
+        } else {
+            line
+        });
+    }
+    let config = match shipdeck::config::parse_str(&lines.join("\n"), "config.toml.example") {
+        Ok(config) => config,
+        Err(err) => panic!("{}", err.report()),
+    };
+    assert_eq!(config.smoke.len(), 8);
+    assert_eq!(config.smoke[..7], defaults::smoke_checks()[..]);
+    let flow = &config.smoke[7];
+    assert_eq!(flow.name.get_ref(), "worker runs a job");
+    let steps = flow.steps.as_ref().expect("a flow");
+    assert_eq!(steps.len(), 3);
+    assert!(steps[2].cleanup);
+}

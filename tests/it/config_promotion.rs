@@ -274,6 +274,30 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
             "17:25: [[freeze]] #1 environments #2: no environment is named \"prd\"; \
              environments: dev, staging, prod",
         ),
+        (
+            "too many re-runs",
+            three("[diagnosis]\nmax_reruns = 20\n"),
+            "16:14: [diagnosis] max_reruns: must be at most 10; a job that fails ten times is not flaky",
+        ),
+        (
+            "assistant over plain http to another host",
+            three(
+                "[diagnosis.assistant]\nurl = \"http://llm.example/v1/chat/completions\"\nmodel = \"m\"\n",
+            ),
+            "16:7: [diagnosis.assistant] url: plain http:// is only allowed for loopback hosts (localhost, 127.0.0.0/8, [::1]), since a token would travel in clear; use https://, found \"http://llm.example/v1/chat/completions\"",
+        ),
+        (
+            "assistant without a model",
+            three("[diagnosis.assistant]\nurl = \"https://llm.example/v1\"\nmodel = \" \"\n"),
+            "17:9: [diagnosis.assistant] model: must name a model, e.g. \"gpt-4o-mini\"",
+        ),
+        (
+            "assistant key given as a token",
+            three(
+                "[diagnosis.assistant]\nurl = \"https://llm.example/v1\"\nmodel = \"m\"\napi_key_env = \"sk-proj-abcdefghijklmnopqrstuvwxyz0123456789\"\n",
+            ),
+            "18:15: [diagnosis.assistant] api_key_env: looks like a token; put the token in an environment variable and name the variable here",
+        ),
     ]
 }
 

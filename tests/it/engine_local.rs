@@ -105,6 +105,7 @@ async fn a_failing_source_marks_only_itself_and_quiet_means_no_new_version() {
                 && e.health.pipeline.last_success.is_some()
                 && e.health.deployments.last_success.is_some()
                 && e.health.smoke.last_success.is_some()
+                && e.health.history.last_success.is_some()
         })
     })
     .await;

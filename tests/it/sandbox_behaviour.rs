@@ -1,7 +1,8 @@
 //! The sandbox over real HTTP: GitHub's transport behaviours (ETag/304, rate limit, 401,
 //! 404, Link pagination), the world moving with a manual clock (runs, lint failure, dev
-//! deployment), determinism, hostile subjects, Sentry series and issues, the apps, and the
-//! demo config and scenario files.
+//! deployment), job logs behind signed redirects and re-runs of failed jobs (through
+//! octocrab), determinism, hostile subjects, Sentry series and issues, the apps, and the demo
+//! config and scenario files.
 
 use crate::support::sandbox::{start_sandbox, start_with};
 
@@ -10,7 +11,7 @@ use std::time::Duration;
 use reqwest::header::{ETAG, IF_NONE_MATCH, LINK};
 use serde_json::Value;
 use shipdeck::config::defaults::DEFAULT_SMOKE;
-use shipdeck::sandbox::{Sandbox, Scenario};
+use shipdeck::sandbox::{CiFailure, FailedJob, Sandbox, Scenario};
 
 async fn get(url: &str) -> reqwest::Response {
     reqwest::Client::new()
@@ -539,4 +540,363 @@ async fn scenario_file_round_trips_and_bad_file_is_a_clear_error() {
     let message = error.to_string();
     assert!(message.contains("line 2"), "{message}");
     assert!(message.contains("history_commits"), "{message}");
+}
+
+fn octocrab_for(sandbox: &Sandbox) -> octocrab::Octocrab {
+    octocrab::Octocrab::builder()
+        .base_uri(sandbox.github_api_url())
+        .unwrap()
+        .personal_token("demo-token".to_string())
+        .build()
+        .unwrap()
+}
+
+/// Every commit fails CI, with `kinds` in turn: the history alone has finished runs of each.
+async fn start_failing_with(kinds: &[CiFailure]) -> Sandbox {
+    let mut scenario = Scenario::default_demo();
+    scenario.lint_fails_every = 1;
+    scenario.ci_failures = kinds.to_vec();
+    start_with(scenario).await
+}
+
+/// The newest job that failed with `kind` and has finished by now.
+fn finished_failure(sandbox: &Sandbox, kind: CiFailure) -> FailedJob {
+    let now = sandbox.clock().now();
+    sandbox
+        .failed_jobs(kind)
+        .into_iter()
+        .find(|job| job.completed_at <= now)
+        .unwrap_or_else(|| panic!("a finished {kind:?} failure"))
+}
+
+/// Steps the clock until the run has completed; returns the run.
+async fn drive_until_completed(sandbox: &Sandbox, run_id: u64) -> Value {
+    let url = format!(
+        "{}/repos/acme/shop/actions/runs/{run_id}",
+        sandbox.github_api_url()
+    );
+    for _ in 0..400 {
+        let run = get_json(&url).await;
+        if run["status"] == "completed" {
+            return run;
+        }
+        sandbox.clock().advance(Duration::from_secs(5));
+    }
+    panic!("run {run_id} never completed");
+}
+
+async fn jobs_of(sandbox: &Sandbox, run_id: u64, filter: &str) -> Vec<Value> {
+    let url = format!(
+        "{}/repos/acme/shop/actions/runs/{run_id}/jobs?filter={filter}&per_page=100",
+        sandbox.github_api_url()
+    );
+    let body = get_json(&url).await;
+    assert_eq!(body["total_count"], body["jobs"].as_array().unwrap().len());
+    body["jobs"].as_array().unwrap().clone()
+}
+
+async fn post(sandbox: &Sandbox, path: &str, token: Option<&str>) -> reqwest::Response {
+    let url = format!("{}/repos/acme/shop{path}", sandbox.github_api_url());
+    let mut request = reqwest::Client::new().post(url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn job_logs_redirect_to_a_signed_url_that_octocrab_follows() {
+    let sandbox = start_failing_with(&[CiFailure::Lint]).await;
+    let failed = finished_failure(&sandbox, CiFailure::Lint);
+    assert_eq!(failed.job_name, "lint");
+    let octocrab = octocrab_for(&sandbox);
+    let log = octocrab
+        .workflows("acme", "shop")
+        .download_job_logs(failed.job_id.into())
+        .await
+        .unwrap();
+    let log = String::from_utf8(log.to_vec()).unwrap();
+    assert!(
+        log.contains(
+            "  14:7  error  'discount' is assigned a value but never used  @typescript-eslint/no-unused-vars"
+        ),
+        "{log}"
+    );
+    assert!(log.contains("Z ##[error]Process completed with exit code 1.\n"));
+    assert!(log.starts_with("20") && log.contains("Z Current runner version: '2.321.0'\n"));
+    assert_eq!(
+        sandbox.job_log(failed.job_id).as_deref(),
+        Some(log.as_str())
+    );
+
+    // The redirect itself, as GitHub answers it.
+    let api = sandbox.github_api_url();
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let logs_url = |job_id: u64| format!("{api}/repos/acme/shop/actions/jobs/{job_id}/logs");
+    let found = no_redirects
+        .get(logs_url(failed.job_id))
+        .bearer_auth("demo-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(found.status(), 302);
+    assert!(!header(&found, "x-ratelimit-remaining").is_empty());
+    let location = header(&found, "location");
+    assert!(
+        location.starts_with(&format!("{api}/_blobs/jobs/{}/log?", failed.job_id)),
+        "{location}"
+    );
+    // Like a blob URL, it needs no token.
+    let blob = reqwest::Client::new().get(&location).send().await.unwrap();
+    assert_eq!(blob.status(), 200);
+    assert!(header(&blob, "content-type").starts_with("text/plain"));
+    assert_eq!(blob.text().await.unwrap(), log);
+    let forged = location.replace("sig=", "sig=0");
+    let forged = reqwest::Client::new().get(&forged).send().await.unwrap();
+    assert_eq!(forged.status(), 403);
+    sandbox.clock().advance(Duration::from_secs(3600));
+    let expired = reqwest::Client::new().get(&location).send().await.unwrap();
+    assert_eq!(expired.status(), 403, "signed URLs are short-lived");
+
+    let unknown = get(&logs_url(1)).await;
+    assert_eq!(unknown.status(), 404);
+    let body: Value = unknown.json().await.unwrap();
+    assert_eq!(body["message"], "Not Found");
+    assert!(body["documentation_url"].is_string());
+    let skipped = jobs_of(&sandbox, failed.run_id, "latest").await;
+    let skipped = skipped
+        .iter()
+        .find(|j| j["conclusion"] == "skipped")
+        .unwrap();
+    let skipped = get(&logs_url(skipped["id"].as_u64().unwrap())).await;
+    assert_eq!(skipped.status(), 404, "a skipped job never wrote a log");
+    let anonymous = reqwest::Client::new()
+        .get(logs_url(failed.job_id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_running_job_serves_its_log_so_far() {
+    let sandbox = start_sandbox().await;
+    let repo = format!("{}/repos/acme/shop", sandbox.github_api_url());
+    // The newest history run is still going at the start.
+    let runs = get_json(&format!(
+        "{repo}/actions/runs?status=in_progress&per_page=1"
+    ))
+    .await;
+    let run_id = runs["workflow_runs"][0]["id"].as_u64().unwrap();
+    let running = jobs_of(&sandbox, run_id, "latest").await;
+    let running = running
+        .iter()
+        .find(|j| j["status"] == "in_progress")
+        .unwrap();
+    let job_id = running["id"].as_u64().unwrap();
+    let octocrab = octocrab_for(&sandbox);
+    let download = || async {
+        let bytes = octocrab
+            .workflows("acme", "shop")
+            .download_job_logs(job_id.into())
+            .await
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    };
+    let so_far = download().await;
+    assert!(so_far.contains("Current runner version"), "{so_far}");
+    assert!(!so_far.contains("Cleaning up orphan processes"));
+    sandbox.clock().advance(Duration::from_secs(600));
+    let whole = download().await;
+    assert!(whole.starts_with(&so_far) && whole.ends_with("Z Cleaning up orphan processes\n"));
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn rerunning_a_flaky_failure_passes_on_attempt_two() {
+    let sandbox = start_failing_with(&[CiFailure::Flaky]).await;
+    let failed = finished_failure(&sandbox, CiFailure::Flaky);
+    assert_eq!((failed.job_name.as_str(), failed.run_attempt), ("e2e", 1));
+    let before = jobs_of(&sandbox, failed.run_id, "latest").await;
+    let api = sandbox.github_api_url();
+    let run_url = format!("{api}/repos/acme/shop/actions/runs/{}", failed.run_id);
+    assert_eq!(get_json(&run_url).await["conclusion"], "failure");
+    let writes = sandbox.write_count();
+
+    let octocrab = octocrab_for(&sandbox);
+    octocrab
+        .workflows("acme", "shop")
+        .rerun_failed_jobs(failed.run_id.into())
+        .await
+        .unwrap();
+    assert_eq!(sandbox.write_count(), writes + 1);
+    let recorded = sandbox.requests();
+    let recorded = recorded.last().unwrap();
+    assert_eq!((recorded.method.as_str(), recorded.status), ("POST", 201));
+    assert!(recorded.path.ends_with("/rerun-failed-jobs"));
+
+    let run = get_json(&run_url).await;
+    assert_eq!(run["run_attempt"], 2);
+    assert_eq!(run["status"], "in_progress");
+    assert_eq!(run["conclusion"], Value::Null);
+    assert_eq!(run["updated_at"], run["run_started_at"]);
+    assert!(
+        run["previous_attempt_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/attempts/1")
+    );
+    let again = post(
+        &sandbox,
+        &format!("/actions/runs/{}/rerun-failed-jobs", failed.run_id),
+        Some("demo-token"),
+    )
+    .await;
+    assert_eq!(again.status(), 403);
+    let body: Value = again.json().await.unwrap();
+    assert_eq!(body["message"], "This workflow is already running");
+
+    let run = drive_until_completed(&sandbox, failed.run_id).await;
+    assert_eq!(
+        (run["conclusion"].as_str(), run["run_attempt"].as_u64()),
+        (Some("success"), Some(2))
+    );
+    let latest = jobs_of(&sandbox, failed.run_id, "latest").await;
+    assert_eq!(latest.len(), before.len());
+    for job in &latest {
+        serde_json::from_value::<octocrab::models::workflows::Job>(job.clone()).unwrap();
+        assert_eq!(job["conclusion"], "success", "{}", job["name"]);
+        let earlier = before.iter().find(|b| b["name"] == job["name"]).unwrap();
+        if earlier["conclusion"] == "success" {
+            assert_eq!(job["id"], earlier["id"], "{} is carried over", job["name"]);
+            assert_eq!(job["run_attempt"], 1);
+        } else {
+            assert_ne!(
+                job["id"], earlier["id"],
+                "{} re-ran with a new id",
+                job["name"]
+            );
+            assert_eq!(job["run_attempt"], 2);
+        }
+    }
+    let all = jobs_of(&sandbox, failed.run_id, "all").await;
+    assert_eq!(
+        all.len(),
+        before.len() + 3,
+        "e2e, security and performance ran twice"
+    );
+    assert!(
+        all.iter()
+            .any(|j| j["id"] == failed.job_id && j["conclusion"] == "failure")
+    );
+    let first = get_json(&format!("{run_url}/attempts/1")).await;
+    assert_eq!(
+        (first["run_attempt"].as_u64(), first["conclusion"].as_str()),
+        (Some(1), Some("failure"))
+    );
+
+    let e2e = latest.iter().find(|j| j["name"] == "e2e").unwrap();
+    let log = octocrab
+        .workflows("acme", "shop")
+        .download_job_logs(e2e["id"].as_u64().unwrap().into())
+        .await
+        .unwrap();
+    let log = String::from_utf8(log.to_vec()).unwrap();
+    assert!(
+        log.contains("  42 passed (") && !log.contains("##[error]"),
+        "{log}"
+    );
+    let first_log = sandbox.job_log(failed.job_id).unwrap();
+    assert!(
+        first_log.contains("    Error: Timed out 5000ms waiting for expect(locator).toBeVisible()")
+    );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn rerunning_a_lint_failure_fails_again() {
+    let sandbox = start_failing_with(&[CiFailure::Lint]).await;
+    let failed = finished_failure(&sandbox, CiFailure::Lint);
+    let rerun = format!("/actions/runs/{}/rerun-failed-jobs", failed.run_id);
+    assert_eq!(post(&sandbox, &rerun, None).await.status(), 401);
+    sandbox.faults().add(
+        shipdeck::sandbox::FaultRule::new(
+            "POST",
+            "/repos/*/*/actions/runs/*/rerun-failed-jobs",
+            shipdeck::sandbox::FaultEffect::ServerError { status: 502 },
+        )
+        .nth(1),
+    );
+    assert_eq!(
+        post(&sandbox, &rerun, Some("demo-token")).await.status(),
+        502
+    );
+    let run_url = format!(
+        "{}/repos/acme/shop/actions/runs/{}",
+        sandbox.github_api_url(),
+        failed.run_id
+    );
+    assert_eq!(
+        get_json(&run_url).await["run_attempt"],
+        1,
+        "a fault applies nothing"
+    );
+
+    octocrab_for(&sandbox)
+        .workflows("acme", "shop")
+        .rerun_failed_jobs(failed.run_id.into())
+        .await
+        .unwrap();
+    let run = drive_until_completed(&sandbox, failed.run_id).await;
+    assert_eq!(
+        (run["conclusion"].as_str(), run["run_attempt"].as_u64()),
+        (Some("failure"), Some(2))
+    );
+    let latest = jobs_of(&sandbox, failed.run_id, "latest").await;
+    let lint = latest.iter().find(|j| j["name"] == "lint").unwrap();
+    assert_eq!(
+        (lint["conclusion"].as_str(), lint["run_attempt"].as_u64()),
+        (Some("failure"), Some(2))
+    );
+    assert_ne!(lint["id"], failed.job_id);
+    assert!(
+        latest
+            .iter()
+            .filter(|j| j["name"] == "typecheck")
+            .all(|j| j["conclusion"] == "skipped")
+    );
+    let newest = finished_failure(&sandbox, CiFailure::Lint);
+    assert_eq!(
+        (newest.job_id, newest.run_attempt),
+        (lint["id"].as_u64().unwrap(), 2)
+    );
+    let log = sandbox.job_log(newest.job_id).unwrap();
+    assert!(log.contains("✖ 1 problem (1 error, 0 warnings)"), "{log}");
+
+    // Re-running every job is another attempt, failing the same way.
+    let all = post(
+        &sandbox,
+        &format!("/actions/runs/{}/rerun", failed.run_id),
+        Some("demo-token"),
+    )
+    .await;
+    assert_eq!(all.status(), 201);
+    assert_eq!(all.json::<Value>().await.unwrap(), serde_json::json!({}));
+    let run = drive_until_completed(&sandbox, failed.run_id).await;
+    assert_eq!(
+        (run["conclusion"].as_str(), run["run_attempt"].as_u64()),
+        (Some("failure"), Some(3))
+    );
+    let missing = post(
+        &sandbox,
+        "/actions/runs/1/rerun-failed-jobs",
+        Some("demo-token"),
+    )
+    .await;
+    assert_eq!(missing.status(), 404);
+    sandbox.shutdown().await;
 }

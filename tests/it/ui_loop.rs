@@ -45,6 +45,7 @@ fn start_with(snapshot: Snapshot, timing: LoopTiming, actions: Option<ActionSend
     let options = UiOptions {
         clock: Clock::manual(sample_now()),
         actions,
+        reruns: None,
         actor: "captain".to_string(),
         theme: Theme::default(),
         title: "shipdeck".to_string(),

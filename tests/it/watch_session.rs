@@ -34,6 +34,7 @@ async fn every_key_of_a_watch_session_leaves_github_unwritten() {
     let options = UiOptions {
         clock: bench.clock.clone(),
         actions: engine.actions(),
+        reruns: None,
         actor: "captain".to_string(),
         theme: Theme::default(),
         title: "watch".to_string(),

@@ -8,6 +8,7 @@
 //! off: it replays at once, while the poll loop backs off properly. Commits are immutable, so
 //! their details are fetched once per SHA.
 
+mod history;
 mod release;
 pub mod types;
 
@@ -24,6 +25,7 @@ use serde::de::DeserializeOwned;
 use super::{BoundedCache, SourceError, is_safe_api_url};
 use crate::config::Secret;
 use crate::model::{CommitInfo, JobState, RateLimit, SafeText, ServiceState};
+pub use history::{HISTORY_PAGE, HistoryMemo};
 pub use release::{COMPARISON_COMMITS, Comparison, DeploymentHistoryEntry, LOCK_REF_PREFIX};
 pub use types::RunSummary;
 use types::{
@@ -36,6 +38,8 @@ const ETAG_CACHE_ENTRIES: usize = 256;
 const COMMIT_CACHE_ENTRIES: usize = 512;
 /// How many recent deployments of one GitHub environment are looked at for the last success.
 const DEPLOYMENTS_SCANNED: usize = 10;
+/// How much of the end of a job log is read for its diagnosis.
+pub const MAX_LOG_BYTES: usize = 2 * 1024 * 1024;
 
 /// A read-only GitHub client for one repository and one token.
 pub struct GithubClient {
@@ -219,6 +223,63 @@ impl GithubClient {
             ))
             .await?;
         Ok(jobs.jobs.iter().map(types::WireJob::to_job_state).collect())
+    }
+
+    /// The raw log of job `job_id`. GitHub answers with a redirect to a short-lived URL.
+    /// octocrab's `download_job_logs` would panic on a Location header that is not ASCII and
+    /// would return an error page as if it were the log, so this follows the redirect itself
+    /// and checks each answer. Only the last [`MAX_LOG_BYTES`] are kept, read as they stream
+    /// in: the error is near the end, and a log can run to hundreds of megabytes. Bytes that
+    /// are not UTF-8 are replaced.
+    pub async fn job_log(&self, job_id: u64) -> Result<String, SourceError> {
+        let unreachable = |e: octocrab::Error| SourceError::Unreachable {
+            service: SERVICE,
+            reason: short(&e),
+        };
+        let mut response = self
+            .octocrab
+            ._get(format!("{}/actions/jobs/{job_id}/logs", self.repo_path))
+            .await
+            .map_err(unreachable)?;
+        if response.status().is_redirection() {
+            let location = response
+                .headers()
+                .get(http::header::LOCATION)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_string)
+                .ok_or_else(|| SourceError::Decode {
+                    service: SERVICE,
+                    reason: "a log redirect without a readable Location".to_string(),
+                })?;
+            response = self.octocrab._get(location).await.map_err(unreachable)?;
+        }
+        let status = response.status();
+        if let Some(limited) = rate_limited(status, response.headers()) {
+            return Err(limited);
+        }
+        if !status.is_success() {
+            let body = self
+                .octocrab
+                .body_to_string(response)
+                .await
+                .unwrap_or_default();
+            return Err(SourceError::Status {
+                service: SERVICE,
+                status: status.as_u16(),
+                message: error_message(&body),
+            });
+        }
+        let mut body = response.into_body();
+        let mut tail: std::collections::VecDeque<u8> = std::collections::VecDeque::new();
+        while let Some(frame) = http_body_util::BodyExt::frame(&mut body).await {
+            let frame = frame.map_err(unreachable)?;
+            if let Ok(data) = frame.into_data() {
+                tail.extend(data.iter());
+                let excess = tail.len().saturating_sub(MAX_LOG_BYTES);
+                tail.drain(..excess);
+            }
+        }
+        Ok(String::from_utf8_lossy(tail.make_contiguous()).into_owned())
     }
 
     /// One service's deployments: the latest (whatever its state), the last that succeeded,
