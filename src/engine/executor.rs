@@ -1262,23 +1262,34 @@ async fn follow(
                         )));
                     }
                 } else if ours.iter().all(|r| r.status == "completed") {
-                    let failed: Vec<String> = ours
+                    let mut failed: Vec<String> = Vec::new();
+                    for run in ours
                         .iter()
                         .filter(|r| r.conclusion.as_deref() != Some("success"))
-                        .map(|r| {
-                            format!(
-                                "run {} {}",
-                                r.id,
-                                r.conclusion
-                                    .as_deref()
-                                    .unwrap_or("ended without a conclusion")
-                            )
-                        })
-                        .collect();
+                    {
+                        let mut line = format!(
+                            "run {} {}",
+                            run.id,
+                            run.conclusion
+                                .as_deref()
+                                .unwrap_or("ended without a conclusion")
+                        );
+                        for diagnosis in diagnose_run(ctx, run.id).await {
+                            line.push_str(&format!(
+                                ": {} {} ({}): {}",
+                                diagnosis.job_name,
+                                diagnosis.kind.label(),
+                                diagnosis.tier.word(),
+                                diagnosis.headline
+                            ));
+                            log_diagnosis(ctx, plan, &diagnosis).await;
+                        }
+                        failed.push(line);
+                    }
                     return Ok(if failed.is_empty() {
                         Ok(())
                     } else {
-                        Err(crate::model::sanitize(&failed.join(", "), 200))
+                        Err(crate::model::sanitize(&failed.join(", "), 300))
                     });
                 } else {
                     let detail = ours
@@ -1305,6 +1316,56 @@ async fn follow(
             )));
         }
         tokio::time::sleep(ctx.timing.poll).await;
+    }
+}
+
+/// The diagnosis of each failed job of a failed deploy run, read from its log like a failed
+/// CI job's; none when the jobs or logs cannot be read (the run's conclusion still says it
+/// failed).
+async fn diagnose_run(ctx: &ExecContext, run_id: u64) -> Vec<crate::model::Diagnosis> {
+    let jobs = match ctx.reader.run_jobs(run_id).await {
+        Ok(jobs) => jobs,
+        Err(error) => {
+            tracing::warn!(%error, run_id, "could not list the failed deploy run's jobs");
+            return Vec::new();
+        }
+    };
+    let mut diagnoses = Vec::new();
+    for job in jobs
+        .iter()
+        .filter(|job| job.status == crate::model::RunStatus::Failed)
+        .take(3)
+    {
+        match ctx.reader.job_log(job.id).await {
+            Ok(log) => diagnoses.push(super::diagnosis::classify(
+                job.name.as_str(),
+                1,
+                job.id,
+                &log,
+            )),
+            Err(error) => tracing::warn!(%error, job_id = job.id, "could not read a deploy log"),
+        }
+    }
+    diagnoses.sort_by_key(|d| std::cmp::Reverse(d.tier));
+    diagnoses
+}
+
+/// Puts a failed deploy job's error lines and the suggested action in the action log.
+async fn log_diagnosis(ctx: &ExecContext, plan: &ActionPlan, diagnosis: &crate::model::Diagnosis) {
+    let at = ctx.clock.now();
+    let env = Some(plan.environment.as_str());
+    let head = format!(
+        "deploy failed in {}: {} ({}): {}",
+        diagnosis.job_name,
+        diagnosis.kind.label(),
+        diagnosis.tier.word(),
+        diagnosis.action
+    );
+    ctx.recorder.log(at, env, &head, true).await;
+    for line in diagnosis.excerpt.iter().take(6) {
+        ctx.recorder
+            .log(at, env, &format!("  {}", line.as_str()), true)
+            .await;
     }
 }
 

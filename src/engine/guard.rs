@@ -15,6 +15,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::{mpsc, watch};
 
 use super::commands::{ActionRequest, ActionSender, Origin, Submitted};
+use super::incident;
 use super::store::{ReleaseUpdate, StoreInput};
 use super::verification::VerifyPolicy;
 use crate::actions::github::GithubWriter;
@@ -167,6 +168,7 @@ pub fn issue_body(
     view: &VerificationView,
     to_sha: Option<&str>,
     links: &[(String, String)],
+    excerpt: Option<&str>,
 ) -> String {
     let mut body = format!(
         "shipdeck rolled **{environment}** back by itself: the deploy of `{}` failed its \
@@ -193,6 +195,9 @@ pub fn issue_body(
     ));
     for (label, url) in links {
         body.push_str(&format!("- {label}: {url}\n"));
+    }
+    if let Some(excerpt) = excerpt {
+        body.push_str(&format!("\n**What failed:**\n\n```text\n{excerpt}\n```\n"));
     }
     body.push_str(
         "\n**Next step:** reproduce the failing signal against the commit (its errors in \
@@ -272,6 +277,10 @@ pub(crate) async fn guard_loop(
                 continue;
             }
             remember(memory, view, &decision);
+            let context = Context {
+                links: incident::links(&ctx.config, index, &snapshot, &view.sha),
+                excerpt: incident::excerpt(Some(env), view),
+            };
             let mut last = None;
             let environment = env.name.as_str().to_string();
             let event = |kind: &str, reason: String| GuardEvent {
@@ -288,7 +297,16 @@ pub(crate) async fn guard_loop(
                         tokio::spawn(tell(
                             Arc::clone(&ctx),
                             index,
-                            notice(&environment, view, NoticeEvent::Resolved, ctx.clock.now()),
+                            notice(
+                                &environment,
+                                view,
+                                NoticeEvent::Resolved,
+                                ctx.clock.now(),
+                                &Context {
+                                    excerpt: None,
+                                    ..context
+                                },
+                            ),
                         ));
                     }
                 }
@@ -308,6 +326,7 @@ pub(crate) async fn guard_loop(
                             view,
                             NoticeEvent::VerificationFailed,
                             ctx.clock.now(),
+                            &context,
                         ),
                     ));
                 }
@@ -323,7 +342,13 @@ pub(crate) async fn guard_loop(
                     tokio::spawn(tell(
                         Arc::clone(&ctx),
                         index,
-                        notice(&environment, view, NoticeEvent::Escalated, ctx.clock.now()),
+                        notice(
+                            &environment,
+                            view,
+                            NoticeEvent::Escalated,
+                            ctx.clock.now(),
+                            &context,
+                        ),
                     ));
                 }
                 Decision::RollBack { attempt } => {
@@ -339,6 +364,7 @@ pub(crate) async fn guard_loop(
                         index,
                         environment.clone(),
                         view.clone(),
+                        context,
                         policy.open_issue,
                         policy.issue_labels.clone(),
                     ));
@@ -367,11 +393,19 @@ pub(crate) async fn guard_loop(
     }
 }
 
+/// What a notice and an issue about one failure point at (see [`super::incident`]).
+#[derive(Debug, Clone, Default)]
+struct Context {
+    links: Vec<(String, String)>,
+    excerpt: Option<String>,
+}
+
 fn notice(
     environment: &str,
     view: &VerificationView,
     event: NoticeEvent,
     at: DateTime<Utc>,
+    context: &Context,
 ) -> Notice {
     Notice {
         environment: environment.to_string(),
@@ -394,8 +428,8 @@ fn notice(
                 )
             })
             .collect(),
-        log_excerpt: None,
-        links: Vec::new(),
+        log_excerpt: context.excerpt.clone(),
+        links: context.links.clone(),
         dedup_key: format!("shipdeck/{environment}/{}", view.sha),
         at,
     }
@@ -432,6 +466,7 @@ async fn roll_back(
     index: usize,
     environment: String,
     view: VerificationView,
+    context: Context,
     open_issue: bool,
     labels: Vec<String>,
 ) {
@@ -498,7 +533,13 @@ async fn roll_back(
         && let Some(writer) = ctx.writers.get(index)
     {
         let title = issue_title(&environment, &view);
-        let body = issue_body(&environment, &view, to_sha.as_deref(), &[]);
+        let body = issue_body(
+            &environment,
+            &view,
+            to_sha.as_deref(),
+            &context.links,
+            context.excerpt.as_deref(),
+        );
         let filed = match writer.file_issue_once(&title, &body, &labels).await {
             Ok(issue) => issue.url,
             Err(error) => {
@@ -511,7 +552,7 @@ async fn roll_back(
         })
         .await;
     }
-    let mut notice = notice(&environment, &view, event, now());
+    let mut notice = notice(&environment, &view, event, now(), &context);
     notice.reason = reason;
     tell(ctx, index, notice).await;
 }
@@ -641,6 +682,7 @@ mod tests {
             &failed,
             Some("1234567"),
             &[("run".into(), "https://x/run/1".into())],
+            Some("smoke checkout: HTTP 500"),
         );
         assert!(
             body.contains(
@@ -651,5 +693,11 @@ mod tests {
         assert!(
             body.contains("Rolled back to: `1234567`") && body.contains("- run: https://x/run/1")
         );
+        assert!(
+            body.contains("```text\nsmoke checkout: HTTP 500\n```"),
+            "{body}"
+        );
+        let without = issue_body("prod", &failed, None, &[], None);
+        assert!(!without.contains("What failed"), "{without}");
     }
 }

@@ -14,6 +14,7 @@ pub mod executor;
 pub mod facts;
 pub mod gates;
 pub mod guard;
+pub mod incident;
 pub mod journal;
 pub mod plan;
 mod pollers;

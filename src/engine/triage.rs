@@ -119,7 +119,19 @@ pub fn view_of(
         })
         .map(|job| job.name.clone())
         .collect();
-    if failed.is_empty() && flaky.is_empty() {
+    // Jobs that failed in an earlier attempt and run again now: the re-run is under way, and
+    // the screen says so instead of forgetting the failure until the attempt ends.
+    let rerunning: Vec<SafeText> = all_jobs(pipeline)
+        .filter(|job| {
+            matches!(job.status, RunStatus::Running | RunStatus::Queued)
+                && learned
+                    .failed_in
+                    .get(job.name.as_str())
+                    .is_some_and(|failed_at| *failed_at < attempt)
+        })
+        .map(|job| job.name.clone())
+        .collect();
+    if failed.is_empty() && flaky.is_empty() && rerunning.is_empty() {
         return None;
     }
     let reading = failed
@@ -136,7 +148,12 @@ pub fn view_of(
         .iter()
         .find_map(|job| learned.log_errors.get(&job.id))
         .map(|(_, why)| SafeText::with_max(why, 200));
-    let rerun = if failed.is_empty() || reading > 0 {
+    let rerun = if !rerunning.is_empty() {
+        RerunOffer::Rerunning {
+            attempt,
+            jobs: rerunning,
+        }
+    } else if failed.is_empty() || reading > 0 {
         RerunOffer::None
     } else if learned.rerun_requested_at == Some(attempt) {
         RerunOffer::Requested
@@ -723,6 +740,32 @@ mod tests {
         let view = view_of(&rerun, &learned, 3, true).expect("a view");
         assert!(view.failures.is_empty());
         assert_eq!(view.flaky, vec![SafeText::new("e2e")]);
+    }
+
+    #[test]
+    fn a_re_run_under_way_is_shown_until_it_ends() {
+        let lint = classify("e2e", 1, 1, LINT_LOG);
+        let mut learned = learned_with(&[lint]);
+        learned.rerun_requested_at = Some(1);
+        let running = pipeline(
+            2,
+            vec![
+                job(9, "e2e", RunStatus::Running),
+                job(10, "build", RunStatus::Passed),
+            ],
+        );
+        let view = view_of(&running, &learned, 3, true).expect("a view while re-running");
+        assert_eq!(
+            view.rerun,
+            RerunOffer::Rerunning {
+                attempt: 2,
+                jobs: vec![SafeText::new("e2e")]
+            }
+        );
+        assert_eq!(view.rerun.describe(), "re-running (attempt 2): e2e");
+        // A job that never failed running again is no re-run of a failure.
+        let fresh = pipeline(1, vec![job(9, "e2e", RunStatus::Running)]);
+        assert_eq!(view_of(&fresh, &Learned::default(), 3, true), None);
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub enum RerunOffer {
     Offered { left: u32 },
     /// A re-run was asked for and GitHub has not started it yet.
     Requested,
+    /// The re-run (attempt `attempt`) is running the jobs that failed before.
+    Rerunning { attempt: u32, jobs: Vec<SafeText> },
     /// Re-running would not help: the failure is not tier 1.
     NotHelpful { why: SafeText },
     /// The run was re-run as often as allowed: a person has to look.
@@ -33,6 +35,10 @@ impl RerunOffer {
                 if *left == 1 { "" } else { "s" }
             ),
             RerunOffer::Requested => "re-run requested".to_string(),
+            RerunOffer::Rerunning { attempt, jobs } => {
+                let names: Vec<&str> = jobs.iter().map(SafeText::as_str).collect();
+                format!("re-running (attempt {attempt}): {}", names.join(", "))
+            }
             RerunOffer::NotHelpful { why } => format!("no re-run: {why}"),
             RerunOffer::Exhausted { attempts } => {
                 format!("escalated: failed after {attempts} attempts, re-runs stop here")

@@ -143,6 +143,11 @@ pub struct Scenario {
     /// takes the first kind (history commits take the kinds before it, counting back from
     /// the end of the list).
     pub ci_failures: Vec<CiFailure>,
+    /// Runs of the deploy workflow into these environments fail in the given way (a
+    /// deploy runs the same checks as CI, so its log reads like one), e.g.
+    /// `deploy_failures = { staging = "schema" }`. Empty by default.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub deploy_failures: BTreeMap<String, CiFailure>,
     /// Every Nth commit created after the start is defective (0: never). History commits
     /// never are, so a rollback always has a good commit to go back to.
     pub defect_every: u32,
@@ -208,6 +213,7 @@ impl Scenario {
             lint_fails_every: 7,
             // Lint first: the first failure the demo shows is the simplest one.
             ci_failures: CiFailure::ALL.to_vec(),
+            deploy_failures: BTreeMap::new(),
             defect_every: 3,
             defects: vec![
                 DefectKind::ErrorSpike,

@@ -818,7 +818,14 @@ impl World {
             self.branches.insert("prod".to_string(), sha.clone());
         }
         let flaky = self.scenario.e2e_flake_probability;
-        self.start_run(at + TimeDelta::seconds(2), "main", &sha, author, flaky);
+        self.start_run(
+            at + TimeDelta::seconds(2),
+            "main",
+            &sha,
+            author,
+            flaky,
+            None,
+        );
     }
 
     /// Creates a push-triggered run with its whole job plan and schedules its end.
@@ -829,12 +836,13 @@ impl World {
         sha: &str,
         actor: Actor,
         e2e_flake_probability: f64,
+        forced_failure: Option<CiFailure>,
     ) {
         let id = self.next_run_id;
         self.next_run_id += 1 + (id % 7);
         let run_number = self.next_run_number;
         self.next_run_number += 1;
-        let commit_failure = self.commit(sha).and_then(|c| c.ci_failure);
+        let commit_failure = forced_failure.or_else(|| self.commit(sha).and_then(|c| c.ci_failure));
         let mut rng = self.rng(b"run", id);
         let jobs = self.plan_attempt(&mut rng, at, 1, &[], |name, rng: &mut SmallRng| {
             // Drawn for every e2e job, so a commit's kind never shifts the draws after.
@@ -1237,7 +1245,7 @@ impl World {
                 .insert((branch.to_string(), sha.clone()), false);
         }
         let actor = self.commits[target].author.clone();
-        self.start_run(at + TimeDelta::seconds(2), branch, &sha, actor, 0.0);
+        self.start_run(at + TimeDelta::seconds(2), branch, &sha, actor, 0.0, None);
     }
 
     /// Whether someone acts on `environment` through the API: its lock ref is held, or a
@@ -1560,7 +1568,14 @@ impl World {
         self.branches.insert(branch.to_string(), sha.to_string());
         if ENVIRONMENTS.iter().any(|(_, b, _)| *b == branch) {
             let actor = self.commits[target].author.clone();
-            self.start_run(self.now + TimeDelta::seconds(2), branch, sha, actor, 0.0);
+            self.start_run(
+                self.now + TimeDelta::seconds(2),
+                branch,
+                sha,
+                actor,
+                0.0,
+                None,
+            );
             if force && let Some(run) = self.runs.last() {
                 // A forced move is a rollback: deploy it even though it is older.
                 self.deploy_even_if_older.insert(run.id);
@@ -1687,7 +1702,15 @@ impl World {
             return Err(WriteError::UnknownEnvironment(environment.to_string()));
         }
         let actor = api_client_actor();
-        self.start_run(self.now + TimeDelta::seconds(2), branch, sha, actor, 0.0);
+        let failure = deploy_to.and_then(|env| self.scenario.deploy_failures.get(env).copied());
+        self.start_run(
+            self.now + TimeDelta::seconds(2),
+            branch,
+            sha,
+            actor,
+            0.0,
+            failure,
+        );
         let run = self.runs.last_mut().ok_or(WriteError::UnknownSha)?;
         run.event = "workflow_dispatch".to_string();
         run.deploys_to = deploy_to.map(str::to_string);

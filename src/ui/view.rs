@@ -1274,6 +1274,7 @@ fn triage_lines(env: &EnvironmentSnapshot, width: usize, theme: &Theme) -> Vec<L
     if !offer.is_empty() {
         let color = match triage.rerun {
             RerunOffer::Exhausted { .. } => theme.alarm,
+            RerunOffer::Rerunning { .. } => theme.running,
             _ => theme.muted,
         };
         lines.push(Line::from(Span::styled(

@@ -218,10 +218,39 @@ async fn rolls_back_by_itself(kind: DefectKind, signal: &str) {
     assert_eq!(broken.attempts, 3);
     assert_eq!(bench.sandbox.received("/_hooks/failing").len(), 3);
     let sink = bench.sandbox.received("/_hooks/sink");
+    let rolled_back = sink
+        .iter()
+        .find(|h| h.body.to_string().contains(&bad) && h.body["event"] == "rolled_back")
+        .unwrap_or_else(|| panic!("a rolled_back notice in {sink:#?}"));
+    // Each notice carries what failed and where to look.
+    let excerpt = rolled_back.body["log_excerpt"].as_str().unwrap_or("");
+    assert!(excerpt.contains(signal), "{:#}", rolled_back.body);
+    let links: Vec<(&str, &str)> = rolled_back.body["links"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| Some((l["label"].as_str()?, l["url"].as_str()?)))
+        .collect();
+    let labels: Vec<&str> = links.iter().map(|(label, _)| *label).collect();
     assert!(
-        sink.iter().any(|h| h.body.to_string().contains(&bad)),
-        "{sink:#?}"
+        ["CI run", "Deployments", "Sentry issues"]
+            .iter()
+            .all(|l| labels.contains(l)),
+        "{links:?}"
     );
+    // The run link answers: the sandbox ran CI for the bad commit.
+    let run = links
+        .iter()
+        .find(|(label, _)| *label == "CI run")
+        .map(|(_, href)| *href)
+        .unwrap_or_default();
+    assert!(
+        run.contains("/actions/runs/") || run.contains(&bad),
+        "{run}"
+    );
+    let body = ours[0]["body"].as_str().unwrap_or("");
+    assert!(body.contains("- Deployments: "), "{body}");
+    assert!(body.contains("**What failed:**"), "{body}");
     assert!(!bench.sandbox.received("/_hooks/slack").is_empty());
     let paged = bench.sandbox.received("/_pagerduty/v2/enqueue");
     assert!(

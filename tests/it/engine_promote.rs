@@ -215,6 +215,44 @@ async fn workflow_dispatch_deploys_through_the_dispatched_run() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_deploy_run_is_diagnosed_from_its_log() {
+    let staging = "[environment.promotion]\nstrategy = \"workflow-dispatch\"\nworkflow = \"deploy.yml\"\nsoak = \"1m\"\n";
+    let mut scenario = quiet_scenario();
+    scenario.deploy_failures.insert(
+        "staging".to_string(),
+        shipdeck::sandbox::scenario::CiFailure::Schema,
+    );
+    let bench = Bench::start(scenario, staging, PROD_PR, "").await;
+    let state = TempDir::new().unwrap();
+    let engine = bench.engine(Some(state.path()));
+    let _clock = bench.run_clock(STEP);
+    wait_preview(&engine, "staging", ActionKind::Promote, |p| p.allowed()).await;
+    let (id, result, reason) = submit_and_wait(&engine, request(ActionKind::Promote, "staging"))
+        .await
+        .unwrap_or_else(|answer| panic!("did not start: {answer:?}"));
+    assert_eq!(result, ActionResult::Failed, "{reason:?}");
+    let reason = reason.unwrap_or_default();
+    // The reason says what kind of failure it was, not only that the run failed.
+    assert!(reason.contains("failure: integration"), "{reason}");
+    assert!(reason.contains("tier 2"), "{reason}");
+    let ours = bench.deployments_of("staging", &id).await;
+    let states = bench.status_states(ours[0]["id"].as_u64().unwrap()).await;
+    assert_eq!(
+        states.last().map(String::as_str),
+        Some("failure"),
+        "{states:?}"
+    );
+    // The error lines and the next step are in the action log.
+    let log = engine.snapshots().borrow().log.clone();
+    assert!(
+        log.iter()
+            .any(|l| l.error && l.text.as_str().starts_with("deploy failed in integration")),
+        "{log:#?}"
+    );
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn command_runs_without_a_shell_and_its_output_reaches_the_log() {
     let staging = "[environment.promotion]\nstrategy = \"command\"\ncommand = [\"echo\", \"deploying\", \"{sha}\", \"to\", \"{env}\"]\nsoak = \"1m\"\n";
     let bench = Bench::start(quiet_scenario(), staging, PROD_PR, "").await;
