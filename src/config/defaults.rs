@@ -58,6 +58,14 @@ pub fn availability() -> f64 {
     0.999
 }
 
+pub fn quit_chord() -> Spanned<String> {
+    Spanned::new(0..0, "ctrl+q".to_string())
+}
+
+pub fn red_pipeline_after() -> HumanDuration {
+    HumanDuration::secs(30 * 60)
+}
+
 pub fn yes() -> bool {
     true
 }

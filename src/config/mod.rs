@@ -1,10 +1,13 @@
 //! Configuration: the TOML schema, where the file is looked for, validation with
 //! `file:line:col` errors, and resolution of the token variables it names.
 
+pub mod chord;
 pub mod defaults;
 pub mod types;
 
 pub use types::*;
+
+pub use chord::KeyChord;
 
 pub mod credentials;
 

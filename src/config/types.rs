@@ -625,11 +625,48 @@ impl HttpMethod {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct UiConfig {
     /// Theme name (a built-in one, or a file under the config dir's `themes/`).
     pub theme: Option<String>,
+    /// The wall layout, read across a room (as `--wall`); a wall never acts, so it also
+    /// makes the cockpit read-only.
+    #[serde(default)]
+    pub wall: bool,
+    /// Ignore every key but `quit_chord`, show no footer (as `--kiosk`).
+    #[serde(default)]
+    pub kiosk: bool,
+    /// The one key that ends a kiosk, e.g. `"ctrl+q"`.
+    #[serde(default = "crate::config::defaults::quit_chord")]
+    pub quit_chord: Spanned<String>,
+    /// Rotate the wall's detail panel through the environments this often (as `--cycle`).
+    pub cycle: Option<HumanDuration>,
+    /// The wall's banner for a red pipeline on `main` shows once it stayed red this long.
+    #[serde(default = "crate::config::defaults::red_pipeline_after")]
+    pub red_pipeline_after: HumanDuration,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        Self {
+            theme: None,
+            wall: false,
+            kiosk: false,
+            quit_chord: crate::config::defaults::quit_chord(),
+            cycle: None,
+            red_pipeline_after: crate::config::defaults::red_pipeline_after(),
+        }
+    }
+}
+
+impl UiConfig {
+    /// The kiosk's quit chord; the default when the configured one does not parse
+    /// (validation has refused such a file already).
+    pub fn quit_chord(&self) -> crate::config::KeyChord {
+        crate::config::KeyChord::parse(self.quit_chord.get_ref())
+            .unwrap_or(crate::config::KeyChord::ctrl_q())
+    }
 }
 
 /// A duration written the human way in the config (`"30s"`, `"1m 30s"`, `"2h"`).

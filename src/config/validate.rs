@@ -61,6 +61,7 @@ pub(crate) fn validate(
     checker.diagnosis(config);
     checker.freezes(config);
     checker.simulated_clock(config);
+    checker.ui(config);
     let mut problems = checker.problems;
     problems.sort_by_key(|(span, _)| span.start);
     problems
@@ -699,6 +700,22 @@ impl Checker<'_, '_> {
                 );
             }
         }
+    }
+
+    fn ui(&mut self, config: &Config) {
+        let ui = &config.ui;
+        if let Err(problem) = crate::config::KeyChord::parse(ui.quit_chord.get_ref()) {
+            self.report(&[key("ui"), key("quit_chord")], problem);
+        }
+        if let Some(cycle) = ui.cycle
+            && cycle.get() < Duration::from_secs(2)
+        {
+            self.report(
+                &[key("ui"), key("cycle")],
+                "must be at least 2s; a panel that changes faster cannot be read",
+            );
+        }
+        self.positive(&[key("ui"), key("red_pipeline_after")], ui.red_pipeline_after);
     }
 
     fn diagnosis(&mut self, config: &Config) {

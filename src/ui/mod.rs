@@ -16,6 +16,7 @@
 pub mod app;
 #[doc(hidden)]
 pub mod sample;
+pub mod screenshot;
 pub mod theme;
 pub mod view;
 
