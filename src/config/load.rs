@@ -57,6 +57,13 @@ pub fn check_str(text: &str, file_label: &str) -> Result<Config, Vec<ConfigError
 
 /// Reads and parses the file at `path`; I/O errors name the file.
 pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
+    let (label, text) = read_text_file(path)?;
+    parse_str(&text, &label)
+}
+
+/// Reads a UTF-8 file to parse: the label that names it in messages (its path, sanitized) and
+/// its text. I/O errors name the file; bytes that are not UTF-8 are reported where they start.
+pub(crate) fn read_text_file(path: &Path) -> Result<(String, String), ConfigError> {
     let label = sanitize(&path.display().to_string(), 300);
     let bytes = std::fs::read(path).map_err(|source| ConfigError::Io {
         file: label.clone(),
@@ -76,7 +83,7 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
             ));
         }
     };
-    parse_str(&text, &label)
+    Ok((label, text))
 }
 
 fn clean(message: &str) -> String {

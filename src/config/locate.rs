@@ -22,9 +22,15 @@ pub fn locate(
     explicit: Option<&Path>,
     env_value: Option<OsString>,
 ) -> Result<PathBuf, LocateError> {
-    let default =
-        ProjectDirs::from("", "", "shipdeck").map(|dirs| dirs.config_dir().join(CONFIG_FILE_NAME));
+    let default = config_dir().map(|dir| dir.join(CONFIG_FILE_NAME));
     locate_with_default(explicit, env_value, default)
+}
+
+/// The user's config directory for shipdeck (`$XDG_CONFIG_HOME/shipdeck`, by default
+/// `~/.config/shipdeck` on Linux); `None` without a home directory. User themes live in its
+/// `themes/` folder.
+pub fn config_dir() -> Option<PathBuf> {
+    ProjectDirs::from("", "", "shipdeck").map(|dirs| dirs.config_dir().to_path_buf())
 }
 
 /// [`locate`] with the default location passed in (`None`: no home directory).

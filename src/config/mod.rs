@@ -25,6 +25,7 @@ pub use accessors::{
     TemplatePart, URL_PLACEHOLDER, is_value_name, join_url, placeholders, template_parts,
 };
 pub use error::{ConfigError, LocateError, Position};
+pub(crate) use load::read_text_file;
 pub use load::{check_str, load_file, parse_str};
 pub use locate::{CONFIG_ENV_VAR, locate, locate_with_default};
 pub use validate::is_loopback_host;

@@ -14,6 +14,7 @@
 //! at most one draw per [`LoopTiming::min_frame_interval`] (16 ms).
 
 pub mod app;
+pub mod palette;
 #[doc(hidden)]
 pub mod sample;
 pub mod screenshot;
@@ -35,7 +36,8 @@ pub use app::{
     Answer, App, Binding, Choice, ConfirmStep, Confirmation, Effect, Field, KEYMAP, Keymap, Msg,
     Overlay, Status, msg_for_key,
 };
-pub use theme::{Theme, ThemeError};
+pub use palette::ColorSupport;
+pub use theme::{BUILTIN_THEMES, Theme, ThemeError, ThemeWarning};
 pub use view::{MIN_HEIGHT, MIN_WIDTH, draw};
 
 use crate::clock::Clock;

@@ -7,7 +7,6 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
-use ratatui::style::Color;
 use shipdeck::model::Snapshot;
 use shipdeck::ui::sample::{SampleBuilder, sample_now};
 use std::sync::Arc;
@@ -369,7 +368,8 @@ fn high_contrast_theme_changes_colours_not_text() {
         text_of(default.backend().buffer())
     );
     let (x, y) = find(terminal.backend().buffer(), "STALE").expect("stale");
-    assert_eq!(terminal.backend().buffer()[(x, y)].fg, Color::LightMagenta);
+    assert_eq!(terminal.backend().buffer()[(x, y)].fg, contrast.stale);
+    assert_ne!(contrast.stale, Theme::default().stale);
 }
 
 #[test]
