@@ -430,6 +430,7 @@ async fn run_cockpit(
             actor: actor(),
             theme,
             title,
+            display: ui::Display::default(),
         },
     )
     .await;

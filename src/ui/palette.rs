@@ -116,9 +116,10 @@ pub fn nearest_16(rgb: Rgb) -> Color {
 }
 
 /// What a terminal can show.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum ColorSupport {
     /// 24-bit colour: every `#rrggbb` shows as written.
+    #[default]
     TrueColor,
     /// xterm's 256 colours.
     Ansi256,

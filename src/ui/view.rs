@@ -38,6 +38,8 @@ const MAX_CHART_ROWS: usize = 8;
 /// Draws the whole screen.
 pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, now: DateTime<Utc>, theme: &Theme) {
     let area = frame.area();
+    // The theme's own background, not the terminal's: contrast is only known against it.
+    frame.render_widget(Block::new().style(theme.screen_style()), area);
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         draw_too_small(frame, area, theme);
         return;
@@ -1140,7 +1142,7 @@ fn draw_help(frame: &mut Frame, body: Rect, app: &App, theme: &Theme) {
         .border_type(BorderType::Double)
         .border_style(theme.style(theme.accent))
         .title(Span::styled(" Keys · Esc or ? to close ", theme.heading()));
-    frame.render_widget(Clear, area);
+    clear_popup(frame, area, theme);
     frame.render_widget(
         Paragraph::new(lines)
             .block(block)
@@ -1430,7 +1432,7 @@ fn draw_details(
             theme.heading(),
         ))
         .title_bottom(Span::styled(" ↑↓ scroll · Esc close ", theme.muted()));
-    frame.render_widget(Clear, area);
+    clear_popup(frame, area, theme);
     frame.render_widget(
         Paragraph::new(lines)
             .block(block)
@@ -1891,13 +1893,13 @@ fn draw_gate_panel(
     let block = Block::bordered()
         .border_style(theme.style(theme.accent))
         .title(Span::styled(title, theme.heading()));
-    frame.render_widget(Clear, area);
+    clear_popup(frame, area, theme);
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
 fn draw_log(frame: &mut Frame, body: Rect, snapshot: &Snapshot, scroll: u16, theme: &Theme) {
     let area = centered(body, body.width.saturating_sub(4), body.height);
-    frame.render_widget(Clear, area);
+    clear_popup(frame, area, theme);
     let audit_rows = (snapshot.audit.len() as u16 + 2)
         .min(area.height / 2)
         .max(3);
@@ -2246,8 +2248,14 @@ fn draw_confirmation(frame: &mut Frame, body: Rect, c: &Confirmation, theme: &Th
             " ←→ choose · Enter press · n/Esc cancel ",
             theme.muted(),
         ));
-    frame.render_widget(Clear, area);
+    clear_popup(frame, area, theme);
     frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+/// Empties a popup's area and gives it the theme's surface colour.
+fn clear_popup(frame: &mut Frame, area: Rect, theme: &Theme) {
+    frame.render_widget(Clear, area);
+    frame.render_widget(Block::new().style(theme.surface_style()), area);
 }
 
 /// A `width` x `height` rectangle centred in `area` (clipped to it).
