@@ -16,6 +16,7 @@
 pub mod app;
 #[doc(hidden)]
 pub mod sample;
+pub mod svg;
 pub mod theme;
 pub mod view;
 
