@@ -18,6 +18,7 @@ pub mod palette;
 #[doc(hidden)]
 pub mod sample;
 pub mod screenshot;
+pub mod svg;
 pub mod theme;
 pub mod view;
 
