@@ -49,9 +49,11 @@ enum Command {
     /// Run the cockpit against the built-in sandbox (no setup, no network)
     Demo(DemoArgs),
     /// Run the cockpit for the configured repository (the default command)
-    Run,
+    Run(DisplayArgs),
     /// Run the cockpit read-only, for a wall display: nothing can be changed from it
-    Watch,
+    Watch(DisplayArgs),
+    /// Draw the demo world into an SVG picture (the README's pictures come from here)
+    Screenshot(ScreenshotArgs),
     /// Validate a config file: exit 0, or exit 2 with FILE:LINE:COL: message
     CheckConfig {
         /// The config file to check
@@ -120,6 +122,66 @@ struct ActArgs {
     break_lock: Option<String>,
 }
 
+/// How the cockpit looks and which keys it takes.
+#[derive(Debug, Args, Clone, Default)]
+struct DisplayArgs {
+    /// The wall layout: each environment's state in large letters, read across a room.
+    /// A wall never acts: it runs read-only
+    #[arg(long)]
+    wall: bool,
+    /// Ignore every key but the quit chord ([ui] quit_chord, default ctrl+q); no footer
+    #[arg(long)]
+    kiosk: bool,
+    /// With --wall: rotate a detail panel through the environments, e.g. 20s
+    #[arg(long, value_name = "DURATION", value_parser = parse_cycle)]
+    cycle: Option<std::time::Duration>,
+    /// Colour theme: default, light, high-contrast, deuteranopia, tritanopia, or a user theme
+    /// from the config dir's themes/ folder; `t` cycles them at run time
+    #[arg(long, value_name = "NAME")]
+    theme: Option<String>,
+}
+
+fn parse_cycle(raw: &str) -> Result<std::time::Duration, String> {
+    let every = humantime::parse_duration(raw.trim()).map_err(|e| e.to_string())?;
+    if every < std::time::Duration::from_secs(2) {
+        return Err("must be at least 2s; a panel that changes faster cannot be read".to_string());
+    }
+    Ok(every)
+}
+
+#[derive(Debug, Args)]
+struct ScreenshotArgs {
+    /// The picture to write (SVG)
+    #[arg(long, value_name = "FILE.svg")]
+    out: PathBuf,
+    /// Terminal size in cells
+    #[arg(long, value_name = "WxH", default_value = "160x48", value_parser = parse_size)]
+    size: (u16, u16),
+    /// Colour theme (as for `run --theme`)
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    theme: String,
+    /// Picture the wall layout instead of the captain's cockpit
+    #[arg(long)]
+    wall: bool,
+    /// Simulated time past the demo world's start when the picture is taken
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+    after: std::time::Duration,
+}
+
+fn parse_size(raw: &str) -> Result<(u16, u16), String> {
+    let (w, h) = raw
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("{raw:?} is not WIDTHxHEIGHT, e.g. 160x48"))?;
+    let number = |part: &str| {
+        part.trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|n| (20..=1000).contains(n))
+            .ok_or_else(|| format!("{part:?} must be a number from 20 to 1000"))
+    };
+    Ok((number(w)?, number(h)?))
+}
+
 #[derive(Debug, Args)]
 struct DemoArgs {
     /// How many times faster than the wall clock the sandbox world runs
@@ -131,6 +193,8 @@ struct DemoArgs {
     /// Show the demo read-only, as `shipdeck watch` would
     #[arg(long)]
     watch: bool,
+    #[command(flatten)]
+    display: DisplayArgs,
 }
 
 fn parse_speed(raw: &str) -> Result<f64, String> {
@@ -184,8 +248,10 @@ fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Some(Command::Demo(args)) => demo(args).await,
-        None | Some(Command::Run) => cockpit(&cli.config, false).await,
-        Some(Command::Watch) => cockpit(&cli.config, true).await,
+        None => cockpit(&cli.config, DisplayArgs::default(), false).await,
+        Some(Command::Run(display)) => cockpit(&cli.config, display, false).await,
+        Some(Command::Watch(display)) => cockpit(&cli.config, display, true).await,
+        Some(Command::Screenshot(args)) => screenshot(args).await,
         Some(Command::CheckConfig { file }) => check_config(file),
         Some(Command::Status { json }) => status(&cli.config, json).await,
         Some(Command::Promote(args)) => {
@@ -297,16 +363,42 @@ fn resolve_credentials(config: &Config) -> Result<Credentials> {
     Credentials::resolve(config, |name| std::env::var(name).ok()).map_err(bad_input)
 }
 
-fn theme_for(config: &Config) -> Result<Theme> {
-    let name = config.ui.theme.as_deref().unwrap_or("default");
-    Theme::builtin(name).ok_or_else(|| bad_input(format!("unknown theme {:?}", sanitize(name, 60))))
+/// The theme to start with (`--theme`, else `[ui] theme`, else the default), adapted to what
+/// the terminal can show. A theme that cannot be used is a warning, never a failed start: a
+/// wall display must come up.
+fn theme_for(config: &Config, display: &DisplayArgs) -> (Theme, ui::Display) {
+    let name = display
+        .theme
+        .as_deref()
+        .or(config.ui.theme.as_deref())
+        .unwrap_or("default");
+    let theme_dir = ui::theme::user_themes_dir();
+    let (theme, warning) = ui::theme::resolve(name, theme_dir.as_deref());
+    if let Some(warning) = warning {
+        eprintln!("shipdeck: {}", sanitize(&warning.report(), 2000));
+        tracing::warn!(warning = %sanitize(&warning.to_string(), 400), "theme");
+    }
+    let color_support = ui::palette::detect_from_env();
+    let wall = display.wall || config.ui.wall;
+    let screen = ui::Display {
+        wall: wall.then(|| ui::WallSettings {
+            cycle: display.cycle.or(config.ui.cycle.map(|c| c.get())),
+            red_pipeline_after: config.ui.red_pipeline_after.get(),
+        }),
+        kiosk: (display.kiosk || config.ui.kiosk).then(|| config.ui.quit_chord()),
+        themes: ui::theme::available(theme_dir.as_deref()),
+        theme_dir,
+        color_support,
+    };
+    (theme.adapted(color_support), screen)
 }
 
-async fn cockpit(arg: &ConfigArg, force_read_only: bool) -> Result<ExitCode> {
+async fn cockpit(arg: &ConfigArg, display: DisplayArgs, force_read_only: bool) -> Result<ExitCode> {
     let config = load_config(arg)?;
     let credentials = resolve_credentials(&config)?;
-    let theme = theme_for(&config)?;
-    let read_only = force_read_only || config.read_only;
+    let (theme, screen) = theme_for(&config, &display);
+    // A wall takes no actions: it gets no write side at all.
+    let read_only = force_read_only || config.read_only || screen.wall.is_some();
     let title = config.github.repo.get_ref().clone();
     let write = if read_only {
         None
@@ -314,7 +406,42 @@ async fn cockpit(arg: &ConfigArg, force_read_only: bool) -> Result<ExitCode> {
         Some(engine::WriteOptions::new(state_dir_for(&config)?, &actor()))
     };
     let clock = clock_for(&config);
-    run_cockpit(config, credentials, clock, theme, title, write).await
+    run_cockpit(config, credentials, clock, (theme, screen), title, write).await
+}
+
+/// `shipdeck screenshot`: the demo world, a while after its start, as an SVG picture.
+async fn screenshot(args: ScreenshotArgs) -> Result<ExitCode> {
+    let (theme, warning) = ui::theme::resolve(&args.theme, ui::theme::user_themes_dir().as_deref());
+    if let Some(warning) = warning {
+        return Err(bad_input(sanitize(&warning.report(), 2000)));
+    }
+    let options = ui::screenshot::ScreenshotOptions {
+        width: args.size.0,
+        height: args.size.1,
+        layout: if args.wall {
+            ui::screenshot::Layout::Wall
+        } else {
+            ui::screenshot::Layout::Captain
+        },
+        theme: theme.clone(),
+        after: args.after,
+        patience: std::time::Duration::from_secs(30),
+    };
+    let buffer = ui::screenshot::render_demo(&options)
+        .await
+        .context("drawing the demo world")?;
+    let svg = ui::svg::buffer_to_svg(
+        &buffer,
+        &ui::svg::SvgOptions {
+            foreground: ui::palette::rgb(theme.text, (0xd4, 0xd4, 0xd4)),
+            background: ui::palette::rgb(theme.background, (0x1e, 0x1e, 0x1e)),
+            title: Some(format!("shipdeck demo · {} theme", theme.name)),
+            ..ui::svg::SvgOptions::default()
+        },
+    );
+    std::fs::write(&args.out, svg).with_context(|| format!("writing {}", args.out.display()))?;
+    println!("wrote {}", args.out.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn demo(args: DemoArgs) -> Result<ExitCode> {
@@ -358,12 +485,12 @@ async fn demo(args: DemoArgs) -> Result<ExitCode> {
     }
     let config = config::parse_str(&config_text, "<demo config>")
         .context("the demo config does not parse")?;
-    let theme = theme_for(&config)?;
+    let (theme, screen) = theme_for(&config, &args.display);
     let title = format!("demo sandbox · {} · {}x speed", sandbox.repo(), args.speed);
     // The sandbox accepts any token; the demo needs no environment variables.
     let mut credentials = Credentials::fixed("demo-github-token", "demo-sentry-token");
     credentials.assistant_key = Some(config::Secret::new("demo-assistant-key"));
-    let write = if args.watch {
+    let write = if args.watch || screen.wall.is_some() {
         None
     } else {
         let mut write = engine::WriteOptions::new(run_dir.clone(), &actor());
@@ -375,7 +502,7 @@ async fn demo(args: DemoArgs) -> Result<ExitCode> {
             .max(std::time::Duration::from_millis(100));
         Some(write)
     };
-    let code = run_cockpit(config, credentials, clock, theme, title, write).await;
+    let code = run_cockpit(config, credentials, clock, (theme, screen), title, write).await;
     sandbox.shutdown().await;
     let _ = std::fs::remove_dir_all(&run_dir);
     code
@@ -403,7 +530,7 @@ async fn run_cockpit(
     config: Config,
     credentials: Credentials,
     clock: Clock,
-    theme: Theme,
+    (theme, display): (Theme, ui::Display),
     title: String,
     write: Option<engine::WriteOptions>,
 ) -> Result<ExitCode> {
@@ -430,7 +557,7 @@ async fn run_cockpit(
             actor: actor(),
             theme,
             title,
-            display: ui::Display::default(),
+            display,
         },
     )
     .await;

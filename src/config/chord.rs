@@ -131,13 +131,14 @@ mod tests {
         assert_eq!(KeyChord::parse(" Ctrl-Q "), Ok(KeyChord::ctrl_q()));
         let chord = KeyChord::parse("ctrl+alt+shift+x").unwrap();
         assert_eq!(chord.code, KeyCode::Char('x'));
-        assert!(chord.modifiers.contains(KeyModifiers::ALT | KeyModifiers::SHIFT));
+        assert!(
+            chord
+                .modifiers
+                .contains(KeyModifiers::ALT | KeyModifiers::SHIFT)
+        );
         assert_eq!(chord.to_string(), "ctrl+alt+shift+x");
         assert_eq!(KeyChord::parse("F12").map(|c| c.code), Ok(KeyCode::F(12)));
-        assert_eq!(
-            KeyChord::parse("alt+esc").map(|c| c.code),
-            Ok(KeyCode::Esc)
-        );
+        assert_eq!(KeyChord::parse("alt+esc").map(|c| c.code), Ok(KeyCode::Esc));
     }
 
     #[test]

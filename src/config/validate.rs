@@ -715,7 +715,10 @@ impl Checker<'_, '_> {
                 "must be at least 2s; a panel that changes faster cannot be read",
             );
         }
-        self.positive(&[key("ui"), key("red_pipeline_after")], ui.red_pipeline_after);
+        self.positive(
+            &[key("ui"), key("red_pipeline_after")],
+            ui.red_pipeline_after,
+        );
     }
 
     fn diagnosis(&mut self, config: &Config) {

@@ -74,7 +74,10 @@ pub enum Msg {
     /// Switch to the next theme (allowed in watch mode: it writes nothing outside).
     NextTheme,
     /// The loop switched themes: say which, and any problem with its file.
-    ThemeChanged { name: String, warning: Option<String> },
+    ThemeChanged {
+        name: String,
+        warning: Option<String>,
+    },
 }
 
 /// What the loop must do after an update.
@@ -718,6 +721,7 @@ pub struct App {
     releases: Vec<EnvironmentRelease>,
     confirmation: Option<Confirmation>,
     status: Option<Status>,
+    footer: bool,
 }
 
 impl App {
@@ -751,7 +755,17 @@ impl App {
             releases: Vec::new(),
             confirmation: None,
             status: None,
+            footer: true,
         }
+    }
+
+    /// Shows or hides the key footer (a kiosk has none: no key there does anything).
+    pub fn set_footer(&mut self, shown: bool) {
+        self.footer = shown;
+    }
+
+    pub fn footer_shown(&self) -> bool {
+        self.footer
     }
 
     /// Sets the header title; the text is sanitized here.

@@ -247,6 +247,7 @@ where
     let mut events = std::pin::pin!(events);
     let mut app = App::for_actions(options.actions.as_ref(), &options.actor);
     app.set_title(&options.title);
+    app.set_footer(options.display.kiosk.is_none());
     let mut snapshot = snapshots.borrow_and_update().clone();
     app.update(Msg::Snapshot(snapshot.clone()));
     // The engine's answers come back here from the tasks that submit requests.

@@ -24,9 +24,9 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use ratatui::buffer::{Buffer, Cell, CellDiffOption, CellWidth};
-use ratatui::style::{Color, Modifier};
 use super::palette::rgb;
+use ratatui::buffer::{Buffer, Cell, CellDiffOption, CellWidth};
+use ratatui::style::Modifier;
 
 /// A monospace font stack that finds a terminal-like font on macOS, Windows and Linux.
 pub const DEFAULT_FONT_FAMILY: &str = "ui-monospace, SFMono-Regular, 'Cascadia Mono', \
@@ -567,7 +567,7 @@ mod tests {
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
     use ratatui::layout::Rect;
-    use ratatui::style::Style;
+    use ratatui::style::{Color, Style};
 
     use super::*;
     use crate::ui::sample::{SampleBuilder, sample_now};

@@ -47,11 +47,13 @@ pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, now: DateTime<Utc
     let [header, body, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(0),
-        Constraint::Length(1),
+        Constraint::Length(u16::from(app.footer_shown())),
     ])
     .areas(area);
     draw_header(frame, header, app, snapshot, now, theme);
-    draw_footer(frame, footer, app, theme);
+    if app.footer_shown() {
+        draw_footer(frame, footer, app, theme);
+    }
     let body = if app.gates_open() && !snapshot.environments.is_empty() {
         let inner_width = body.width.saturating_sub(2) as usize;
         let lines = gate_panel_lines(snapshot, app.focus(), inner_width, theme);

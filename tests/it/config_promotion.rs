@@ -300,25 +300,31 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
         ),
         (
             "a kiosk quit chord without a modifier",
-            three("[ui]
+            three(
+                "[ui]
 kiosk = true
 quit_chord = \"q\"
-"),
+",
+            ),
             "17:14: [ui] quit_chord: q needs ctrl or alt (or a function key): a single key is too easy to press by accident on a wall display",
         ),
         (
             "a kiosk quit chord with an unknown key",
-            three("[ui]
+            three(
+                "[ui]
 quit_chord = \"ctrl+pgdn\"
-"),
+",
+            ),
             "16:14: [ui] quit_chord: has an unknown key \"pgdn\"",
         ),
         (
             "a wall cycle too fast to read",
-            three("[ui]
+            three(
+                "[ui]
 wall = true
 cycle = \"500ms\"
-"),
+",
+            ),
             "17:9: [ui] cycle: must be at least 2s; a panel that changes faster cannot be read",
         ),
     ]

@@ -49,6 +49,45 @@ fn demo_shows_environments_stages_and_checks_then_help_then_quits() {
     assert_eq!(session.wait_exit(), 0, "q exits with 0");
 }
 
+/// A wall display nobody touches: a kiosk ignores every key but its chord, shows no footer,
+/// and a broken theme file is a warning naming the file, line and column, not a failed start.
+#[test]
+fn kiosk_takes_only_its_chord_and_a_broken_theme_falls_back() {
+    let broken = "extends = \"default\"\n[colors]\nwarn = \"mauve\"\n";
+    let mut session = PtySession::spawn_with_files(
+        &["demo", "--watch", "--kiosk", "--theme", "mine"],
+        120,
+        40,
+        &[],
+        &[("config/shipdeck/themes/mine.toml", broken)],
+    );
+    let screen = session.wait_for("the cockpit", |s| {
+        all_present(s, &["dev", "staging", "prod"])
+    });
+    assert!(!screen.contains("quit"), "no footer in a kiosk:\n{screen}");
+    let raw = String::from_utf8_lossy(&session.raw_output()).to_string();
+    assert!(
+        raw.contains("themes/mine.toml:3:8:") && raw.contains("mauve"),
+        "the warning names file, line and column: {raw:.400}"
+    );
+
+    // q, help, Ctrl-C, tab and theme keys: none of them does anything.
+    session.send(b"q?\x03\tt\x1b");
+    for round in 0..2 {
+        let before = session.contents();
+        session.wait_for(&format!("the screen to move on ({round})"), |s| s != before);
+    }
+    assert!(session.running(), "no key but the chord ends a kiosk");
+    let screen = session.contents();
+    assert!(
+        !screen.contains("Keys"),
+        "no help overlay opened:\n{screen}"
+    );
+
+    session.send(b"\x11"); // ctrl+q
+    assert_eq!(session.wait_exit(), 0, "the chord quits with 0");
+}
+
 #[test]
 fn ctrl_c_quits_cleanly() {
     let mut session = PtySession::spawn(&["demo"], 120, 40);

@@ -13,10 +13,13 @@ use futures::channel::mpsc;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use shipdeck::clock::Clock;
+use shipdeck::config::KeyChord;
 use shipdeck::engine::commands::{ActionSender, Envelope, Submitted};
 use shipdeck::model::{ActionKind, GateState, SafeText, Snapshot};
 use shipdeck::ui::sample::{SampleBuilder, sample_now};
-use shipdeck::ui::{LoopStats, LoopTiming, Theme, UiError, UiOptions, run_loop};
+use shipdeck::ui::{
+    BUILTIN_THEMES, Display, LoopStats, LoopTiming, Theme, UiError, UiOptions, run_loop,
+};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -40,6 +43,15 @@ fn start(snapshot: Snapshot, timing: LoopTiming) -> Harness {
 }
 
 fn start_with(snapshot: Snapshot, timing: LoopTiming, actions: Option<ActionSender>) -> Harness {
+    start_full(snapshot, timing, actions, Display::default())
+}
+
+fn start_full(
+    snapshot: Snapshot,
+    timing: LoopTiming,
+    actions: Option<ActionSender>,
+    display: Display,
+) -> Harness {
     let (events, event_stream) = mpsc::unbounded();
     let (snapshots, receiver) = watch::channel(Arc::new(snapshot));
     let options = UiOptions {
@@ -49,6 +61,7 @@ fn start_with(snapshot: Snapshot, timing: LoopTiming, actions: Option<ActionSend
         actor: "captain".to_string(),
         theme: Theme::default(),
         title: "shipdeck".to_string(),
+        display,
     };
     let task = tokio::spawn(async move {
         let mut terminal = Terminal::new(TestBackend::new(160, 48)).expect("test terminal");
@@ -361,4 +374,69 @@ async fn a_read_only_loop_sends_nothing_whatever_is_pressed() {
     let text = screen_text(&terminal);
     assert!(text.contains("READ-ONLY"), "{text}");
     assert!(!text.contains("Promote into"), "{text}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn t_switches_to_the_next_theme_and_says_which() {
+    let display = Display {
+        themes: BUILTIN_THEMES.iter().map(|t| t.to_string()).collect(),
+        ..Display::default()
+    };
+    let harness = start_full(quiet(1), quiet_timing(), None, display);
+    idle(Duration::from_secs(1)).await;
+    harness.send(key(KeyCode::Char('t')));
+    idle(Duration::from_secs(1)).await;
+    let (_, terminal) = harness.quit().await;
+    let light = Theme::builtin("light").expect("a built-in light theme");
+    let corner = terminal.backend().buffer().cell((0, 0)).expect("a cell").bg;
+    assert_eq!(
+        corner, light.background,
+        "the whole screen takes the new background"
+    );
+    assert_ne!(light.background, Theme::default().background);
+    assert!(screen_text(&terminal).contains("theme: light"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_kiosk_ignores_every_key_but_its_chord() {
+    let display = Display {
+        kiosk: Some(KeyChord::ctrl_q()),
+        themes: BUILTIN_THEMES.iter().map(|t| t.to_string()).collect(),
+        ..Display::default()
+    };
+    let harness = start_full(quiet(1), quiet_timing(), None, display);
+    idle(Duration::from_secs(1)).await;
+    for code in [
+        KeyCode::Char('q'),
+        KeyCode::Char('?'),
+        KeyCode::Char('t'),
+        KeyCode::Esc,
+    ] {
+        harness.send(key(code));
+    }
+    harness.send(Ok(Event::Key(KeyEvent::new(
+        KeyCode::Char('c'),
+        KeyModifiers::CONTROL,
+    ))));
+    idle(Duration::from_secs(60)).await;
+    assert!(
+        !harness.task.is_finished(),
+        "q and Ctrl-C do not end a kiosk"
+    );
+    harness.send(Ok(Event::Key(KeyEvent::new(
+        KeyCode::Char('q'),
+        KeyModifiers::CONTROL,
+    ))));
+    let (result, terminal) = harness.task.await.expect("loop task");
+    let stats = result.expect("the chord ends the loop cleanly");
+    assert_eq!(stats.draws, 1, "no key changed the screen: {stats:?}");
+    let text = screen_text(&terminal);
+    assert!(!text.contains("Keys"), "no help overlay");
+    assert!(!text.contains("quit"), "no footer");
+    let corner = terminal.backend().buffer().cell((0, 0)).expect("a cell").bg;
+    assert_eq!(
+        corner,
+        Theme::default().background,
+        "t did not switch themes"
+    );
 }

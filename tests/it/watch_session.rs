@@ -38,6 +38,7 @@ async fn every_key_of_a_watch_session_leaves_github_unwritten() {
         actor: "captain".to_string(),
         theme: Theme::default(),
         title: "watch".to_string(),
+        display: shipdeck::ui::Display::default(),
     };
     let snapshots = engine.snapshots();
     let ui = tokio::spawn(async move {

@@ -54,6 +54,18 @@ impl PtySession {
     }
 
     pub fn spawn_with_env(args: &[&str], cols: u16, rows: u16, env: &[(&str, &str)]) -> Self {
+        Self::spawn_with_files(args, cols, rows, env, &[])
+    }
+
+    /// Like [`PtySession::spawn_with_env`], with `files` (paths relative to the private
+    /// HOME, e.g. `config/shipdeck/themes/mine.toml`) written before the start.
+    pub fn spawn_with_files(
+        args: &[&str],
+        cols: u16,
+        rows: u16,
+        env: &[(&str, &str)],
+        files: &[(&str, &str)],
+    ) -> Self {
         let pty = native_pty_system();
         let pair = pty
             .openpty(PtySize {
@@ -64,6 +76,13 @@ impl PtySession {
             })
             .expect("open a pty");
         let home = tempfile::tempdir().expect("temp home");
+        for (path, text) in files {
+            let path = home.path().join(path);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).expect("a dir for the file");
+            }
+            std::fs::write(&path, text).expect("write the file");
+        }
         let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_shipdeck"));
         cmd.args(args);
         cmd.env("TERM", "xterm-256color");
@@ -157,6 +176,11 @@ impl PtySession {
     pub fn send(&mut self, bytes: &[u8]) {
         self.writer.write_all(bytes).expect("write to pty");
         self.writer.flush().expect("flush pty");
+    }
+
+    /// Whether the process still runs.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Waits for the process to exit; returns its exit code.
