@@ -3,6 +3,7 @@
 //! - [`app`]: focus and overlays, the one keymap table, `update()`.
 //! - [`view`]: [`draw`], a pure function of app state, snapshot, world time and theme.
 //! - [`theme`]: colours per meaning, read from TOML (built-ins compiled in).
+//! - [`wall`]: [`draw_wall`], the read-only wall display: big state words, banners.
 //! - this module: [`run`] (takes over the terminal) and [`run_loop`] (the event loop, generic
 //!   over the ratatui backend so tests drive it with `TestBackend` and paused tokio time).
 //!
@@ -18,6 +19,7 @@ pub mod app;
 pub mod sample;
 pub mod theme;
 pub mod view;
+pub mod wall;
 
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -36,6 +38,7 @@ pub use app::{
 };
 pub use theme::{Theme, ThemeError};
 pub use view::{MIN_HEIGHT, MIN_WIDTH, draw};
+pub use wall::{BannerPolicy, WallView, draw_wall};
 
 use crate::clock::Clock;
 use crate::engine::commands::{ActionRequest, ActionSender, Submitted};
