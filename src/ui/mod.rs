@@ -3,6 +3,7 @@
 //! - [`app`]: focus and overlays, the one keymap table, `update()`.
 //! - [`view`]: [`draw`], a pure function of app state, snapshot, world time and theme.
 //! - [`theme`]: colours per meaning, read from TOML (built-ins compiled in).
+//! - [`wall`]: [`draw_wall`], the read-only wall display: big state words, banners.
 //! - this module: [`run`] (takes over the terminal) and [`run_loop`] (the event loop, generic
 //!   over the ratatui backend so tests drive it with `TestBackend` and paused tokio time).
 //!
@@ -21,6 +22,7 @@ pub mod screenshot;
 pub mod svg;
 pub mod theme;
 pub mod view;
+pub mod wall;
 
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -40,6 +42,7 @@ pub use app::{
 pub use palette::ColorSupport;
 pub use theme::{BUILTIN_THEMES, Theme, ThemeError, ThemeWarning};
 pub use view::{MIN_HEIGHT, MIN_WIDTH, draw};
+pub use wall::{BannerPolicy, WallView, draw_wall};
 
 use crate::clock::Clock;
 use crate::engine::commands::{ActionRequest, ActionSender, Submitted};

@@ -315,7 +315,7 @@ fn draw_column(
     .areas(inner);
     frame.render_widget(Paragraph::new(top), text_area);
     if chart_area.height > 0 {
-        draw_error_chart(frame, chart_area, env, now, theme);
+        draw_error_chart(frame, chart_area, env, now, theme, MAX_CHART_ROWS);
     }
     if delivery_rows > 0 {
         frame.render_widget(Paragraph::new(delivery), delivery_area);
@@ -531,7 +531,7 @@ fn status_color(status: RunStatus, theme: &Theme) -> ratatui::style::Color {
     }
 }
 
-fn pipeline_lines(
+pub(crate) fn pipeline_lines(
     env: &EnvironmentSnapshot,
     now: DateTime<Utc>,
     narrow: bool,
@@ -789,7 +789,7 @@ fn total_line(
     Line::from(spans)
 }
 
-fn smoke_lines(
+pub(crate) fn smoke_lines(
     env: &EnvironmentSnapshot,
     now: DateTime<Utc>,
     narrow: bool,
@@ -1018,12 +1018,15 @@ pub fn error_chart_cells(
         .collect()
 }
 
-fn draw_error_chart(
+/// The error chart of `env` in `area`, its bars at most `max_bar_rows` tall: the captain's
+/// columns keep them short, a wall display may let them grow.
+pub(crate) fn draw_error_chart(
     frame: &mut Frame,
     area: Rect,
     env: &EnvironmentSnapshot,
     now: DateTime<Utc>,
     theme: &Theme,
+    max_bar_rows: usize,
 ) {
     let minutes = (area.width as i64).clamp(1, CHART_MINUTES);
     let first_minute =
@@ -1037,7 +1040,7 @@ fn draw_error_chart(
     }
     // A scale row under the bars when there is room: the span covered, and the peak.
     let with_scale = area.height >= 4;
-    let bar_rows = (area.height.saturating_sub(u16::from(with_scale)) as usize).min(MAX_CHART_ROWS);
+    let bar_rows = (area.height.saturating_sub(u16::from(with_scale)) as usize).min(max_bar_rows);
     let mut cells = error_chart_cells(&counts, env.errors.baseline_per_minute, bar_rows);
     let deployed_at = env
         .services
@@ -1653,7 +1656,7 @@ fn delivery_lines(
 
 /// A lead time or time to restore, to the precision it deserves: "45s", "38m", "3h12m",
 /// "4d06h".
-fn figure_duration(duration: Duration) -> String {
+pub(crate) fn figure_duration(duration: Duration) -> String {
     let secs = duration.as_secs();
     match secs {
         0..100 => format!("{secs}s"),
@@ -1668,7 +1671,7 @@ const VERIFIED_SHOWN_FOR: chrono::TimeDelta = chrono::TimeDelta::minutes(30);
 
 /// The verification of the running deploy: where it stands and the time left, each signal
 /// with its figures while it matters, and what the guard did about a failure.
-fn verification_lines(
+pub(crate) fn verification_lines(
     env: &EnvironmentSnapshot,
     now: DateTime<Utc>,
     narrow: bool,
@@ -2272,7 +2275,7 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
     }
 }
 
-fn short(sha: &str) -> &str {
+pub(crate) fn short(sha: &str) -> &str {
     sha.get(..7).unwrap_or(sha)
 }
 
@@ -2286,7 +2289,7 @@ fn truncate(text: &str, width: usize) -> String {
     out
 }
 
-fn duration_since(then: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
+pub(crate) fn duration_since(then: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
     (now - then).to_std().unwrap_or(Duration::ZERO)
 }
 

@@ -32,4 +32,5 @@ mod sandbox_write;
 mod sources_release;
 mod ui_loop;
 mod ui_render;
+mod ui_wall;
 mod watch_session;
