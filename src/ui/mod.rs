@@ -258,8 +258,10 @@ where
 
     let mut stats = LoopStats::default();
     let mut theme = options.theme.clone();
-    let mut screen = Screen::default();
     let cycle = options.display.wall.and_then(|w| w.cycle);
+    let mut screen = Screen {
+        detail: cycle.map(|_| 0),
+    };
     let mut next_cycle = cycle.map(|every| Instant::now() + every);
     let mut dirty = true;
     let mut snapshots_open = true;
@@ -278,7 +280,8 @@ where
         let since = last_draw.unwrap_or(now);
         let far = now + Duration::from_secs(86_400 * 365);
         let draw_at = draw_ready_at.unwrap_or(now);
-        let refresh_every = if shows_running_time(&snapshot) {
+        // The wall's countdowns (VERIFYING 6:12 left) move by the second.
+        let refresh_every = if shows_running_time(&snapshot) || options.display.wall.is_some() {
             Some(timing.tick)
         } else {
             timing.age_refresh
@@ -482,9 +485,60 @@ fn draw_screen(
     options: &UiOptions,
     screen: &Screen,
 ) {
-    let _ = screen;
-    let _ = options;
-    draw(frame, app, snapshot, now, theme)
+    match &options.display.wall {
+        Some(settings) => {
+            draw_wall_screen(frame, app, snapshot, now, theme, settings, screen.detail)
+        }
+        None => draw(frame, app, snapshot, now, theme),
+    }
+}
+
+/// The wall: the theme's background, the cards with their banners, the rotating detail
+/// panel, and a one-line footer unless `app` hides it (kiosk). The footer shows the app's
+/// status (a theme switch, say) when there is one.
+pub fn draw_wall_screen(
+    frame: &mut ratatui::Frame,
+    app: &App,
+    snapshot: &Snapshot,
+    now: chrono::DateTime<chrono::Utc>,
+    theme: &Theme,
+    settings: &WallSettings,
+    detail: Option<usize>,
+) {
+    let area = frame.area();
+    frame.render_widget(
+        ratatui::widgets::Block::new().style(theme.screen_style()),
+        area,
+    );
+    let footer = app.footer_shown().then(|| {
+        let text = match app.status() {
+            Some(status) => status.text.as_str().to_string(),
+            None => {
+                let cycle = settings.cycle.map_or(String::new(), |every| {
+                    format!(
+                        " · details rotate every {}",
+                        humantime::format_duration(every)
+                    )
+                });
+                format!("read-only wall{cycle} · t theme · q quit")
+            }
+        };
+        ratatui::text::Line::styled(format!(" {text}"), theme.muted())
+    });
+    let view = WallView {
+        detail,
+        footer,
+        banner_policy: BannerPolicy {
+            red_main_after: settings.red_pipeline_after,
+            // The trunk is the branch the first environment runs (dev runs main).
+            main_branch: snapshot
+                .environments
+                .first()
+                .map_or_else(|| "main".to_string(), |e| e.branch.as_str().to_string()),
+            ..BannerPolicy::default()
+        },
+    };
+    draw_wall(frame, area, snapshot, now, theme, &view);
 }
 
 #[cfg(test)]

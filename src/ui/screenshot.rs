@@ -146,9 +146,16 @@ fn draw_once(
     let mut terminal = Terminal::new(backend).map_err(|e| ScreenshotError::Draw(e.to_string()))?;
     terminal
         .draw(|frame| match options.layout {
-            Layout::Captain | Layout::Wall => {
-                super::draw(frame, &app, &snapshot, now, &options.theme)
-            }
+            Layout::Captain => super::draw(frame, &app, &snapshot, now, &options.theme),
+            Layout::Wall => super::draw_wall_screen(
+                frame,
+                &app,
+                &snapshot,
+                now,
+                &options.theme,
+                &super::WallSettings::default(),
+                Some(1),
+            ),
         })
         .map_err(|e| ScreenshotError::Draw(e.to_string()))?;
     Ok(terminal.backend().buffer().clone())
