@@ -29,6 +29,7 @@ mod notify;
 mod sandbox_behaviour;
 mod sandbox_schemas;
 mod sandbox_write;
+mod screenshot;
 mod sources_release;
 mod ui_loop;
 mod ui_render;
