@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::support::screen::text_of;
 use shipdeck::ui::Theme;
 use shipdeck::ui::screenshot::{Layout, ScreenshotOptions, render_demo};
 
@@ -17,17 +18,13 @@ fn options(layout: Layout, theme: &str) -> ScreenshotOptions {
     }
 }
 
-fn text(buffer: &ratatui::buffer::Buffer) -> String {
-    buffer.content().iter().map(|cell| cell.symbol()).collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_captains_screen_is_drawn_with_every_panel_filled() {
     let theme = Theme::builtin("high-contrast").expect("built-in");
     let buffer = render_demo(&options(Layout::Captain, "high-contrast"))
         .await
         .expect("a picture");
-    let screen = text(&buffer);
+    let screen = text_of(&buffer);
     for word in [
         "dev", "staging", "prod", "Pipeline", "Smoke", "Errors", "Delivery",
     ] {
@@ -46,7 +43,7 @@ async fn the_wall_and_its_svg() {
     let buffer = render_demo(&options(Layout::Wall, "default"))
         .await
         .expect("a picture");
-    let screen = text(&buffer);
+    let screen = text_of(&buffer);
     for word in ["DEV", "STAGING", "PROD", "details", "read-only wall"] {
         assert!(screen.contains(word), "{word} is on the wall:\n{screen}");
     }

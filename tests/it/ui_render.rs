@@ -2,6 +2,7 @@
 //! several sizes and overlays, state words present, meaning-carrying colours on key cells, and
 //! hostile text kept out of the buffer.
 
+use crate::support::screen::text_of;
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
@@ -40,18 +41,6 @@ fn app_for(snapshot: &Snapshot) -> App {
 
 fn press(app: &mut App, code: KeyCode) {
     app.handle_key(&KeyEvent::new(code, KeyModifiers::NONE));
-}
-
-fn text_of(buffer: &Buffer) -> String {
-    let area = buffer.area;
-    let mut out = String::new();
-    for y in 0..area.height {
-        for x in 0..area.width {
-            out.push_str(buffer[(x, y)].symbol());
-        }
-        out.push('\n');
-    }
-    out
 }
 
 /// Position of the first cell where `needle` starts, searching row by row.

@@ -2,6 +2,7 @@
 //! of text and styles at the sizes a wall runs at, for both built-in themes and with banners,
 //! plus the colours that carry meaning and the text that must (or must not) be on it.
 
+use crate::support::screen::text_of;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -27,18 +28,6 @@ fn render(
         .draw(|frame| draw_wall(frame, frame.area(), snapshot, now, theme, view))
         .expect("draw");
     terminal.backend().buffer().clone()
-}
-
-fn text_of(buffer: &Buffer) -> String {
-    let area = buffer.area;
-    let mut out = String::new();
-    for y in 0..area.height {
-        for x in 0..area.width {
-            out.push_str(buffer[(x, y)].symbol());
-        }
-        out.push('\n');
-    }
-    out
 }
 
 /// The screen as text, then the same grid with one letter per distinct style ('.' for the

@@ -8,3 +8,4 @@ pub mod pty;
 pub mod release;
 pub mod sandbox;
 pub mod schemas;
+pub mod screen;
