@@ -82,20 +82,9 @@ pub struct Learned {
 /// The failed, finished jobs of the run's latest attempt.
 pub fn failed_jobs(pipeline: &PipelineState) -> Vec<&JobState> {
     pipeline
-        .stages
-        .iter()
-        .flat_map(|stage| stage.jobs.iter())
-        .chain(pipeline.unmapped_jobs.iter())
+        .jobs()
         .filter(|job| job.status == RunStatus::Failed && job.completed_at.is_some())
         .collect()
-}
-
-fn all_jobs(pipeline: &PipelineState) -> impl Iterator<Item = &JobState> {
-    pipeline
-        .stages
-        .iter()
-        .flat_map(|stage| stage.jobs.iter())
-        .chain(pipeline.unmapped_jobs.iter())
 }
 
 /// The triage to show for `pipeline` given what was learned; `None` when nothing failed and
@@ -113,7 +102,8 @@ pub fn view_of(
         .filter_map(|job| learned.diagnoses.get(&job.id).cloned())
         .collect();
     failures.sort_by_key(|d| std::cmp::Reverse(d.tier));
-    let flaky: Vec<SafeText> = all_jobs(pipeline)
+    let flaky: Vec<SafeText> = pipeline
+        .jobs()
         .filter(|job| {
             job.status == RunStatus::Passed && learned.failed_in.contains_key(job.name.as_str())
         })
@@ -121,7 +111,8 @@ pub fn view_of(
         .collect();
     // Jobs that failed in an earlier attempt and run again now: the re-run is under way, and
     // the screen says so instead of forgetting the failure until the attempt ends.
-    let rerunning: Vec<SafeText> = all_jobs(pipeline)
+    let rerunning: Vec<SafeText> = pipeline
+        .jobs()
         .filter(|job| {
             matches!(job.status, RunStatus::Running | RunStatus::Queued)
                 && learned

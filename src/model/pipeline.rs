@@ -129,6 +129,14 @@ impl PipelineState {
     pub fn elapsed(&self, now: DateTime<Utc>) -> Option<Duration> {
         elapsed_between(self.started_at, self.completed_at, now)
     }
+
+    /// Every job of the run, stage by stage, then the jobs no stage took.
+    pub fn jobs(&self) -> impl Iterator<Item = &JobState> {
+        self.stages
+            .iter()
+            .flat_map(|stage| stage.jobs.iter())
+            .chain(self.unmapped_jobs.iter())
+    }
 }
 
 /// `completed - started`, or `now - started` while running; never negative.

@@ -718,10 +718,7 @@ fn red_since(pipeline: &PipelineState) -> Option<DateTime<Utc>> {
     let from_stages = failed_stages.clone().filter_map(|s| s.completed_at).min();
     let from_jobs = || {
         pipeline
-            .stages
-            .iter()
-            .flat_map(|stage| stage.jobs.iter())
-            .chain(pipeline.unmapped_jobs.iter())
+            .jobs()
             .filter(|job| job.status == RunStatus::Failed)
             .filter_map(|job| job.completed_at)
             .min()

@@ -2,30 +2,10 @@
 //! sandbox over real HTTP.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
+use crate::support::cli::{shipdeck, status_json, stderr};
 use shipdeck::clock::Clock;
 use shipdeck::sandbox::{Sandbox, SandboxOptions, Scenario};
-
-fn shipdeck(args: &[&str], home: &Path, env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shipdeck"));
-    cmd.args(args)
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("XDG_CACHE_HOME", home.join("cache"))
-        .env_remove("SHIPDECK_CONFIG")
-        .env_remove("SHIPDECK_DEMO_GITHUB_TOKEN")
-        .env_remove("SHIPDECK_DEMO_SENTRY_TOKEN");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run shipdeck")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 #[test]
 fn unknown_flag_is_a_usage_error() {
@@ -146,23 +126,7 @@ async fn status_json_prints_the_documented_shape_against_the_sandbox() {
     })
     .await
     .expect("sandbox");
-    let home = tempfile::tempdir().unwrap();
-    let file = home.path().join("sandbox.toml");
-    std::fs::write(&file, sandbox.demo_config_toml()).unwrap();
-    let path = file.to_str().unwrap().to_string();
-    let home_path = home.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        shipdeck(
-            &["status", "--json", "--config", &path],
-            &home_path,
-            &[
-                ("SHIPDECK_DEMO_GITHUB_TOKEN", "test-github-token"),
-                ("SHIPDECK_DEMO_SENTRY_TOKEN", "test-sentry-token"),
-            ],
-        )
-    })
-    .await
-    .unwrap();
+    let out = status_json(&sandbox).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
     let envs = doc["environments"].as_array().expect("environments array");

@@ -376,26 +376,7 @@ async fn status_json_carries_the_figures_of_every_environment() {
     })
     .await
     .expect("sandbox");
-    let home = tempfile::tempdir().unwrap();
-    let file = home.path().join("sandbox.toml");
-    std::fs::write(&file, sandbox.demo_config_toml()).unwrap();
-    let path = file.to_str().unwrap().to_string();
-    let home_path = home.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"))
-            .args(["status", "--json", "--config", &path])
-            .env("HOME", &home_path)
-            .env("XDG_CONFIG_HOME", home_path.join("config"))
-            .env("XDG_STATE_HOME", home_path.join("state"))
-            .env("XDG_CACHE_HOME", home_path.join("cache"))
-            .env_remove("SHIPDECK_CONFIG")
-            .env("SHIPDECK_DEMO_GITHUB_TOKEN", "test-github-token")
-            .env("SHIPDECK_DEMO_SENTRY_TOKEN", "test-sentry-token")
-            .output()
-            .expect("run shipdeck")
-    })
-    .await
-    .unwrap();
+    let out = crate::support::cli::status_json(&sandbox).await;
     assert_eq!(
         out.status.code(),
         Some(0),
