@@ -628,8 +628,28 @@ impl GithubWriter {
         })
     }
 
+    /// Adds a comment to issue `number`.
+    pub async fn comment_on_issue(&self, number: u64, body: &str) -> Result<(), WriteError> {
+        let issues = self.octocrab.issues(&self.owner, &self.name);
+        self.typed(issues.create_comment(number, body)).await?;
+        Ok(())
+    }
+
+    /// Closes issue `number` (closing a closed one changes nothing).
+    pub async fn close_issue(&self, number: u64) -> Result<(), WriteError> {
+        let issues = self.octocrab.issues(&self.owner, &self.name);
+        self.typed(
+            issues
+                .update(number)
+                .state(octocrab::models::IssueState::Closed)
+                .send(),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// The newest open issue (not pull request) titled `title`, among those with `label`.
-    async fn open_issue_titled(
+    pub async fn open_issue_titled(
         &self,
         title: &str,
         label: Option<&String>,

@@ -89,6 +89,10 @@ pub enum NoticeEvent {
     RolledBack,
     RollbackFailed,
     Escalated,
+    /// A branch's CI stayed red longer than the red watch allows.
+    PipelineRed,
+    /// An environment's latest deploy failed and stayed failed that long.
+    DeployFailed,
     /// The incident is over: PagerDuty resolves the alert with the same `dedup_key`.
     Resolved,
 }
@@ -101,6 +105,8 @@ impl NoticeEvent {
             NoticeEvent::RolledBack => "rolled_back",
             NoticeEvent::RollbackFailed => "rollback_failed",
             NoticeEvent::Escalated => "escalated",
+            NoticeEvent::PipelineRed => "pipeline_red",
+            NoticeEvent::DeployFailed => "deploy_failed",
             NoticeEvent::Resolved => "resolved",
         }
     }
@@ -112,6 +118,8 @@ impl NoticeEvent {
             NoticeEvent::RolledBack => "rolled back",
             NoticeEvent::RollbackFailed => "rollback failed",
             NoticeEvent::Escalated => "escalated",
+            NoticeEvent::PipelineRed => "pipeline stayed red",
+            NoticeEvent::DeployFailed => "deploy failed",
             NoticeEvent::Resolved => "resolved",
         }
     }
@@ -121,9 +129,11 @@ impl NoticeEvent {
     pub fn severity(self) -> &'static str {
         match self {
             NoticeEvent::RollbackFailed | NoticeEvent::Escalated => "critical",
-            NoticeEvent::VerificationFailed | NoticeEvent::RolledBack | NoticeEvent::Resolved => {
-                "error"
-            }
+            NoticeEvent::VerificationFailed
+            | NoticeEvent::RolledBack
+            | NoticeEvent::PipelineRed
+            | NoticeEvent::DeployFailed
+            | NoticeEvent::Resolved => "error",
         }
     }
 }

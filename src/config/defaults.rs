@@ -66,6 +66,14 @@ pub fn red_pipeline_after() -> HumanDuration {
     HumanDuration::secs(30 * 60)
 }
 
+pub fn red_for() -> HumanDuration {
+    HumanDuration::secs(30 * 60)
+}
+
+pub fn red_watch_labels() -> Vec<String> {
+    vec!["shipdeck".to_string(), "red-pipeline".to_string()]
+}
+
 pub fn yes() -> bool {
     true
 }

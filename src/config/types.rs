@@ -38,6 +38,36 @@ pub struct Config {
     /// What shipdeck does about failed CI jobs: re-runs, issues, an outside assistant.
     #[serde(default)]
     pub diagnosis: DiagnosisConfig,
+    /// Issues for pipelines and deploys that stay red.
+    #[serde(default)]
+    pub red_watch: RedWatchConfig,
+}
+
+/// `[red_watch]`: one GitHub issue per incident of a branch's CI or an environment's
+/// deploy staying red. One table for the repository: the patience asked of a red pipeline
+/// is the team's, not an environment's.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RedWatchConfig {
+    /// Watch at all (only an engine with its write side files issues).
+    #[serde(default = "crate::config::defaults::yes")]
+    pub enabled: bool,
+    /// How long CI or a deploy stays red before its issue is filed.
+    #[serde(default = "crate::config::defaults::red_for")]
+    pub red_for: HumanDuration,
+    /// Labels of the issue; the first is the one open issues are searched by.
+    #[serde(default = "crate::config::defaults::red_watch_labels")]
+    pub labels: Vec<String>,
+}
+
+impl Default for RedWatchConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            red_for: crate::config::defaults::red_for(),
+            labels: crate::config::defaults::red_watch_labels(),
+        }
+    }
 }
 
 /// `[diagnosis]`: how failed CI jobs are read and acted on.

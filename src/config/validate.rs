@@ -62,6 +62,7 @@ pub(crate) fn validate(
     checker.freezes(config);
     checker.simulated_clock(config);
     checker.ui(config);
+    checker.red_watch(config);
     let mut problems = checker.problems;
     problems.sort_by_key(|(span, _)| span.start);
     problems
@@ -719,6 +720,19 @@ impl Checker<'_, '_> {
             &[key("ui"), key("red_pipeline_after")],
             ui.red_pipeline_after,
         );
+    }
+
+    fn red_watch(&mut self, config: &Config) {
+        let red_watch = &config.red_watch;
+        self.positive(&[key("red_watch"), key("red_for")], red_watch.red_for);
+        for (j, label) in red_watch.labels.iter().enumerate() {
+            if label.trim().is_empty() {
+                self.report(
+                    &[key("red_watch"), key("labels"), index(j)],
+                    "must not be empty",
+                );
+            }
+        }
     }
 
     fn diagnosis(&mut self, config: &Config) {

@@ -18,6 +18,7 @@ pub mod incident;
 pub mod journal;
 pub mod plan;
 mod pollers;
+pub mod red_watch;
 pub mod releases;
 pub mod schedule;
 pub mod stages;
@@ -159,6 +160,7 @@ impl Engine {
             Some(write) => {
                 let writers = build_writers(&options, write.write_timeout)?;
                 let writers_for_triage = writers.clone();
+                let writers_for_red_watch = writers.clone();
                 let retry = write.notify_retry;
                 let (sender, recorder) = releases::start_write_side(
                     Arc::clone(&options.config),
@@ -190,6 +192,21 @@ impl Engine {
                     snapshot_rx.clone(),
                     shutdown_rx.clone(),
                 )));
+                // Filing issues is acting, so the red watch too needs the write side.
+                if options.config.red_watch.enabled {
+                    tasks.push(runtime.spawn(red_watch::red_watch_loop(
+                        red_watch::RedWatchContext {
+                            config: Arc::clone(&options.config),
+                            clock: options.clock.clone(),
+                            writers: writers_for_red_watch,
+                            notifiers: notifier_targets(&options),
+                            http: reqwest::Client::new(),
+                            retry,
+                        },
+                        snapshot_rx.clone(),
+                        shutdown_rx.clone(),
+                    )));
+                }
                 let (reruns, requests) = triage::rerun_channel();
                 triage_write = Some(triage::TriageWrite {
                     writers: writers_for_triage,

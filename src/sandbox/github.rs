@@ -14,10 +14,10 @@ use super::http::{ApiError, Page, Query};
 use super::logs::job_log_until;
 use super::world::{
     Actor, CommitRecord, DEPLOY_WORKFLOW_FILE, DEPLOY_WORKFLOW_ID, DEPLOY_WORKFLOW_NAME,
-    DeployState, DeploymentRecord, DeploymentStatusRecord, IssueRecord, JobRecord, MergeError,
-    NewDeployment, NewTag, OWNER, Outcome, Progress, PullRecord, REPO_NAME, REVIEW_DELAY_SECS,
-    RerunError, RunRecord, TagRecord, WORKFLOW_FILE, WORKFLOW_ID, WORKFLOW_NAME, World, WriteError,
-    api_client_actor,
+    DeployState, DeploymentRecord, DeploymentStatusRecord, IssueCommentRecord, IssueRecord,
+    JobRecord, MergeError, NewDeployment, NewTag, OWNER, Outcome, Progress, PullRecord, REPO_NAME,
+    REVIEW_DELAY_SECS, RerunError, RunRecord, TagRecord, WORKFLOW_FILE, WORKFLOW_ID, WORKFLOW_NAME,
+    World, WriteError, api_client_actor,
 };
 
 const WEB: &str = "https://github.com";
@@ -278,6 +278,23 @@ fn repo_get(
             let issue = issue.ok_or(ApiError::NotFound)?;
             Ok(Answer::one(issue_json(urls, issue)))
         }
+        ["issues", number, "comments"] => {
+            let issue = parse_id(number).and_then(|n| world.issue(n));
+            let issue = issue.ok_or(ApiError::NotFound)?;
+            let comments: Vec<&IssueCommentRecord> = issue.comments.iter().collect();
+            let (comments, page) = Page::slice(comments, query);
+            let items: Vec<Value> = comments
+                .into_iter()
+                .map(|c| comment_json(urls, issue.number, c))
+                .collect();
+            Ok(Answer {
+                status: StatusCode::OK,
+                body: Value::Array(items),
+                page: Some(page),
+                counts: true,
+                location: None,
+            })
+        }
         ["deployments"] => {
             let environment = query.get("environment");
             let sha = query.get("sha");
@@ -487,6 +504,39 @@ pub fn write(
             }
         }
         ("POST", ["issues"]) => create_issue(world, &urls, request),
+        ("POST", ["issues", number, "comments"]) => {
+            let number = parse_id(number).ok_or(ApiError::NotFound)?;
+            let body = required_str(request, "body")?;
+            if body.trim().is_empty() {
+                return Err(ApiError::Unprocessable(
+                    "Validation Failed: body cannot be blank".to_string(),
+                ));
+            }
+            let comment = world
+                .comment_on_issue(number, body)
+                .ok_or(ApiError::NotFound)?;
+            Ok(Answer::with_status(
+                StatusCode::CREATED,
+                comment_json(&urls, number, &comment),
+            ))
+        }
+        ("PATCH", ["issues", number]) => {
+            let number = parse_id(number).ok_or(ApiError::NotFound)?;
+            world.issue(number).ok_or(ApiError::NotFound)?;
+            match request.get("state") {
+                None | Some(Value::Null) => {}
+                Some(Value::String(state)) if state == "open" || state == "closed" => {
+                    world.set_issue_open(number, state == "open");
+                }
+                Some(other) => {
+                    return Err(ApiError::Unprocessable(format!(
+                        "Validation Failed: state {other} is not one of open, closed"
+                    )));
+                }
+            }
+            let issue = world.issue(number).ok_or(ApiError::NotFound)?;
+            Ok(Answer::one(issue_json(&urls, issue)))
+        }
         (
             "POST",
             [
@@ -637,7 +687,7 @@ pub fn write(
 
 /// `GET issues`: the world's issues, newest first unless `direction=asc`, filtered by
 /// `state` and by `labels` (comma-separated; an issue must carry every one, as on GitHub).
-/// Every issue here is open and none is a pull request.
+/// None is a pull request.
 fn list_issues(world: &World, urls: &Urls, query: &Query) -> Result<Answer, ApiError> {
     let state = query.get("state").unwrap_or("open");
     if !matches!(state, "open" | "closed" | "all") {
@@ -659,7 +709,11 @@ fn list_issues(world: &World, urls: &Urls, query: &Query) -> Result<Answer, ApiE
         .issues
         .iter()
         .rev()
-        .filter(|_| state != "closed")
+        .filter(|issue| match state {
+            "open" => issue.closed_at.is_none(),
+            "closed" => issue.closed_at.is_some(),
+            _ => true,
+        })
         .filter(|issue| {
             // GitHub's label names are unique regardless of case.
             wanted.iter().all(|name| {
@@ -748,8 +802,8 @@ fn issue_json(urls: &Urls, issue: &IssueRecord) -> Value {
         "html_url": format!("{WEB}/{OWNER}/{REPO_NAME}/issues/{n}"),
         "timeline_url": format!("{r}/issues/{n}/timeline"),
         "number": n,
-        "state": "open",
-        "state_reason": null,
+        "state": if issue.closed_at.is_some() { "closed" } else { "open" },
+        "state_reason": issue.closed_at.map(|_| "completed"),
         "title": issue.title,
         "body": issue.body,
         "user": user_json(urls, &issue.author),
@@ -759,11 +813,11 @@ fn issue_json(urls: &Urls, issue: &IssueRecord) -> Value {
         "milestone": null,
         "locked": false,
         "active_lock_reason": null,
-        "comments": 0,
-        "closed_at": null,
-        "closed_by": null,
+        "comments": issue.comments.len(),
+        "closed_at": issue.closed_at.map(time),
+        "closed_by": issue.closed_at.map(|_| user_json(urls, &api_client_actor())),
         "created_at": time(issue.created_at),
-        "updated_at": time(issue.created_at),
+        "updated_at": time(issue.updated_at),
         "author_association": "MEMBER",
         "performed_via_github_app": null,
         "reactions": {
@@ -779,6 +833,37 @@ fn issue_json(urls: &Urls, issue: &IssueRecord) -> Value {
             "rocket": 0,
         },
         "sub_issues_summary": { "total": 0, "completed": 0, "percent_completed": 0 },
+    })
+}
+
+/// A comment on issue `number`, as `POST .../comments` answers it.
+fn comment_json(urls: &Urls, number: u64, comment: &IssueCommentRecord) -> Value {
+    let r = urls.repo();
+    let id = comment.id;
+    json!({
+        "id": id,
+        "node_id": node_id("IC", id),
+        "url": format!("{r}/issues/comments/{id}"),
+        "html_url": format!("{WEB}/{OWNER}/{REPO_NAME}/issues/{number}#issuecomment-{id}"),
+        "body": comment.body,
+        "user": user_json(urls, &comment.author),
+        "created_at": time(comment.created_at),
+        "updated_at": time(comment.created_at),
+        "issue_url": format!("{r}/issues/{number}"),
+        "author_association": "MEMBER",
+        "performed_via_github_app": null,
+        "reactions": {
+            "url": format!("{r}/issues/comments/{id}/reactions"),
+            "total_count": 0,
+            "+1": 0,
+            "-1": 0,
+            "laugh": 0,
+            "confused": 0,
+            "heart": 0,
+            "hooray": 0,
+            "eyes": 0,
+            "rocket": 0,
+        },
     })
 }
 

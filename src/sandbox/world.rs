@@ -2204,6 +2204,20 @@ pub struct IssueRecord {
     pub labels: Vec<String>,
     pub author: Actor,
     pub created_at: DateTime<Utc>,
+    /// Set when it was closed; `None` while it is open.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Changed by every comment and state change.
+    pub updated_at: DateTime<Utc>,
+    pub comments: Vec<IssueCommentRecord>,
+}
+
+/// A comment on an issue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueCommentRecord {
+    pub id: u64,
+    pub body: String,
+    pub author: Actor,
+    pub created_at: DateTime<Utc>,
 }
 
 /// Issue filing: what `POST` and `GET /repos/{o}/{r}/issues` do to and read from the world.
@@ -2229,12 +2243,49 @@ impl World {
             labels: names,
             author: api_client_actor(),
             created_at: self.now,
+            closed_at: None,
+            updated_at: self.now,
+            comments: Vec::new(),
         });
         number
     }
 
     pub fn issue(&self, number: u64) -> Option<&IssueRecord> {
         self.issues.iter().find(|issue| issue.number == number)
+    }
+
+    /// Comments on issue `number` by the API client; returns the comment, or `None` when
+    /// there is no such issue.
+    pub fn comment_on_issue(&mut self, number: u64, body: &str) -> Option<IssueCommentRecord> {
+        let now = self.now;
+        let issue = self
+            .issues
+            .iter_mut()
+            .find(|issue| issue.number == number)?;
+        let comment = IssueCommentRecord {
+            id: 3_100_000_000 + number * 1_000 + issue.comments.len() as u64,
+            body: body.to_string(),
+            author: api_client_actor(),
+            created_at: now,
+        };
+        issue.comments.push(comment.clone());
+        issue.updated_at = now;
+        Some(comment)
+    }
+
+    /// Opens or closes issue `number`; `false` when there is no such issue. Setting the
+    /// state it already has changes nothing, as on GitHub.
+    pub fn set_issue_open(&mut self, number: u64, open: bool) -> bool {
+        let now = self.now;
+        let Some(issue) = self.issues.iter_mut().find(|issue| issue.number == number) else {
+            return false;
+        };
+        if open == issue.closed_at.is_none() {
+            return true;
+        }
+        issue.closed_at = if open { None } else { Some(now) };
+        issue.updated_at = now;
+        true
     }
 }
 
