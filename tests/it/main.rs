@@ -26,6 +26,7 @@ mod engine_sandbox;
 mod engine_smoke_flow;
 mod engine_triage;
 mod notify;
+mod red_watch;
 mod sandbox_behaviour;
 mod sandbox_schemas;
 mod sandbox_write;

@@ -1,0 +1,211 @@
+//! The red watch end to end: `main`'s CI stays red, and after `red_for` of world time one
+//! GitHub issue is open; an engine started again does not file a second; once a green
+//! commit's CI passes the issue is commented on and closed. A read-only engine files
+//! nothing. Also the `[red_watch]` table's defaults and its mistakes, with their positions.
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde_json::Value;
+use shipdeck::config::{check_str, parse_str};
+use shipdeck::engine::red_watch::{Signal, view_of};
+use shipdeck::sandbox::Scenario;
+use shipdeck::sandbox::scenario::CiFailure;
+use tempfile::TempDir;
+
+use crate::support::release::{Bench, DEADLINE, PROD_PR, STAGING_FF, quiet_scenario};
+
+const TITLE: &str = "Red pipeline on main (dev)";
+const RED_FOR: &str = "[red_watch]\nred_for = \"5m\"\n";
+/// World time per clock tick: slow enough that the fast pollers see every state.
+const STEP: Duration = Duration::from_secs(1);
+
+/// A commit every 40 minutes, every other one failing lint; nothing else goes wrong.
+fn red_every_other_commit() -> Scenario {
+    let mut scenario = quiet_scenario();
+    scenario.commit_every_min_secs = 2400;
+    scenario.commit_every_max_secs = 2400;
+    scenario.lint_fails_every = 2;
+    scenario.ci_failures = vec![CiFailure::Lint];
+    scenario.e2e_flake_probability = 0.0;
+    scenario.email_degraded_every_secs = 0;
+    scenario
+}
+
+/// Calls `probe` until it gives a value, or panics with `what` after the deadline.
+async fn wait_until<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE * 2;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Every issue titled [`TITLE`], open or closed, newest first.
+async fn red_issues(bench: &Bench) -> Vec<Value> {
+    let (status, body) = bench
+        .github("/issues?state=all&labels=red-pipeline&per_page=100")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body.as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|issue| issue["title"] == TITLE)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn red_watch_files_one_issue_survives_a_restart_and_closes_when_green() {
+    let bench = Bench::start(red_every_other_commit(), STAGING_FF, PROD_PR, RED_FOR).await;
+    let state = TempDir::new().expect("a temporary directory");
+    let first = bench.engine(Some(state.path()));
+    let clock = bench.run_clock(STEP);
+    let issue = wait_until("an open red-pipeline issue", || async {
+        red_issues(&bench)
+            .await
+            .into_iter()
+            .find(|issue| issue["state"] == "open")
+    })
+    .await;
+    drop(clock);
+    let number = issue["number"].as_u64().expect("a number");
+    let body = issue["body"].as_str().expect("a body");
+    assert!(
+        body.contains("**CI on `main` (dev)** has been red since"),
+        "{body}"
+    );
+    assert!(body.contains("- Failing stage: "), "{body}");
+    assert!(body.contains("- CI run: "), "{body}");
+    let labels: Vec<&str> = issue["labels"]
+        .as_array()
+        .expect("labels")
+        .iter()
+        .filter_map(|l| l["name"].as_str())
+        .collect();
+    assert_eq!(labels, ["shipdeck", "red-pipeline"]);
+    first.shutdown().await;
+
+    // Started again while main is still red, with no memory of the issue: it must find
+    // the open one by its title.
+    let second = bench.engine(Some(state.path()));
+    wait_until("the restarted engine sees main red", || async {
+        let snapshot = second.snapshots().borrow().clone();
+        matches!(view_of(&snapshot.environments[0]).ci, Signal::Red(_)).then_some(())
+    })
+    .await;
+    let clock = bench.run_clock(STEP);
+    let closed = wait_until("the issue closed once main is green", || async {
+        let (_, issue) = bench.github(&format!("/issues/{number}")).await;
+        (issue["state"] == "closed").then_some(issue)
+    })
+    .await;
+    drop(clock);
+    assert_eq!(
+        red_issues(&bench).await.len(),
+        1,
+        "one incident, one issue, across the restart"
+    );
+    assert_eq!(closed["comments"], 1, "{closed}");
+    let (_, comments) = bench.github(&format!("/issues/{number}/comments")).await;
+    let comment = comments[0]["body"].as_str().expect("a comment");
+    assert!(
+        comment.starts_with("Green again at ") && comment.ends_with(" min."),
+        "{comment}"
+    );
+    second.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn red_watch_files_nothing_from_a_read_only_engine() {
+    let bench = Bench::start(red_every_other_commit(), STAGING_FF, PROD_PR, RED_FOR).await;
+    let engine = bench.engine(None);
+    let clock = bench.run_clock(STEP);
+    // Red for twice `red_for` in what the engine shows: a write side would have filed.
+    wait_until("main red for ten minutes", || async {
+        let snapshot = engine.snapshots().borrow().clone();
+        match view_of(&snapshot.environments[0]).ci {
+            Signal::Red(facts) => {
+                (bench.clock.now() - facts.since > chrono::TimeDelta::minutes(10)).then_some(())
+            }
+            _ => None,
+        }
+    })
+    .await;
+    drop(clock);
+    assert!(red_issues(&bench).await.is_empty());
+    assert_eq!(
+        bench.sandbox.write_count(),
+        0,
+        "a read-only engine writes nothing"
+    );
+    engine.shutdown().await;
+}
+
+const GITHUB: &str = "[github]\nrepo = \"acme/shop\"\n\n[[environment]]\nname = \"dev\"\n\
+                      branch = \"main\"\nurl = \"https://dev.example\"\n";
+
+#[test]
+fn red_watch_config_defaults_and_settings() {
+    let config = parse_str(GITHUB, "shipdeck.toml").expect("parses");
+    let red_watch = &config.red_watch;
+    assert!(red_watch.enabled);
+    assert_eq!(red_watch.red_for.get(), Duration::from_secs(30 * 60));
+    assert_eq!(red_watch.labels, ["shipdeck", "red-pipeline"]);
+
+    let text = format!(
+        "{GITHUB}\n[red_watch]\nenabled = false\nred_for = \"1h 15m\"\nlabels = [\"ci\"]\n"
+    );
+    let config = parse_str(&text, "shipdeck.toml").expect("parses");
+    assert!(!config.red_watch.enabled);
+    assert_eq!(config.red_watch.red_for.get(), Duration::from_secs(75 * 60));
+    assert_eq!(config.red_watch.labels, ["ci"]);
+}
+
+#[test]
+fn red_watch_config_mistakes_name_their_place() {
+    // GITHUB is lines 1-7; line 8 is empty, `[red_watch]` is line 9.
+    let cases = [
+        (
+            "red_for = \"0s\"\n",
+            "10:11: [red_watch] red_for: must be longer than zero",
+        ),
+        (
+            "labels = [\"shipdeck\", \" \"]\n",
+            "10:23: [red_watch] labels #2: must not be empty",
+        ),
+        (
+            "red_for = \"soon\"\n",
+            "10:11: [red_watch] red_for: invalid duration \"soon\": expected number at 0 \
+             (write it like \"30s\", \"1m 30s\" or \"2h\")",
+        ),
+        (
+            "red_after = \"5m\"\n",
+            "10:1: unknown key `red_after` in [red_watch]; allowed keys: enabled, red_for, \
+             labels",
+        ),
+    ];
+    for (table, expected) in cases {
+        let text = format!("{GITHUB}\n[red_watch]\n{table}");
+        let messages: Vec<String> = match check_str(&text, "shipdeck.toml") {
+            Ok(_) => panic!("expected an error for {table:?}"),
+            Err(errors) => errors
+                .iter()
+                .map(|e| {
+                    e.to_string()
+                        .trim_start_matches("shipdeck.toml:")
+                        .to_string()
+                })
+                .collect(),
+        };
+        assert_eq!(messages, [expected], "{table:?}");
+    }
+}
