@@ -19,7 +19,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::watch;
 
 use super::incident;
-use crate::actions::github::GithubWriter;
+use crate::actions::github::{GithubWriter, WriteError};
 use crate::actions::notify::{self, Notice, NoticeEvent, NotifierTarget, RetryPolicy};
 use crate::clock::Clock;
 use crate::config::Config;
@@ -459,9 +459,17 @@ pub(crate) async fn red_watch_loop(
                                 Ok(()) => writer.close_issue(issue.number).await,
                                 Err(error) => Err(error),
                             };
-                            if let Err(error) = closed {
-                                tracing::warn!(%error, "could not close the red-pipeline issue");
-                                continue;
+                            match closed {
+                                Ok(()) => {}
+                                // Deleted or moved away by someone: nothing is left to close.
+                                Err(WriteError::Rejected {
+                                    status: 404 | 410, ..
+                                }) => {}
+                                // Tried again on the next snapshot.
+                                Err(error) => {
+                                    tracing::warn!(%error, "could not close the red-pipeline issue");
+                                    continue;
+                                }
                             }
                         }
                         if memory.notified {

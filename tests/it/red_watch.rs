@@ -4,6 +4,7 @@
 //! nothing. Also the `[red_watch]` table's defaults and its mistakes, with their positions.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -13,8 +14,9 @@ use shipdeck::sandbox::Scenario;
 use shipdeck::sandbox::scenario::CiFailure;
 use tempfile::TempDir;
 
-use crate::support::release::{Bench, DEADLINE, PROD_PR, STAGING_FF, quiet_scenario};
+use crate::support::release::{Bench, DEADLINE, PROD_PR, STAGING_FF, config_text, quiet_scenario};
 
+const HOOK: &str = "/_hooks/red";
 const TITLE: &str = "Red pipeline on main (dev)";
 const RED_FOR: &str = "[red_watch]\nred_for = \"5m\"\n";
 /// World time per clock tick: slow enough that the fast pollers see every state.
@@ -30,6 +32,26 @@ fn red_every_other_commit() -> Scenario {
     scenario.e2e_flake_probability = 0.0;
     scenario.email_degraded_every_secs = 0;
     scenario
+}
+
+/// The bench with a webhook notifier on dev (whose branch is `main`).
+async fn bench_with_dev_notifier() -> Bench {
+    // The hooks live on the sandbox's app server, whose port is known once it runs.
+    let bench = Bench::start(red_every_other_commit(), STAGING_FF, PROD_PR, RED_FOR).await;
+    let text = config_text(&bench.sandbox, STAGING_FF, PROD_PR, RED_FOR);
+    let staging = text
+        .find("[[environment]]\nname = \"staging\"")
+        .expect("the demo config has staging");
+    let notifier = format!(
+        "[[environment.notify]]\nkind = \"webhook\"\nname = \"team\"\nurl = \"{}{HOOK}\"\n\n",
+        bench.sandbox.hooks_url()
+    );
+    let text = format!("{}{notifier}{}", &text[..staging], &text[staging..]);
+    let config = shipdeck::config::parse_str(&text, "test.toml").expect("test config parses");
+    Bench {
+        config: Arc::new(config),
+        ..bench
+    }
 }
 
 /// Calls `probe` until it gives a value, or panics with `what` after the deadline.
@@ -65,7 +87,7 @@ async fn red_issues(bench: &Bench) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn red_watch_files_one_issue_survives_a_restart_and_closes_when_green() {
-    let bench = Bench::start(red_every_other_commit(), STAGING_FF, PROD_PR, RED_FOR).await;
+    let bench = bench_with_dev_notifier().await;
     let state = TempDir::new().expect("a temporary directory");
     let first = bench.engine(Some(state.path()));
     let clock = bench.run_clock(STEP);
@@ -92,6 +114,12 @@ async fn red_watch_files_one_issue_survives_a_restart_and_closes_when_green() {
         .filter_map(|l| l["name"].as_str())
         .collect();
     assert_eq!(labels, ["shipdeck", "red-pipeline"]);
+    let told = wait_until("the team told", || async {
+        bench.sandbox.received(HOOK).into_iter().next()
+    })
+    .await;
+    assert_eq!(told.body["event"], "pipeline_red", "{}", told.body);
+    assert_eq!(told.body["dedup_key"], "shipdeck/dev/ci-red");
     first.shutdown().await;
 
     // Started again while main is still red, with no memory of the issue: it must find
@@ -109,6 +137,21 @@ async fn red_watch_files_one_issue_survives_a_restart_and_closes_when_green() {
     })
     .await;
     drop(clock);
+    let events: Vec<Value> = wait_until("the notice resolved", || async {
+        let events: Vec<Value> = bench
+            .sandbox
+            .received(HOOK)
+            .into_iter()
+            .map(|hook| hook.body["event"].clone())
+            .collect();
+        (events.len() >= 2).then_some(events)
+    })
+    .await;
+    assert_eq!(
+        events,
+        ["pipeline_red", "resolved"],
+        "told once across the restart, resolved once"
+    );
     assert_eq!(
         red_issues(&bench).await.len(),
         1,
