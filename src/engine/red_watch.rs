@@ -23,9 +23,7 @@ use crate::actions::github::{GithubWriter, WriteError};
 use crate::actions::notify::{self, Notice, NoticeEvent, NotifierTarget, RetryPolicy};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::model::{
-    DeployStatus, EnvironmentSnapshot, PipelineState, RunStatus, Snapshot, sanitize,
-};
+use crate::model::{DeployStatus, EnvironmentSnapshot, RunStatus, Snapshot, sanitize};
 
 /// The longest SHA, stage or diagnosis text taken from a snapshot into an issue.
 const TEXT_MAX: usize = 300;
@@ -209,7 +207,7 @@ fn ci_signal(env: &EnvironmentSnapshot) -> Signal {
             Signal::Unknown
         };
     }
-    let Some(since) = red_since(pipeline) else {
+    let Some(since) = pipeline.red_since() else {
         return Signal::Unknown;
     };
     let diagnosis = env
@@ -224,25 +222,6 @@ fn ci_signal(env: &EnvironmentSnapshot) -> Signal {
         diagnosis: diagnosis.map(|d| d.headline.as_str().to_string()),
         next_step: diagnosis.map(|d| d.action.as_str().to_string()),
     })
-}
-
-/// When a red run went red: its first failed stage's end, else its first failed job's,
-/// else the run's end.
-fn red_since(pipeline: &PipelineState) -> Option<DateTime<Utc>> {
-    let from_stages = pipeline
-        .stages
-        .iter()
-        .filter(|stage| stage.status == RunStatus::Failed)
-        .filter_map(|stage| stage.completed_at)
-        .min();
-    let from_jobs = || {
-        pipeline
-            .jobs()
-            .filter(|job| job.status == RunStatus::Failed)
-            .filter_map(|job| job.completed_at)
-            .min()
-    };
-    from_stages.or_else(from_jobs).or(pipeline.completed_at)
 }
 
 fn deploy_signal(env: &EnvironmentSnapshot) -> Signal {

@@ -130,6 +130,24 @@ impl PipelineState {
         elapsed_between(self.started_at, self.completed_at, now)
     }
 
+    /// When the run went red: its first failed stage's end, else its first failed job's,
+    /// else the run's own end. Meaningful only for a run that failed.
+    pub fn red_since(&self) -> Option<DateTime<Utc>> {
+        let from_stages = self
+            .stages
+            .iter()
+            .filter(|stage| stage.status == RunStatus::Failed)
+            .filter_map(|stage| stage.completed_at)
+            .min();
+        let from_jobs = || {
+            self.jobs()
+                .filter(|job| job.status == RunStatus::Failed)
+                .filter_map(|job| job.completed_at)
+                .min()
+        };
+        from_stages.or_else(from_jobs).or(self.completed_at)
+    }
+
     /// Every job of the run, stage by stage, then the jobs no stage took.
     pub fn jobs(&self) -> impl Iterator<Item = &JobState> {
         self.stages

@@ -705,34 +705,16 @@ fn rollback_banner(env: &EnvironmentSnapshot, now: DateTime<Utc>) -> Option<Bann
     })
 }
 
-/// When the head's run first failed: the earliest finish of a failed stage, else of a
-/// failed job, else the run's own finish.
-fn red_since(pipeline: &PipelineState) -> Option<DateTime<Utc>> {
-    if !pipeline_is_red(pipeline) {
-        return None;
-    }
-    let failed_stages = pipeline
-        .stages
-        .iter()
-        .filter(|stage| stage.status == RunStatus::Failed);
-    let from_stages = failed_stages.clone().filter_map(|s| s.completed_at).min();
-    let from_jobs = || {
-        pipeline
-            .jobs()
-            .filter(|job| job.status == RunStatus::Failed)
-            .filter_map(|job| job.completed_at)
-            .min()
-    };
-    from_stages.or_else(from_jobs).or(pipeline.completed_at)
-}
-
 fn red_main_banner(
     env: &EnvironmentSnapshot,
     now: DateTime<Utc>,
     policy: &BannerPolicy,
 ) -> Option<Banner> {
     let pipeline = env.pipeline.as_ref()?;
-    let red_for = duration_since(red_since(pipeline)?, now);
+    if !pipeline_is_red(pipeline) {
+        return None;
+    }
+    let red_for = duration_since(pipeline.red_since()?, now);
     if red_for <= policy.red_main_after {
         return None;
     }
@@ -2304,7 +2286,7 @@ mod tests {
         if let Some(pipeline) = dev.pipeline.as_mut() {
             pipeline.completed_at = Some(now() - TimeDelta::minutes(2));
         }
-        let since = dev.pipeline.as_ref().and_then(red_since);
+        let since = dev.pipeline.as_ref().and_then(PipelineState::red_since);
         assert_eq!(since, Some(now() - TimeDelta::minutes(42)));
     }
 
