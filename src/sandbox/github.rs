@@ -820,19 +820,24 @@ fn issue_json(urls: &Urls, issue: &IssueRecord) -> Value {
         "updated_at": time(issue.updated_at),
         "author_association": "MEMBER",
         "performed_via_github_app": null,
-        "reactions": {
-            "url": format!("{r}/issues/{n}/reactions"),
-            "total_count": 0,
-            "+1": 0,
-            "-1": 0,
-            "laugh": 0,
-            "confused": 0,
-            "heart": 0,
-            "hooray": 0,
-            "eyes": 0,
-            "rocket": 0,
-        },
+        "reactions": reactions_json(format!("{r}/issues/{n}/reactions")),
         "sub_issues_summary": { "total": 0, "completed": 0, "percent_completed": 0 },
+    })
+}
+
+/// The (empty) reactions summary GitHub puts on issues and comments.
+fn reactions_json(url: String) -> Value {
+    json!({
+        "url": url,
+        "total_count": 0,
+        "+1": 0,
+        "-1": 0,
+        "laugh": 0,
+        "confused": 0,
+        "heart": 0,
+        "hooray": 0,
+        "eyes": 0,
+        "rocket": 0,
     })
 }
 
@@ -852,18 +857,7 @@ fn comment_json(urls: &Urls, number: u64, comment: &IssueCommentRecord) -> Value
         "issue_url": format!("{r}/issues/{number}"),
         "author_association": "MEMBER",
         "performed_via_github_app": null,
-        "reactions": {
-            "url": format!("{r}/issues/comments/{id}/reactions"),
-            "total_count": 0,
-            "+1": 0,
-            "-1": 0,
-            "laugh": 0,
-            "confused": 0,
-            "heart": 0,
-            "hooray": 0,
-            "eyes": 0,
-            "rocket": 0,
-        },
+        "reactions": reactions_json(format!("{r}/issues/comments/{id}/reactions")),
     })
 }
 
