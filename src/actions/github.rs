@@ -179,6 +179,8 @@ pub struct FiledIssue {
     pub url: String,
     /// `false` when an open issue with the same title already existed.
     pub created: bool,
+    /// The issue's body as GitHub holds it (someone may have edited it).
+    pub body: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -625,6 +627,7 @@ impl GithubWriter {
             number: issue.number,
             url: issue.html_url.to_string(),
             created: true,
+            body: issue.body,
         })
     }
 
@@ -677,6 +680,7 @@ impl GithubWriter {
                     number: issue.number,
                     url: issue.html_url.to_string(),
                     created: false,
+                    body: issue.body.clone(),
                 }));
             }
             if seen >= MAX_ISSUES_SEARCHED || page.next.is_none() {

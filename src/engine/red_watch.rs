@@ -113,14 +113,57 @@ pub struct Memory {
 }
 
 impl Memory {
-    /// The memory after a restart that found the incident's issue still open.
-    pub fn with_open_issue(issue: OpenIssue) -> Memory {
+    /// The memory after a restart that found the incident's issue still open: when the
+    /// issue's body still carries the incident's start (see [`incident_marker`]), the
+    /// incident keeps its first red time and commit instead of starting over.
+    pub fn with_open_issue(issue: OpenIssue, body: Option<&str>) -> Memory {
+        let (since, sha) = body.and_then(parse_incident_marker).unzip();
         Memory {
+            since,
+            sha,
             issue: Some(issue),
             notified: true,
-            ..Memory::default()
         }
     }
+}
+
+/// The start of `MARKER`'s hidden HTML comment at the end of an issue body.
+const MARKER: &str = "<!-- shipdeck-incident ";
+
+/// A hidden line in the issue body that records when the incident began and its first red
+/// commit, so an engine started again reports the whole incident, not the part it saw.
+pub fn incident_marker(since: DateTime<Utc>, first_sha: &str) -> String {
+    format!(
+        "{MARKER}since={} sha={first_sha} -->",
+        since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    )
+}
+
+/// Reads [`incident_marker`] back from an issue body; `None` when it is missing or was
+/// edited into something else (the incident then starts from what is seen now).
+pub fn parse_incident_marker(body: &str) -> Option<(DateTime<Utc>, String)> {
+    let start = body.rfind(MARKER)? + MARKER.len();
+    let rest = &body[start..];
+    let rest = &rest[..rest.find("-->")?];
+    let mut since = None;
+    let mut sha = None;
+    for field in rest.split_whitespace() {
+        match field.split_once('=') {
+            Some(("since", value)) => {
+                since = DateTime::parse_from_rfc3339(value)
+                    .ok()
+                    .map(|t| t.with_timezone(&Utc));
+            }
+            Some(("sha", value))
+                if (1..=64).contains(&value.len())
+                    && value.chars().all(|c| c.is_ascii_hexdigit()) =>
+            {
+                sha = Some(value.to_string());
+            }
+            _ => {}
+        }
+    }
+    Some((since?, sha?))
 }
 
 /// What to do about one (environment, kind) now.
@@ -328,6 +371,7 @@ pub fn issue_body(
         body.push_str(&format!("- {label}: {url}\n"));
     }
     body.push_str("\nshipdeck comments and closes this issue once it is green again.\n");
+    body.push_str(&format!("\n{}\n", incident_marker(since, first)));
     body
 }
 
@@ -384,10 +428,13 @@ pub(crate) async fn red_watch_loop(
                         Ok(found) => {
                             looked_up.insert(key);
                             if let Some(found) = found {
-                                *memory = Memory::with_open_issue(OpenIssue {
-                                    number: found.number,
-                                    url: found.url,
-                                });
+                                *memory = Memory::with_open_issue(
+                                    OpenIssue {
+                                        number: found.number,
+                                        url: found.url,
+                                    },
+                                    found.body.as_deref(),
+                                );
                             }
                         }
                         Err(error) => {
@@ -663,7 +710,7 @@ mod tests {
 
     #[test]
     fn after_a_restart_an_open_issue_is_not_filed_again_and_green_closes_it() {
-        let mut memory = Memory::with_open_issue(issue(12));
+        let mut memory = Memory::with_open_issue(issue(12), Some("edited away"));
         assert_eq!(step(&mut memory, &red(0, "a1"), at(90)), Decision::Nothing);
         assert_eq!(memory.since, Some(at(0)));
         assert_eq!(
@@ -674,7 +721,7 @@ mod tests {
             }
         );
 
-        let mut green_at_start = Memory::with_open_issue(issue(13));
+        let mut green_at_start = Memory::with_open_issue(issue(13), None);
         assert_eq!(
             decide(&Signal::Green, &green_at_start, at(1), RED_FOR),
             Decision::Close {
@@ -684,6 +731,48 @@ mod tests {
         );
         observe(&mut green_at_start, &Signal::Green);
         assert_eq!(green_at_start.since, None);
+    }
+
+    #[test]
+    fn after_a_restart_the_incident_keeps_its_first_red_time_and_commit() {
+        let body = format!("**CI** has been red.\n\n{}\n", incident_marker(at(3), "a1"));
+        let mut memory = Memory::with_open_issue(issue(12), Some(&body));
+        assert_eq!(memory.since, Some(at(3)));
+        // The commit red now went red later; the incident still began at minute 3.
+        assert_eq!(step(&mut memory, &red(50, "b2"), at(90)), Decision::Nothing);
+        assert_eq!(
+            (memory.since, memory.sha.as_deref()),
+            (Some(at(3)), Some("a1"))
+        );
+        assert_eq!(
+            step(&mut memory, &Signal::Green, at(95)),
+            Decision::Close {
+                since: Some(at(3)),
+                green_at: at(95)
+            }
+        );
+    }
+
+    #[test]
+    fn an_incident_marker_reads_back_and_an_edited_one_is_ignored() {
+        let marker = incident_marker(at(3), "0123abc");
+        assert_eq!(
+            marker,
+            "<!-- shipdeck-incident since=2026-12-02T00:03:00Z sha=0123abc -->"
+        );
+        assert_eq!(
+            parse_incident_marker(&format!("text\n{marker}\n")),
+            Some((at(3), "0123abc".to_string()))
+        );
+        for edited in [
+            "no marker",
+            "<!-- shipdeck-incident since=yesterday sha=0123abc -->",
+            "<!-- shipdeck-incident since=2026-12-02T00:03:00Z sha=\u{1b}[31m -->",
+            "<!-- shipdeck-incident since=2026-12-02T00:03:00Z sha=0123abc",
+            "<!-- shipdeck-incident sha=0123abc -->",
+        ] {
+            assert_eq!(parse_incident_marker(edited), None, "{edited:?}");
+        }
     }
 
     #[test]
@@ -818,6 +907,10 @@ mod tests {
         ] {
             assert!(body.contains(line), "{line} in {body}");
         }
+        assert_eq!(
+            parse_incident_marker(&body),
+            Some((at(0), "a1".to_string()))
+        );
         assert_eq!(
             green_comment(at(125), Some(at(0))),
             "Green again at 2026-12-02 02:05 UTC, after 2 h 5 min."

@@ -9,12 +9,16 @@ use std::time::Duration;
 
 use serde_json::Value;
 use shipdeck::config::{check_str, parse_str};
-use shipdeck::engine::red_watch::{Signal, view_of};
+use shipdeck::engine::red_watch::{Signal, minutes, parse_incident_marker, view_of};
+use shipdeck::model::{ActionKind, ActionResult};
 use shipdeck::sandbox::Scenario;
 use shipdeck::sandbox::scenario::CiFailure;
 use tempfile::TempDir;
 
-use crate::support::release::{Bench, DEADLINE, PROD_PR, STAGING_FF, config_text, quiet_scenario};
+use crate::support::release::{
+    Bench, DEADLINE, PROD_PR, STAGING_FF, config_text, quiet_scenario, request, submit_and_wait,
+    wait_preview,
+};
 
 const HOOK: &str = "/_hooks/red";
 const TITLE: &str = "Red pipeline on main (dev)";
@@ -114,6 +118,7 @@ async fn red_watch_files_one_issue_survives_a_restart_and_closes_when_green() {
         .filter_map(|l| l["name"].as_str())
         .collect();
     assert_eq!(labels, ["shipdeck", "red-pipeline"]);
+    let (first_red, _) = parse_incident_marker(body).expect("the body records the incident");
     let told = wait_until("the team told", || async {
         bench.sandbox.received(HOOK).into_iter().next()
     })
@@ -160,9 +165,22 @@ async fn red_watch_files_one_issue_survives_a_restart_and_closes_when_green() {
     assert_eq!(closed["comments"], 1, "{closed}");
     let (_, comments) = bench.github(&format!("/issues/{number}/comments")).await;
     let comment = comments[0]["body"].as_str().expect("a comment");
+    // The restarted engine reports the whole incident, from the first red it never saw.
+    let green_at = comment
+        .strip_prefix("Green again at ")
+        .and_then(|rest| rest.split(", after ").next())
+        .and_then(|at| chrono::NaiveDateTime::parse_from_str(at, "%Y-%m-%d %H:%M UTC").ok())
+        .expect("the comment says when")
+        .and_utc();
+    let lasted = [
+        minutes(green_at - first_red),
+        minutes(green_at + chrono::TimeDelta::seconds(59) - first_red),
+    ];
     assert!(
-        comment.starts_with("Green again at ") && comment.ends_with(" min."),
-        "{comment}"
+        lasted
+            .iter()
+            .any(|d| comment.ends_with(&format!(", after {d}."))),
+        "{comment} should count from {first_red}"
     );
     second.shutdown().await;
 }
@@ -190,6 +208,66 @@ async fn red_watch_files_nothing_from_a_read_only_engine() {
         0,
         "a read-only engine writes nothing"
     );
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_deploy_that_stays_failed_gets_one_issue_naming_the_service_and_the_failure() {
+    let staging = "[environment.promotion]\nstrategy = \"workflow-dispatch\"\n\
+                   workflow = \"deploy.yml\"\nsoak = \"1m\"\n";
+    let mut scenario = quiet_scenario();
+    scenario
+        .deploy_failures
+        .insert("staging".to_string(), CiFailure::Schema);
+    let bench = Bench::start(scenario, staging, PROD_PR, RED_FOR).await;
+    let state = TempDir::new().expect("a temporary directory");
+    let engine = bench.engine(Some(state.path()));
+    let clock = bench.run_clock(STEP);
+    wait_preview(&engine, "staging", ActionKind::Promote, |p| p.allowed()).await;
+    let (_, result, reason) = submit_and_wait(&engine, request(ActionKind::Promote, "staging"))
+        .await
+        .unwrap_or_else(|answer| panic!("did not start: {answer:?}"));
+    assert_eq!(result, ActionResult::Failed, "{reason:?}");
+    let failed_at = bench.clock.now();
+
+    let issue = wait_until("an issue for the failed deploy", || async {
+        let (_, issues) = bench.github("/issues?state=all&per_page=100").await;
+        issues.as_array().and_then(|all| {
+            all.iter()
+                .find(|issue| issue["title"] == "Failed deploy in staging")
+                .cloned()
+        })
+    })
+    .await;
+    let filed_after = bench.clock.now() - failed_at;
+    assert!(
+        filed_after >= chrono::TimeDelta::minutes(5),
+        "filed {filed_after} after the failure, before red_for"
+    );
+    let body = issue["body"].as_str().expect("a body");
+    assert!(
+        body.contains("**the latest deploy of staging** has been red since"),
+        "{body}"
+    );
+    assert!(body.contains("- Failing service: staging"), "{body}");
+    assert!(body.contains("- Deployments: "), "{body}");
+
+    // Ten more minutes still failed: still the one issue.
+    let later = bench.clock.now() + chrono::TimeDelta::minutes(10);
+    wait_until("ten more minutes", || async {
+        (bench.clock.now() > later).then_some(())
+    })
+    .await;
+    drop(clock);
+    let (_, issues) = bench.github("/issues?state=all&per_page=100").await;
+    let same: Vec<&Value> = issues
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|issue| issue["title"] == "Failed deploy in staging")
+        .collect();
+    assert_eq!(same.len(), 1, "one incident, one issue");
+    assert_eq!(same[0]["state"], "open");
     engine.shutdown().await;
 }
 
