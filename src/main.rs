@@ -247,7 +247,7 @@ fn main() -> ExitCode {
 
 async fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Some(Command::Demo(args)) => demo(args).await,
+        Some(Command::Demo(args)) => demo(args, &cli.config).await,
         None => cockpit(&cli.config, DisplayArgs::default(), false).await,
         Some(Command::Run(display)) => cockpit(&cli.config, display, false).await,
         Some(Command::Watch(display)) => cockpit(&cli.config, display, true).await,
@@ -444,8 +444,18 @@ async fn screenshot(args: ScreenshotArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn demo(args: DemoArgs) -> Result<ExitCode> {
-    let scenario = match &args.scenario {
+async fn demo(args: DemoArgs, config_arg: &ConfigArg) -> Result<ExitCode> {
+    // `--config FILE`: that file's process, on a world shaped after its environments.
+    let own_config = match &config_arg.config {
+        None => None,
+        Some(path) => {
+            let config = config::load_file(path).map_err(bad_input)?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| bad_input(format!("{}: cannot read: {e}", path.display())))?;
+            Some((config, text))
+        }
+    };
+    let mut scenario = match &args.scenario {
         None => Scenario::default_demo(),
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -454,6 +464,16 @@ async fn demo(args: DemoArgs) -> Result<ExitCode> {
                 .map_err(|e| bad_input(format!("{}: {e}", path.display())))?
         }
     };
+    if let Some((config, _)) = &own_config
+        && scenario.environments.is_empty()
+    {
+        let environments = shipdeck::sandbox::demo_config::environments_of(config);
+        scenario = scenario.for_environments(environments).map_err(|e| {
+            bad_input(format!(
+                "the demo cannot run this config's environments: {e}"
+            ))
+        })?;
+    }
     let clock = Clock::scaled(chrono::Utc::now(), args.speed);
     let sandbox = Sandbox::start(SandboxOptions {
         scenario,
@@ -469,14 +489,28 @@ async fn demo(args: DemoArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
     // Commands from another terminal judge soak and freezes by the world's time, not the
     // wall's: the world runs `speed` times faster.
-    let state_line = format!(
-        "state_dir = {}\n\n[simulated_clock]\nworld_at = \"{}\"\nwall_at = \"{}\"\nspeed = {:?}\n\n",
-        toml::Value::String(run_dir.display().to_string()),
-        clock.now().to_rfc3339(),
-        chrono::Utc::now().to_rfc3339(),
-        args.speed
-    );
-    let config_text = format!("{state_line}{}", sandbox.demo_config_with_flow_toml());
+    let run = shipdeck::sandbox::demo_config::DemoRun {
+        state_dir: run_dir.display().to_string(),
+        world_at: clock.now(),
+        wall_at: chrono::Utc::now(),
+        speed: args.speed,
+    };
+    let (config_text, notifier_secrets) = match &own_config {
+        Some((_, text)) => {
+            let retargeted = shipdeck::sandbox::demo_config::retarget(
+                text,
+                &shipdeck::sandbox::demo_config::SandboxAddresses::of(&sandbox),
+                &run,
+            )
+            .context("pointing the config at the demo sandbox")?;
+            (retargeted.text, retargeted.notifier_secrets)
+        }
+        None => (
+            shipdeck::sandbox::demo_config::with_run(&sandbox.demo_config_with_flow_toml(), &run)
+                .context("writing the demo config")?,
+            Vec::new(),
+        ),
+    };
     // Written out so `shipdeck promote`/`rollback` can act on the running demo from another
     // terminal (see the README).
     let config_file = demo_dir.join("config.toml");
@@ -485,11 +519,20 @@ async fn demo(args: DemoArgs) -> Result<ExitCode> {
     }
     let config = config::parse_str(&config_text, "<demo config>")
         .context("the demo config does not parse")?;
+    let title_repo = match &config_arg.config {
+        Some(path) => sanitize(&path.display().to_string(), 200),
+        None => sandbox.repo().to_string(),
+    };
     let (theme, screen) = theme_for(&config, &args.display);
-    let title = format!("demo sandbox · {} · {}x speed", sandbox.repo(), args.speed);
+    let title = format!("demo sandbox · {title_repo} · {}x speed", args.speed);
     // The sandbox accepts any token; the demo needs no environment variables.
     let mut credentials = Credentials::fixed("demo-github-token", "demo-sentry-token");
     credentials.assistant_key = Some(config::Secret::new("demo-assistant-key"));
+    for (variable, value) in notifier_secrets {
+        credentials
+            .notifier_secrets
+            .insert(variable, config::Secret::new(&value));
+    }
     let write = if args.watch || screen.wall.is_some() {
         None
     } else {

@@ -13,7 +13,7 @@ use rand::Rng;
 use serde_json::{Value, json};
 
 use super::scenario::DefectKind;
-use super::world::{AppJob, AppJobStatus, ENVIRONMENTS, World, short_sha};
+use super::world::{AppJob, AppJobStatus, World, short_sha};
 
 /// How long `POST /api/auth/session` takes while a `slow_endpoint` commit runs: clearly over
 /// the default smoke check's 800 ms budget (`config::defaults::max_latency`), well under its
@@ -66,7 +66,7 @@ pub fn answer(world: &mut World, method: &Method, segments: &[&str]) -> (StatusC
     let Some((environment, rest)) = segments.split_first() else {
         return not_found;
     };
-    if !ENVIRONMENTS.iter().any(|(name, _, _)| name == environment) {
+    if !world.topology.contains(environment) {
         return not_found;
     }
     let version = world

@@ -99,10 +99,15 @@ fn repo_get(
             let name = branch.join("/");
             let head = world.branches.get(&name).ok_or(ApiError::BranchNotFound)?;
             let commit = world.commit(head).ok_or(ApiError::NotFound)?;
-            Ok(Answer::one(branch_json(urls, &name, commit)))
+            Ok(Answer::one(branch_json(
+                urls,
+                &name,
+                commit,
+                world.topology.is_protected(&name),
+            )))
         }
         ["commits"] => {
-            let reference = query.get("sha").unwrap_or("main");
+            let reference = query.get("sha").unwrap_or(world.topology.trunk());
             let commits = world.history(reference);
             if commits.is_empty() {
                 return Err(ApiError::NotFound);
@@ -585,10 +590,10 @@ pub fn write(
                 .and_then(Value::as_bool)
                 .unwrap_or(true);
             if auto_merge
-                && git_ref != "main"
+                && git_ref != world.topology.trunk()
                 && let (Some(branch_head), Some(main_head)) = (
                     world.branches.get(&git_ref).cloned(),
-                    world.branches.get("main").cloned(),
+                    world.branches.get(world.topology.trunk()).cloned(),
                 )
                 && world.commit_position(&main_head) > world.commit_position(&branch_head)
             {
@@ -928,7 +933,7 @@ fn pull_json(world: &World, urls: &Urls, pull: &PullRecord) -> Value {
             "ref": branch,
             "sha": sha,
             "user": owner.clone(),
-            "repo": full_repository_json(urls),
+            "repo": full_repository_json(urls, world.topology.trunk()),
         })
     };
     let link = |href: String| json!({ "href": href });
@@ -1005,7 +1010,7 @@ fn pull_json(world: &World, urls: &Urls, pull: &PullRecord) -> Value {
 }
 
 /// The repository with the fields a full `repository` object adds (pull request sides).
-fn full_repository_json(urls: &Urls) -> Value {
+fn full_repository_json(urls: &Urls, default_branch: &str) -> Value {
     let mut body = repository_json(urls);
     let extra = json!({
         "clone_url": format!("{WEB}/{OWNER}/{REPO_NAME}.git"),
@@ -1015,7 +1020,7 @@ fn full_repository_json(urls: &Urls) -> Value {
         "mirror_url": null,
         "homepage": null,
         "language": "TypeScript",
-        "default_branch": "main",
+        "default_branch": default_branch,
         "forks": 0,
         "forks_count": 0,
         "stargazers_count": 0,
@@ -1601,9 +1606,8 @@ fn file_json(urls: &Urls, sha: &str, position: usize, path: &str) -> Value {
     })
 }
 
-fn branch_json(urls: &Urls, name: &str, commit: &CommitRecord) -> Value {
+fn branch_json(urls: &Urls, name: &str, commit: &CommitRecord, protected: bool) -> Value {
     let r = urls.repo();
-    let protected = name == "prod" || name == "main";
     json!({
         "name": name,
         "commit": commit_json(urls, commit, false),

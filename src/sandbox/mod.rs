@@ -16,6 +16,7 @@
 //! calls, with GitHub's status codes.
 
 mod apps;
+pub mod demo_config;
 pub mod faults;
 mod github;
 mod http;
@@ -23,6 +24,7 @@ pub mod logs;
 mod receivers;
 pub mod scenario;
 mod sentry;
+pub mod topology;
 pub mod world;
 
 use std::net::SocketAddr;
@@ -40,6 +42,7 @@ pub use scenario::{CiFailure, Scenario, ScenarioAuthor, ScenarioError};
 
 use crate::clock::Clock;
 use http::{Shared, lock};
+pub use topology::{SandboxEnvironment, Topology};
 use world::World;
 
 /// How to start a sandbox.
@@ -128,6 +131,7 @@ pub struct Sandbox {
     github: SocketAddr,
     sentry: SocketAddr,
     apps: SocketAddr,
+    topology: Topology,
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<()>>,
 }
@@ -137,6 +141,7 @@ impl Sandbox {
     /// serves them on tokio tasks until shutdown/drop.
     pub async fn start(options: SandboxOptions) -> Result<Sandbox, SandboxError> {
         options.scenario.validate()?;
+        let topology = options.scenario.topology().unwrap_or_default();
         let start = options
             .scenario
             .start
@@ -184,6 +189,7 @@ impl Sandbox {
             github: addresses[0],
             sentry: addresses[1],
             apps: addresses[2],
+            topology,
             stop,
             servers,
         })
@@ -210,12 +216,25 @@ impl Sandbox {
         format!("http://{}", self.sentry)
     }
 
-    /// The base URL of an environment's app (`dev`, `staging`, `prod`).
+    /// The base URL of an environment's app (the demo's `dev`, `staging`, `prod`).
     pub fn app_url(&self, environment: &str) -> Option<String> {
-        world::ENVIRONMENTS
-            .iter()
-            .any(|(name, _, _)| *name == environment)
+        self.topology
+            .contains(environment)
             .then(|| format!("http://{}/{environment}", self.apps))
+    }
+
+    /// The world's chain of environments.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    pub fn sentry_org(&self) -> &str {
+        sentry::ORG
+    }
+
+    /// The Sentry projects the sandbox has.
+    pub fn sentry_project_ids(&self) -> Vec<u64> {
+        sentry::PROJECTS.iter().map(|(id, _, _)| *id).collect()
     }
 
     pub fn repo(&self) -> &str {
@@ -252,12 +271,17 @@ impl Sandbox {
             org = sentry::ORG,
             projects = project_ids.join(", "),
         );
-        for (name, branch, services) in world::ENVIRONMENTS {
+        for environment in self.topology.environments() {
+            let (name, branch, services) = (
+                &environment.name,
+                &environment.branch,
+                &environment.services,
+            );
             let url = format!("http://{}/{name}", self.apps);
             text.push_str(&format!(
                 "\n[[environment]]\nname = \"{name}\"\nbranch = \"{branch}\"\nurl = \"{url}\"\n"
             ));
-            text.push_str(match name {
+            text.push_str(match name.as_str() {
                 "staging" => {
                     "\n[environment.promotion]\nstrategy = \"fast-forward\"\nsoak = \"2m\"\n"
                 }
@@ -284,7 +308,7 @@ impl Sandbox {
             }
             if services.len() > 1 {
                 for service in services {
-                    let service_name = if *service == name { "web" } else { "worker" };
+                    let service_name = if service == name { "web" } else { "worker" };
                     text.push_str(&format!(
                         "\n[[environment.service]]\nname = \"{service_name}\"\ngithub_environment = \"{service}\"\n"
                     ));

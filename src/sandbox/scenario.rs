@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::faults::FaultRule;
-use super::world::ENVIRONMENTS;
+use super::topology::{Role, SandboxEnvironment, Topology, TopologyError};
 
 /// A commit author in the scenario's pool.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -182,6 +182,10 @@ pub struct Scenario {
     /// The fault plan the sandbox starts with (`[[faults]]` tables); empty by default.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<FaultRule>,
+    /// The chain of environments, in promotion order (`[[environments]]` tables with
+    /// `name`, `branch`, `services`); empty: the demo's dev, staging and prod.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub environments: Vec<SandboxEnvironment>,
 }
 
 /// Why a scenario could not be loaded.
@@ -202,6 +206,54 @@ impl Default for Scenario {
 }
 
 impl Scenario {
+    /// The world's chain of environments.
+    pub fn topology(&self) -> Result<Topology, TopologyError> {
+        if self.environments.is_empty() {
+            Ok(Topology::demo())
+        } else {
+            Topology::new(self.environments.clone())
+        }
+    }
+
+    /// The demo's story on another chain: the same pace and failures, the per-environment
+    /// settings carried over by position (the entry gets dev's, production prod's, every
+    /// environment between them staging's).
+    pub fn for_environments(
+        mut self,
+        environments: Vec<SandboxEnvironment>,
+    ) -> Result<Scenario, TopologyError> {
+        let demo = Topology::demo();
+        let topology = Topology::new(environments)?;
+        let demo_name = |role: Role| match role {
+            Role::Entry => demo.entry().name.clone(),
+            Role::Middle => demo.pre_production().name.clone(),
+            Role::Production => demo.production().name.clone(),
+        };
+        let mut error_rates = BTreeMap::new();
+        let mut defect_environments = Vec::new();
+        let mut deploy_failures = BTreeMap::new();
+        for environment in topology.environments() {
+            let Some(role) = topology.role(&environment.name) else {
+                continue;
+            };
+            let was = demo_name(role);
+            if let Some(rate) = self.error_rates.get(&was) {
+                error_rates.insert(environment.name.clone(), *rate);
+            }
+            if self.defect_environments.contains(&was) {
+                defect_environments.push(environment.name.clone());
+            }
+            if let Some(failure) = self.deploy_failures.get(&was) {
+                deploy_failures.insert(environment.name.clone(), *failure);
+            }
+        }
+        self.error_rates = error_rates;
+        self.defect_environments = defect_environments;
+        self.deploy_failures = deploy_failures;
+        self.environments = topology.environments().to_vec();
+        Ok(self)
+    }
+
     /// The scenario `shipdeck demo` runs.
     pub fn default_demo() -> Scenario {
         Scenario {
@@ -246,6 +298,7 @@ impl Scenario {
                 })
                 .collect(),
             faults: Vec::new(),
+            environments: Vec::new(),
         }
     }
 
@@ -311,12 +364,20 @@ impl Scenario {
                 "needs at least one kind when defect_every is set",
             );
         }
+        let topology = self.topology().map_err(|error| ScenarioError::Invalid {
+            field: "environments",
+            reason: error.to_string(),
+        })?;
         if let Some(unknown) = self
             .defect_environments
             .iter()
-            .find(|name| !ENVIRONMENTS.iter().any(|(known, _, _)| known == name))
+            .find(|name| !topology.contains(name))
         {
-            let known: Vec<&str> = ENVIRONMENTS.iter().map(|(name, _, _)| *name).collect();
+            let known: Vec<&str> = topology
+                .environments()
+                .iter()
+                .map(|e| e.name.as_str())
+                .collect();
             return Err(ScenarioError::Invalid {
                 field: "defect_environments",
                 reason: format!(

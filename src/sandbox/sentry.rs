@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::http::{ApiError, Query};
 use super::scenario::DefectKind;
-use super::world::{ENVIRONMENTS, RunningHistory, RunningPeriod, World};
+use super::world::{RunningHistory, RunningPeriod, World};
 
 pub const ORG: &str = "acme";
 /// Numeric project ids with their slugs and the share of the error traffic they get.
@@ -389,11 +389,11 @@ struct IssueView<'a> {
     release: Option<&'a str>,
 }
 
-fn seeded_issue(
-    world: &World,
+fn seeded_issue<'a>(
+    world: &'a World,
     index: usize,
     seed: &'static IssueSeed,
-) -> Option<IssueView<'static>> {
+) -> Option<IssueView<'a>> {
     let now = world.now;
     let first_seen = world.start + TimeDelta::seconds(seed.first_seen);
     if first_seen > now {
@@ -409,7 +409,11 @@ fn seeded_issue(
         kind: seed.kind,
         level: seed.level,
         project: seed.project,
-        environments: seed.environments.to_vec(),
+        environments: seed
+            .environments
+            .iter()
+            .flat_map(|name| world.topology.playing(name))
+            .collect(),
         first_seen,
         last_seen: (now - TimeDelta::seconds((index as i64 * 17) % 50)).max(first_seen),
         count: 1 + minutes * seed.per_hour / 60,
@@ -495,10 +499,12 @@ fn issues(world: &World, query: &Query) -> Result<Value, ApiError> {
             None => text.push(term.to_lowercase()),
         }
     }
-    let histories: Vec<RunningHistory> = ENVIRONMENTS
+    let histories: Vec<RunningHistory> = world
+        .topology
+        .environments()
         .iter()
-        .filter(|(name, _, _)| world.scenario.defects_show_in(name))
-        .map(|(name, _, _)| world.running_history(name))
+        .filter(|e| world.scenario.defects_show_in(&e.name))
+        .map(|e| world.running_history(&e.name))
         .collect();
     // The defects' issues newest first, after the seeded ones: a `limit` cuts the oldest.
     let mut brought: Vec<IssueView> = histories

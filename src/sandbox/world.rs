@@ -31,6 +31,7 @@ use rand::{Rng, SeedableRng};
 use sha2::{Digest, Sha256};
 
 use super::scenario::{CiFailure, DefectKind, Scenario};
+use super::topology::{Role, Topology};
 
 /// The repository the world serves.
 pub const OWNER: &str = "acme";
@@ -43,13 +44,6 @@ pub const WORKFLOW_NAME: &str = "CI";
 pub const DEPLOY_WORKFLOW_FILE: &str = "deploy.yml";
 pub const DEPLOY_WORKFLOW_ID: u64 = 61_024_818;
 pub const DEPLOY_WORKFLOW_NAME: &str = "Deploy";
-
-/// Environments: (name, branch, GitHub deployment environments of its services).
-pub const ENVIRONMENTS: [(&str, &str, &[&str]); 3] = [
-    ("dev", "main", &["dev"]),
-    ("staging", "staging", &["staging"]),
-    ("prod", "prod", &["prod", "prod-worker"]),
-];
 
 /// The CI stages in order: the jobs of each (name, target seconds, what its main step runs).
 const STAGES: [&[(&str, i64, &str)]; 7] = [
@@ -435,7 +429,7 @@ enum Event {
     /// Fast-forward an environment's branch: to `sha`, or to the source environment's
     /// deployed commit; `periodic` schedules the next one.
     Promote {
-        environment: &'static str,
+        environment: String,
         sha: Option<String>,
         deploy_succeeds: bool,
         periodic: bool,
@@ -482,6 +476,8 @@ fn keep_newest<T>(items: &mut Vec<T>, max: usize) {
 #[derive(Debug)]
 pub struct World {
     pub scenario: Scenario,
+    /// The chain of environments the scenario names (the demo's by default).
+    pub topology: Topology,
     pub start: DateTime<Utc>,
     pub now: DateTime<Utc>,
     /// Every commit, oldest first; history is linear (branches are fast-forwarded).
@@ -529,6 +525,8 @@ impl World {
         let spacing = 240;
         let origin = start - TimeDelta::seconds(spacing * history as i64 + 60);
         let mut world = World {
+            // A scenario is validated before a world is made from it.
+            topology: scenario.topology().unwrap_or_default(),
             start,
             now: origin,
             commits: Vec::new(),
@@ -594,14 +592,27 @@ impl World {
         }
         // Promotions start once a commit's CI (about 6 min) has run on main.
         let ci = TimeDelta::seconds(420);
-        let promotions: [(&'static str, usize, TimeDelta, bool); 6] = [
-            ("staging", old_prod, ci, true),
-            ("prod", old_prod, ci * 2, true),
-            ("staging", prod, ci, true),
-            ("prod", prod, ci * 2 + TimeDelta::seconds(120), true),
-            ("staging", failed_staging, ci, false),
-            ("staging", staging, ci, true),
-        ];
+        // Every environment between the entry and production plays staging's part.
+        let middles: Vec<String> = self
+            .topology
+            .names_in(Role::Middle)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        let production = self.topology.production().name.clone();
+        let mut promotions: Vec<(String, usize, TimeDelta, bool)> = Vec::new();
+        let mut both = |index: usize, to_production: TimeDelta| {
+            for middle in &middles {
+                promotions.push((middle.clone(), index, ci, true));
+            }
+            promotions.push((production.clone(), index, to_production, true));
+        };
+        both(old_prod, ci * 2);
+        both(prod, ci * 2 + TimeDelta::seconds(120));
+        for middle in &middles {
+            promotions.push((middle.clone(), failed_staging, ci, false));
+            promotions.push((middle.clone(), staging, ci, true));
+        }
         for (environment, index, delay, deploy_succeeds) in promotions {
             self.schedule(
                 commit_time(index) + delay,
@@ -612,6 +623,15 @@ impl World {
                     periodic: false,
                 },
             );
+        }
+    }
+
+    /// How often the world's own captain promotes into `environment`: production at
+    /// prod's pace, everything before it at staging's.
+    fn promote_every(&self, environment: &str) -> u64 {
+        match self.topology.role(environment) {
+            Some(Role::Production) => self.scenario.promote_prod_every_secs,
+            _ => self.scenario.promote_staging_every_secs,
         }
     }
 
@@ -633,10 +653,14 @@ impl World {
                 periodic: true,
             },
         );
-        for (environment, every) in [
-            ("staging", self.scenario.promote_staging_every_secs),
-            ("prod", self.scenario.promote_prod_every_secs),
-        ] {
+        let promoted: Vec<(String, u64)> = self.topology.environments()[1..]
+            .iter()
+            .map(|environment| {
+                let every = self.promote_every(&environment.name);
+                (environment.name.clone(), every)
+            })
+            .collect();
+        for (environment, every) in promoted {
             self.schedule(
                 self.start + TimeDelta::seconds(every as i64),
                 Event::Promote {
@@ -700,12 +724,9 @@ impl World {
                 deploy_succeeds,
                 periodic,
             } => {
-                let every = match environment {
-                    "prod" => self.scenario.promote_prod_every_secs,
-                    _ => self.scenario.promote_staging_every_secs,
-                };
-                if !(periodic && self.captain_is_active(environment, at, every)) {
-                    self.promote(at, environment, sha, deploy_succeeds);
+                let every = self.promote_every(&environment);
+                if !(periodic && self.captain_is_active(&environment, at, every)) {
+                    self.promote(at, &environment, sha, deploy_succeeds);
                 }
                 if periodic {
                     self.schedule(
@@ -811,16 +832,24 @@ impl World {
         let sha = commit.sha.clone();
         self.commit_index.insert(sha.clone(), index);
         self.commits.push(commit);
-        self.branches.insert("main".to_string(), sha.clone());
+        let trunk = self.topology.trunk().to_string();
+        self.branches.insert(trunk.clone(), sha.clone());
         // The first commit is where every branch begins.
         if index == 0 {
-            self.branches.insert("staging".to_string(), sha.clone());
-            self.branches.insert("prod".to_string(), sha.clone());
+            let branches: Vec<String> = self
+                .topology
+                .environments()
+                .iter()
+                .map(|e| e.branch.clone())
+                .collect();
+            for branch in branches {
+                self.branches.insert(branch, sha.clone());
+            }
         }
         let flaky = self.scenario.e2e_flake_probability;
         self.start_run(
             at + TimeDelta::seconds(2),
-            "main",
+            &trunk,
             &sha,
             author,
             flaky,
@@ -1038,16 +1067,15 @@ impl World {
         let (branch, sha) = (run.branch.clone(), run.head_sha.clone());
         // A forced move or a dispatched deploy may deploy an older commit (a rollback).
         let forced = self.deploy_even_if_older.remove(&run_id) || dispatched_to.is_some();
-        let Some((environment, _, services)) =
-            ENVIRONMENTS
-                .iter()
-                .find(|(name, b, _)| match &dispatched_to {
-                    Some(target) => name == target,
-                    None => *b == branch,
-                })
+        let target = match &dispatched_to {
+            Some(target) => self.topology.find(target),
+            None => self.topology.by_branch(&branch),
+        };
+        let Some((environment, services)) = target.map(|e| (e.name.clone(), e.services.clone()))
         else {
             return;
         };
+        let environment = environment.as_str();
         // Never deploy a commit older than what the environment already runs.
         let index_of = |sha: &str| self.commit_index.get(sha).copied();
         if !forced
@@ -1090,12 +1118,11 @@ impl World {
         }
         let id = self.next_deployment_id;
         self.next_deployment_id += 1 + (id % 5);
-        let git_ref = ENVIRONMENTS
-            .iter()
-            .find(|(_, _, services)| services.contains(&environment))
-            .map(|(_, branch, _)| branch.to_string())
+        let owner = self.topology.by_service(environment);
+        let git_ref = owner
+            .map(|e| e.branch.clone())
             .unwrap_or_else(|| sha.to_string());
-        let production = environment.starts_with("prod");
+        let production = owner.is_some_and(|e| e.name == self.topology.production().name);
         self.deployments.push(DeploymentRecord {
             id,
             sha: sha.to_string(),
@@ -1208,20 +1235,14 @@ impl World {
         sha: Option<String>,
         deploy_succeeds: bool,
     ) {
-        let Some((_, branch, _)) = ENVIRONMENTS
-            .iter()
-            .find(|(name, _, _)| *name == environment)
-        else {
+        let Some(branch) = self.topology.find(environment).map(|e| e.branch.clone()) else {
             return;
         };
-        let source = match environment {
-            "prod" => "staging",
-            _ => "dev",
-        };
-        let Some(sha) = sha.or_else(|| self.deployed_sha(source)) else {
+        let source = self.topology.source_of(environment).map(|e| e.name.clone());
+        let Some(sha) = sha.or_else(|| source.and_then(|source| self.deployed_sha(&source))) else {
             return;
         };
-        let current = self.branches.get(*branch).cloned();
+        let current = self.branches.get(&branch).cloned();
         let (Some(target), Some(current_index)) = (
             self.commit_index.get(&sha).copied(),
             current
@@ -1245,7 +1266,7 @@ impl World {
                 .insert((branch.to_string(), sha.clone()), false);
         }
         let actor = self.commits[target].author.clone();
-        self.start_run(at + TimeDelta::seconds(2), branch, &sha, actor, 0.0, None);
+        self.start_run(at + TimeDelta::seconds(2), &branch, &sha, actor, 0.0, None);
     }
 
     /// Whether someone acts on `environment` through the API: its lock ref is held, or a
@@ -1259,18 +1280,13 @@ impl World {
         {
             return true;
         }
-        let Some((_, _, services)) = ENVIRONMENTS
-            .iter()
-            .find(|(name, _, _)| *name == environment)
-        else {
+        let Some(services) = self.topology.find(environment).map(|e| &e.services) else {
             return false;
         };
         let client = api_client_actor();
         let since = at - TimeDelta::seconds(every as i64);
         self.deployments.iter().rev().any(|d| {
-            d.creator.id == client.id
-                && d.created_at > since
-                && services.contains(&d.environment.as_str())
+            d.creator.id == client.id && d.created_at > since && services.contains(&d.environment)
         })
     }
 
@@ -1298,10 +1314,7 @@ impl World {
 
     /// The commit of an environment's latest successful deployment (its first service).
     pub fn deployed_sha(&self, environment: &str) -> Option<String> {
-        let (_, _, services) = ENVIRONMENTS
-            .iter()
-            .find(|(name, _, _)| *name == environment)?;
-        let service = services.first()?;
+        let service = self.topology.find(environment)?.services.first()?;
         self.deployments
             .iter()
             .rev()
@@ -1384,7 +1397,7 @@ impl World {
     pub fn email_degraded(&self, environment: &str, now: DateTime<Utc>) -> bool {
         let every = self.scenario.email_degraded_every_secs as i64;
         let lasts = self.scenario.email_degraded_for_secs as i64;
-        if environment != "staging" || every <= 0 {
+        if environment != self.topology.pre_production().name || every <= 0 {
             return false;
         }
         let since_start = (now - self.start).num_seconds();
@@ -1566,7 +1579,7 @@ impl World {
             return Ok(());
         }
         self.branches.insert(branch.to_string(), sha.to_string());
-        if ENVIRONMENTS.iter().any(|(_, b, _)| *b == branch) {
+        if self.topology.by_branch(branch).is_some() {
             let actor = self.commits[target].author.clone();
             self.start_run(
                 self.now + TimeDelta::seconds(2),
@@ -1666,9 +1679,11 @@ impl World {
             .ok_or_else(|| WriteError::UnknownRef(request.git_ref.clone()))?;
         let id = self.next_deployment_id;
         self.next_deployment_id += 1 + (id % 5);
-        let production = request
-            .production
-            .unwrap_or_else(|| request.environment.starts_with("prod"));
+        let production = request.production.unwrap_or_else(|| {
+            self.topology
+                .by_service(&request.environment)
+                .is_some_and(|e| e.name == self.topology.production().name)
+        });
         self.deployments.push(DeploymentRecord {
             id,
             sha,
@@ -1697,7 +1712,7 @@ impl World {
             return Err(WriteError::UnknownSha);
         }
         if let Some(environment) = deploy_to
-            && !ENVIRONMENTS.iter().any(|(name, _, _)| *name == environment)
+            && !self.topology.contains(environment)
         {
             return Err(WriteError::UnknownEnvironment(environment.to_string()));
         }
@@ -1945,10 +1960,10 @@ impl World {
     /// success, over the environment's first service (prod: the web service, not the worker).
     /// Consecutive deployments of one commit make one period.
     pub fn running_history(&self, environment: &str) -> RunningHistory {
-        let service = ENVIRONMENTS
-            .iter()
-            .find(|(name, _, _)| *name == environment)
-            .and_then(|(_, _, services)| services.first());
+        let service = self
+            .topology
+            .find(environment)
+            .and_then(|e| e.services.first());
         let mut live: Vec<(DateTime<Utc>, &DeploymentRecord)> = self
             .deployments
             .iter()
@@ -2000,16 +2015,13 @@ impl World {
     /// Whether `sha` was deployed to `environment` (any of its services) and something else
     /// runs there now: a commit that was rolled back, or replaced before it went live.
     fn was_replaced_in(&self, environment: &str, sha: &str) -> bool {
-        let Some((_, _, services)) = ENVIRONMENTS
-            .iter()
-            .find(|(name, _, _)| *name == environment)
-        else {
+        let Some(services) = self.topology.find(environment).map(|e| &e.services) else {
             return false;
         };
         let deployed_before = self
             .deployments
             .iter()
-            .any(|d| d.sha == sha && services.contains(&d.environment.as_str()));
+            .any(|d| d.sha == sha && services.contains(&d.environment));
         deployed_before && self.deployed_sha(environment).as_deref() != Some(sha)
     }
 

@@ -261,3 +261,42 @@ pub async fn submit_and_wait(
         other => Err(other),
     }
 }
+
+impl Bench {
+    /// A bench for a config file from `examples/`: the world takes its environments, and the
+    /// file's text is pointed at the sandbox the way `shipdeck demo --config` does it.
+    pub async fn from_example(name: &str, scenario: Scenario) -> Bench {
+        use shipdeck::sandbox::demo_config::{
+            DemoRun, SandboxAddresses, environments_of, retarget,
+        };
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples")
+            .join(name);
+        let written = shipdeck::config::load_file(&path)
+            .unwrap_or_else(|e| panic!("{} does not load: {e}", path.display()));
+        let text = std::fs::read_to_string(&path).expect("the example reads");
+        let scenario = scenario
+            .for_environments(environments_of(&written))
+            .expect("the sandbox can run the example's environments");
+        let sandbox = start_with(scenario).await;
+        let clock = sandbox.clock().clone();
+        let run = DemoRun {
+            state_dir: std::env::temp_dir().display().to_string(),
+            world_at: clock.now(),
+            wall_at: chrono::Utc::now(),
+            speed: 1.0,
+        };
+        let retargeted =
+            retarget(&text, &SandboxAddresses::of(&sandbox), &run).expect("the example retargets");
+        let mut config = shipdeck::config::parse_str(&retargeted.text, name)
+            .unwrap_or_else(|e| panic!("the retargeted {name} does not parse: {e:?}"));
+        // Tests run on a manual clock: the world's, not a scaled one.
+        config.simulated_clock = None;
+        clock.advance(Duration::from_secs(30 * 60));
+        Bench {
+            sandbox,
+            clock,
+            config: Arc::new(config),
+        }
+    }
+}
