@@ -14,6 +14,7 @@ use serde_spanned::Spanned;
 use crate::config::doc_map::{DocumentMap, Seg, index, key};
 use crate::config::error::{ConfigError, Position};
 use crate::config::load::NO_ENVIRONMENTS;
+use crate::model::errors::ERROR_HISTORY_MINUTES;
 use crate::config::token_shape::{is_variable_name, looks_like_token, redact_tokens};
 use crate::config::types::{
     Config, FREEZE_BOTH, FREEZE_NEITHER, FlowStepConfig, HumanDuration, NotifierKindConfig,
@@ -774,6 +775,20 @@ impl Checker<'_, '_> {
                     if duration.get() < Duration::from_secs(60) {
                         self.report_in(env_name, &at(name), "must be at least 1 minute");
                     }
+                }
+                // The error rate is judged from the per-minute history the engine keeps; a
+                // longer span would lose its baseline partway and judge nothing.
+                let kept = Duration::from_secs(ERROR_HISTORY_MINUTES as u64 * 60);
+                if verify.window.get() + verify.baseline.get() > kept {
+                    self.report_in(
+                        env_name,
+                        &at("window"),
+                        format!(
+                            "window and baseline together must fit in the {} hours of \
+                             per-minute errors shipdeck keeps",
+                            ERROR_HISTORY_MINUTES / 60
+                        ),
+                    );
                 }
                 if !(verify.max_increase.is_finite()
                     && verify.max_increase > TOLERATED_DRIFT

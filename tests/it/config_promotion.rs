@@ -205,6 +205,12 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
             "16:10: [environment.verify] window (environment \"prod\"): must be at least 1 minute",
         ),
         (
+            "a window longer than the error history",
+            three("[environment.verify]\nwindow = \"48h\"\n"),
+            "16:10: [environment.verify] window (environment \"prod\"): window and baseline \
+             together must fit in the 6 hours of per-minute errors shipdeck keeps",
+        ),
+        (
             "a typo in the verify table",
             three("[environment.verify]\nauto_rolback = false\n"),
             "16:1: unknown key `auto_rolback` in [environment.verify]; did you mean `auto_rollback`?",
