@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use super::auto::HoldPrompt;
+use super::auto::{HoldPrompt, PromptOutcome};
 use crate::engine::commands::{ActionRequest, ActionSender, Origin};
 use crate::engine::holds::HoldRequest;
 use crate::model::{
@@ -917,12 +917,12 @@ impl App {
             )
         {
             match prompt.update(&msg, &self.actor) {
-                Err(()) => self.hold_prompt = None,
-                Ok(Some(request)) => {
+                PromptOutcome::Closed => self.hold_prompt = None,
+                PromptOutcome::Ask(request) => {
                     self.hold_prompt = None;
                     return Effect::Hold(request);
                 }
-                Ok(None) => {}
+                PromptOutcome::Open => {}
             }
             return if *self == before {
                 Effect::None

@@ -93,6 +93,16 @@ pub const RESUME_KEYMAP: &[Binding] = &[
     },
 ];
 
+/// What a message did to the popup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PromptOutcome {
+    Open,
+    /// Closed with nothing asked.
+    Closed,
+    /// Closed, asking for this change.
+    Ask(HoldRequest),
+}
+
 /// The popup `a` opens on an auto environment.
 #[derive(Debug, Clone, PartialEq)]
 pub enum HoldPrompt {
@@ -149,60 +159,59 @@ impl HoldPrompt {
         }
     }
 
-    /// Applies a message. `Err(())`: the popup closes with nothing asked; `Ok(Some(_))`: it
-    /// closes and asks for this change; `Ok(None)`: it stays open.
-    pub fn update(&mut self, msg: &Msg, actor: &str) -> Result<Option<HoldRequest>, ()> {
+    /// Applies a message: the popup stays open, closes, or closes asking for a change.
+    pub fn update(&mut self, msg: &Msg, actor: &str) -> PromptOutcome {
         match self {
             HoldPrompt::Hold {
                 environment,
                 reason,
             } => match msg {
-                Msg::Cancel => Err(()),
+                Msg::Cancel => PromptOutcome::Closed,
                 Msg::Type(c) if typeable(*c) && reason.chars().count() < MAX_TYPED_CHARS => {
                     reason.push(*c);
-                    Ok(None)
+                    PromptOutcome::Open
                 }
                 Msg::Erase => {
                     reason.pop();
-                    Ok(None)
+                    PromptOutcome::Open
                 }
-                Msg::Activate if !reason.trim().is_empty() => Ok(Some(HoldRequest {
+                Msg::Activate if !reason.trim().is_empty() => PromptOutcome::Ask(HoldRequest {
                     environment: environment.as_str().to_string(),
                     actor: actor.to_string(),
                     change: HoldChange::Hold {
                         reason: reason.trim().to_string(),
                     },
-                })),
-                _ => Ok(None),
+                }),
+                _ => PromptOutcome::Open,
             },
             HoldPrompt::Resume {
                 environment,
                 choice,
                 ..
             } => match msg {
-                Msg::Cancel => Err(()),
+                Msg::Cancel => PromptOutcome::Closed,
                 Msg::ChooseYes => {
                     *choice = Choice::Yes;
-                    Ok(None)
+                    PromptOutcome::Open
                 }
                 Msg::ChooseNo => {
                     *choice = Choice::No;
-                    Ok(None)
+                    PromptOutcome::Open
                 }
                 Msg::ToggleChoice => {
                     *choice = match choice {
                         Choice::No => Choice::Yes,
                         Choice::Yes => Choice::No,
                     };
-                    Ok(None)
+                    PromptOutcome::Open
                 }
-                Msg::Activate if *choice == Choice::Yes => Ok(Some(HoldRequest {
+                Msg::Activate if *choice == Choice::Yes => PromptOutcome::Ask(HoldRequest {
                     environment: environment.as_str().to_string(),
                     actor: actor.to_string(),
                     change: HoldChange::Resume { reason: None },
-                })),
-                Msg::Activate => Err(()),
-                _ => Ok(None),
+                }),
+                Msg::Activate => PromptOutcome::Closed,
+                _ => PromptOutcome::Open,
             },
         }
     }
@@ -411,16 +420,21 @@ mod tests {
         let mut prompt = HoldPrompt::for_decision(&env, &decision);
         assert_eq!(
             prompt.update(&Msg::Activate, "ana"),
-            Ok(None),
+            PromptOutcome::Open,
             "no reason yet"
         );
         for c in "INC-7".chars() {
             let msg = prompt.msg_for_key(&key(KeyCode::Char(c))).unwrap();
-            assert_eq!(prompt.update(&msg, "ana"), Ok(None));
+            assert_eq!(prompt.update(&msg, "ana"), PromptOutcome::Open);
         }
-        assert_eq!(prompt.update(&Msg::Type('\u{1b}'), "ana"), Ok(None));
+        assert_eq!(
+            prompt.update(&Msg::Type('\u{1b}'), "ana"),
+            PromptOutcome::Open
+        );
         let enter = prompt.msg_for_key(&key(KeyCode::Enter)).unwrap();
-        let asked = prompt.update(&enter, "ana").unwrap().expect("a request");
+        let PromptOutcome::Ask(asked) = prompt.update(&enter, "ana") else {
+            panic!("expected a request")
+        };
         assert_eq!(
             asked.change,
             HoldChange::Hold {
@@ -429,7 +443,7 @@ mod tests {
         );
         assert_eq!(asked.environment, "staging");
         let mut prompt = HoldPrompt::for_decision(&env, &decision);
-        assert_eq!(prompt.update(&Msg::Cancel, "ana"), Err(()));
+        assert_eq!(prompt.update(&Msg::Cancel, "ana"), PromptOutcome::Closed);
     }
 
     fn snapshot_with_auto_staging(decision: AutoDecision) -> crate::model::Snapshot {
@@ -559,11 +573,17 @@ mod tests {
             },
         };
         let mut prompt = HoldPrompt::for_decision(&env, &decision);
-        assert_eq!(prompt.update(&Msg::Activate, "ana"), Err(()), "No closes");
+        assert_eq!(
+            prompt.update(&Msg::Activate, "ana"),
+            PromptOutcome::Closed,
+            "No closes"
+        );
         let mut prompt = HoldPrompt::for_decision(&env, &decision);
         let y = prompt.msg_for_key(&key(KeyCode::Char('y'))).unwrap();
-        assert_eq!(prompt.update(&y, "ana"), Ok(None));
-        let asked = prompt.update(&Msg::Activate, "ana").unwrap().unwrap();
+        assert_eq!(prompt.update(&y, "ana"), PromptOutcome::Open);
+        let PromptOutcome::Ask(asked) = prompt.update(&Msg::Activate, "ana") else {
+            panic!("expected a request")
+        };
         assert_eq!(asked.change, HoldChange::Resume { reason: None });
         assert_eq!(prompt.msg_for_key(&key(KeyCode::Char('x'))), None);
     }
