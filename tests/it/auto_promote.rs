@@ -261,6 +261,12 @@ async fn a_hold_set_by_one_engine_stops_another_until_it_is_resumed() {
     let hold_view = held.hold().expect("held");
     assert_eq!(hold_view.by.as_str(), "captain@test-host");
     assert_eq!(hold_view.reason.as_str(), "INC-42: checkout errors");
+    // A read-only screen shows the hold too (it reads the same ref), and cannot change it.
+    let watcher = bench.engine(None);
+    assert!(watcher.actions().is_none());
+    let (seen, _) = wait_auto(&watcher, |a, _| matches!(a, AutoDecision::Held { .. })).await;
+    assert_eq!(seen.hold(), Some(hold_view));
+    watcher.shutdown().await;
     // A second hold is refused: one is enough, and it says whose it is.
     let again = engine_b
         .actions()
