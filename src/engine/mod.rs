@@ -4,7 +4,8 @@
 //!
 //! Pure decisions live in submodules and are tested there: [`stages`] (jobs to pipeline
 //! stages), [`schedule`] (when to poll next), [`store`] (applying updates, what counts as
-//! a change) and [`delivery`] (the delivery figures from the deployment history).
+//! a change), [`delivery`] (the delivery figures from the deployment history) and
+//! [`auto_promote`] (whether an auto environment promotes its candidate now).
 
 pub mod audit;
 pub mod auto_promote;
