@@ -339,6 +339,10 @@ pub struct PromotionConfig {
     /// High-risk changes need an approving review by someone other than the author.
     #[serde(default)]
     pub require_review: bool,
+    /// Promote by itself, once per candidate, when every gate passes (freezes and high-risk
+    /// changes still wait for a person).
+    #[serde(default)]
+    pub auto_promote: bool,
     /// `workflow-dispatch`: the workflow file to run (e.g. `deploy.yml`).
     pub workflow: Option<String>,
     /// `workflow-dispatch`: inputs passed to the workflow.

@@ -94,6 +94,8 @@ pub type Envelope = (ActionRequest, oneshot::Sender<Submitted>);
 #[derive(Debug, Clone)]
 pub struct ActionSender {
     pub(crate) tx: mpsc::Sender<Envelope>,
+    /// Where holds of auto-promotion go (a write too: the hold lives in GitHub).
+    pub(crate) holds: Option<mpsc::Sender<super::holds::HoldEnvelope>>,
 }
 
 impl ActionSender {
@@ -101,7 +103,29 @@ impl ActionSender {
     /// requests from. A capacity of 0 is taken as 1.
     pub fn channel(capacity: usize) -> (ActionSender, mpsc::Receiver<Envelope>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        (ActionSender { tx }, rx)
+        (ActionSender { tx, holds: None }, rx)
+    }
+
+    /// The same sender, with holds of auto-promotion going to `holds`.
+    pub(crate) fn with_holds(self, holds: mpsc::Sender<super::holds::HoldEnvelope>) -> Self {
+        ActionSender {
+            holds: Some(holds),
+            ..self
+        }
+    }
+
+    /// Holds or resumes auto-promotion; answers what was done, or why nothing was.
+    pub async fn hold(
+        &self,
+        request: super::holds::HoldRequest,
+    ) -> Result<Result<String, String>, SubmitError> {
+        let holds = self.holds.as_ref().ok_or(SubmitError::Stopped)?;
+        let (reply_tx, reply_rx) = oneshot::channel();
+        holds
+            .send((request, reply_tx))
+            .await
+            .map_err(|_| SubmitError::Stopped)?;
+        reply_rx.await.map_err(|_| SubmitError::Stopped)
     }
 
     /// Submits a request; answers once the gates have been evaluated.

@@ -309,6 +309,9 @@ pub fn audit_entry(
         action_id: SafeText::with_max(&plan.id, 80),
         event: SafeText::new(match (plan.kind, plan.origin) {
             (ActionKind::Rollback, super::commands::Origin::Auto) => "auto_rollback",
+            (ActionKind::Promote, super::commands::Origin::Auto) => {
+                super::auto_promote::AUTO_PROMOTE_EVENT
+            }
             (kind, _) => kind.word(),
         }),
         actor: SafeText::with_max(&plan.actor, 60),

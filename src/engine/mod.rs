@@ -4,9 +4,12 @@
 //!
 //! Pure decisions live in submodules and are tested there: [`stages`] (jobs to pipeline
 //! stages), [`schedule`] (when to poll next), [`store`] (applying updates, what counts as
-//! a change) and [`delivery`] (the delivery figures from the deployment history).
+//! a change), [`delivery`] (the delivery figures from the deployment history) and
+//! [`auto_promote`] (whether an auto environment promotes its candidate now).
 
 pub mod audit;
+pub mod auto_promote;
+mod auto_promoter;
 pub mod commands;
 pub mod delivery;
 pub mod diagnosis;
@@ -14,6 +17,7 @@ pub mod executor;
 pub mod facts;
 pub mod gates;
 pub mod guard;
+pub mod holds;
 pub mod incident;
 pub mod journal;
 pub mod plan;
@@ -161,6 +165,8 @@ impl Engine {
                 let writers = build_writers(&options, write.write_timeout)?;
                 let writers_for_triage = writers.clone();
                 let writers_for_red_watch = writers.clone();
+                let writers_for_holds = writers.clone();
+                let host = write.host.clone();
                 let retry = write.notify_retry;
                 let (sender, recorder) = releases::start_write_side(
                     Arc::clone(&options.config),
@@ -202,6 +208,39 @@ impl Engine {
                             notifiers: notifier_targets(&options),
                             http: reqwest::Client::new(),
                             retry,
+                        },
+                        snapshot_rx.clone(),
+                        shutdown_rx.clone(),
+                    )));
+                }
+                // Auto-promotion acts, so it too exists only beside a write side.
+                let (hold_tx, hold_rx) = holds::hold_channel();
+                tasks.push(runtime.spawn(holds::hold_loop(
+                    holds::HoldContext {
+                        config: Arc::clone(&options.config),
+                        clock: options.clock.clone(),
+                        readers: triage_readers.clone(),
+                        writers: writers_for_holds,
+                        recorder: Arc::clone(&recorder),
+                        host: host.clone(),
+                    },
+                    hold_rx,
+                    shutdown_rx.clone(),
+                )));
+                let sender = sender.with_holds(hold_tx);
+                if options
+                    .config
+                    .environments
+                    .iter()
+                    .any(auto_promoter::is_auto)
+                {
+                    tasks.push(runtime.spawn(auto_promoter::auto_promote_loop(
+                        auto_promoter::PromoterContext {
+                            config: Arc::clone(&options.config),
+                            clock: options.clock.clone(),
+                            actions: sender.clone(),
+                            readers: triage_readers.clone(),
+                            recorder: Arc::clone(&recorder),
                         },
                         snapshot_rx.clone(),
                         shutdown_rx.clone(),

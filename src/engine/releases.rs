@@ -14,6 +14,7 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use super::auto_promoter::{AutoCache, auto_decision};
 use super::commands::{ActionRequest, ActionSender, Envelope, Submitted};
 use super::executor::{
     ExecContext, ExecTiming, Recorder, memo_from_records, run_action, started_entry,
@@ -100,6 +101,7 @@ pub(crate) async fn preview_loop(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut caches: Vec<FactsCache> = readers.iter().map(|_| FactsCache::default()).collect();
+    let mut auto_caches: Vec<AutoCache> = readers.iter().map(|_| AutoCache::default()).collect();
     loop {
         let snapshot = snapshots.borrow_and_update().clone();
         for index in 0..config.environments.len() {
@@ -109,8 +111,26 @@ pub(crate) async fn preview_loop(
             let Some(cache) = caches.get_mut(index) else {
                 continue;
             };
-            let update = preview_update(&config, index, &snapshot, github, cache, &clock).await;
+            let Some(auto_cache) = auto_caches.get_mut(index) else {
+                continue;
+            };
+            let (update, auto) =
+                preview_update(&config, index, &snapshot, github, cache, auto_cache, &clock).await;
             if store.send(update.into()).await.is_err() {
+                return;
+            }
+            if let Some(decision) = auto
+                && store
+                    .send(
+                        ReleaseUpdate::Auto {
+                            env: index,
+                            decision: Some(decision),
+                        }
+                        .into(),
+                    )
+                    .await
+                    .is_err()
+            {
                 return;
             }
         }
@@ -127,12 +147,13 @@ async fn preview_update(
     snapshot: &Snapshot,
     github: &GithubClient,
     cache: &mut FactsCache,
+    auto_cache: &mut AutoCache,
     clock: &Clock,
-) -> ReleaseUpdate {
+) -> (ReleaseUpdate, Option<crate::model::AutoDecision>) {
     let name = config.environments[index].name.get_ref().clone();
     let lock = github.lock(&name).await.ok().flatten();
     let now = clock.now();
-    let promotion = facts::promotion_view(
+    let view = facts::promotion_view(
         config,
         index,
         snapshot,
@@ -143,8 +164,9 @@ async fn preview_update(
         None,
         None,
     )
-    .await
-    .map(|view| view.preview);
+    .await;
+    let auto = auto_decision(config, index, snapshot, github, view.as_ref(), auto_cache).await;
+    let promotion = view.map(|view| view.preview);
     let has_deploys = snapshot
         .environments
         .get(index)
@@ -164,12 +186,13 @@ async fn preview_update(
     } else {
         None
     };
-    ReleaseUpdate::Preview {
+    let update = ReleaseUpdate::Preview {
         env: index,
         promotion,
         rollback,
         lock,
-    }
+    };
+    (update, auto)
 }
 
 /// The write side's shared state.
@@ -299,7 +322,7 @@ pub(crate) fn start_write_side(
             );
         }
     }));
-    Ok((ActionSender { tx }, recorder_out))
+    Ok((ActionSender { tx, holds: None }, recorder_out))
 }
 
 /// Takes an exclusive advisory lock on a journal file: held for the life of the instance, so

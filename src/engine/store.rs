@@ -65,6 +65,11 @@ pub enum ReleaseUpdate {
         rollback: Option<ActionPreview>,
         lock: Option<LockView>,
     },
+    /// What auto-promotion does in `env` (`None`: it does not promote by itself).
+    Auto {
+        env: usize,
+        decision: Option<crate::model::AutoDecision>,
+    },
     /// An action's steps changed.
     Activity {
         env: usize,
@@ -205,6 +210,14 @@ impl Store {
                 release.promotion = promotion;
                 release.rollback = rollback;
                 release.lock = lock;
+                changed
+            }
+            ReleaseUpdate::Auto { env, decision } => {
+                let Some(env) = self.state.environments.get_mut(env) else {
+                    return false;
+                };
+                let changed = env.release.auto != decision;
+                env.release.auto = decision;
                 changed
             }
             ReleaseUpdate::Activity { env, progress } => {

@@ -299,4 +299,7 @@ pub struct ReleaseState {
     pub activity: Option<ActionProgress>,
     /// Changing this environment needs its name typed in the confirmation (production).
     pub confirm_by_name: bool,
+    /// What auto-promotion does here (absent: the environment does not promote by itself).
+    #[serde(default)]
+    pub auto: Option<super::AutoDecision>,
 }

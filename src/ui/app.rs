@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+use super::auto::{HoldPrompt, PromptOutcome};
 use crate::engine::commands::{ActionRequest, ActionSender, Origin};
+use crate::engine::holds::HoldRequest;
 use crate::model::{
     ActionKind, ActionPreview, ActionResult, Gate, GateKind, GateState, ReleaseState, SafeText,
     Snapshot,
@@ -49,6 +51,8 @@ pub enum Msg {
     Rollback,
     /// Ask to re-run the failed CI jobs of the focused environment's branch head.
     Rerun,
+    /// Hold the focused environment's auto-promotion (asks for a reason), or resume it.
+    AutoHold,
     /// Confirmation: choose "No" / "Yes", or the other one.
     ChooseNo,
     ChooseYes,
@@ -91,6 +95,8 @@ pub enum Effect {
     Submit(ActionRequest),
     /// Ask the engine to re-run the failed CI jobs of this environment.
     Rerun(String),
+    /// Ask the engine to hold or resume an environment's auto-promotion.
+    Hold(HoldRequest),
     /// Load and show the next theme.
     NextTheme,
 }
@@ -127,6 +133,10 @@ pub enum Answer {
     /// What came of `R`: what happened, or why nothing did.
     Rerun {
         environment: SafeText,
+        result: Result<SafeText, SafeText>,
+    },
+    /// What came of `a`: what was done, or why nothing was.
+    Hold {
         result: Result<SafeText, SafeText>,
     },
 }
@@ -198,6 +208,8 @@ impl Answer {
                 environment,
                 result: Err(why),
             } => (format!("{environment}: no re-run: {why}"), true),
+            Answer::Hold { result: Ok(text) } => (text.as_str().to_string(), false),
+            Answer::Hold { result: Err(why) } => (format!("nothing held or resumed: {why}"), true),
         }
     }
 }
@@ -227,7 +239,7 @@ pub enum KeyPattern {
 }
 
 impl KeyPattern {
-    fn matches(self, key: &KeyEvent) -> bool {
+    pub(crate) fn matches(self, key: &KeyEvent) -> bool {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         match self {
             KeyPattern::Code(code) => !ctrl && key.code == code,
@@ -368,6 +380,14 @@ const ACTION_KEYMAP: &[Binding] = &[
         description: "re-run the failed CI jobs (tier-1 failures only)",
         footer: Some("re-run"),
         msg: Msg::Rerun,
+    },
+    // Listed only while the focused environment promotes by itself (App::main_bindings).
+    Binding {
+        keys: &[KeyPattern::Char('a')],
+        label: "a",
+        description: "hold auto-promotion here (asks for a reason), or resume it",
+        footer: Some("hold/resume auto"),
+        msg: Msg::AutoHold,
     },
 ];
 
@@ -722,6 +742,7 @@ pub struct App {
     confirmation: Option<Confirmation>,
     status: Option<Status>,
     footer: bool,
+    hold_prompt: Option<HoldPrompt>,
 }
 
 impl App {
@@ -756,6 +777,7 @@ impl App {
             confirmation: None,
             status: None,
             footer: true,
+            hold_prompt: None,
         }
     }
 
@@ -806,8 +828,28 @@ impl App {
         self.status.as_ref()
     }
 
+    pub fn hold_prompt(&self) -> Option<&HoldPrompt> {
+        self.hold_prompt.as_ref()
+    }
+
+    /// What auto-promotion does in the focused environment (`None`: not an auto one).
+    fn focused_auto(&self) -> Option<&crate::model::AutoDecision> {
+        self.releases.get(self.focus)?.release.auto.as_ref()
+    }
+
+    /// The main screen's bindings: the keymap's, with `a` only where it can act.
+    pub fn main_bindings(&self) -> Vec<&'static Binding> {
+        self.keymap
+            .bindings()
+            .filter(|b| b.msg != Msg::AutoHold || self.focused_auto().is_some())
+            .collect()
+    }
+
     /// The bindings that answer keys right now, for the footer and the help.
     pub fn active_bindings(&self) -> Vec<&'static Binding> {
+        if let Some(prompt) = &self.hold_prompt {
+            return prompt.bindings().iter().collect();
+        }
         match &self.confirmation {
             Some(c) if c.field.is_some() => FIELD_KEYMAP.iter().collect(),
             // Only the keys that can do something now: `o` with a failing freeze, `b` with
@@ -820,7 +862,7 @@ impl App {
                     _ => true,
                 })
                 .collect(),
-            None => self.keymap.bindings().collect(),
+            None => self.main_bindings(),
         }
     }
 
@@ -830,8 +872,14 @@ impl App {
         if key.kind == KeyEventKind::Release {
             return None;
         }
+        if let Some(prompt) = &self.hold_prompt {
+            return prompt.msg_for_key(key);
+        }
         match &self.confirmation {
-            None => self.keymap.msg_for_key(key),
+            None => self
+                .keymap
+                .msg_for_key(key)
+                .filter(|m| *m != Msg::AutoHold || self.focused_auto().is_some()),
             Some(c) if c.field.is_some() => lookup(FIELD_KEYMAP, key).or_else(|| match key.code {
                 KeyCode::Char(ch) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
                     Some(Msg::Type(ch))
@@ -862,6 +910,26 @@ impl App {
     pub fn update(&mut self, msg: Msg) -> Effect {
         let before = self.clone();
         let count = self.environment_count;
+        if let Some(prompt) = self.hold_prompt.as_mut()
+            && !matches!(
+                msg,
+                Msg::Snapshot(_) | Msg::EnvironmentCount(_) | Msg::Answer(_) | Msg::Quit
+            )
+        {
+            match prompt.update(&msg, &self.actor) {
+                PromptOutcome::Closed => self.hold_prompt = None,
+                PromptOutcome::Ask(request) => {
+                    self.hold_prompt = None;
+                    return Effect::Hold(request);
+                }
+                PromptOutcome::Open => {}
+            }
+            return if *self == before {
+                Effect::None
+            } else {
+                Effect::Redraw
+            };
+        }
         match msg {
             Msg::Quit => return Effect::Quit,
             Msg::FocusNext if count > 0 => self.set_focus((self.focus + 1) % count),
@@ -887,7 +955,15 @@ impl App {
             },
             Msg::EnvironmentCount(n) => self.set_environment_count(n),
             Msg::Snapshot(snapshot) => self.take_snapshot(&snapshot),
-            Msg::Promote | Msg::Rollback | Msg::Rerun if self.read_only() => {}
+            Msg::Promote | Msg::Rollback | Msg::Rerun | Msg::AutoHold if self.read_only() => {}
+            Msg::AutoHold => {
+                if let (Some(decision), Some(env)) =
+                    (self.focused_auto(), self.releases.get(self.focus))
+                    && self.confirmation.is_none()
+                {
+                    self.hold_prompt = Some(HoldPrompt::for_decision(&env.name, decision));
+                }
+            }
             Msg::Rerun => {
                 if let Some(env) = self.releases.get(self.focus) {
                     return Effect::Rerun(env.name.as_str().to_string());
@@ -1309,7 +1385,7 @@ mod tests {
     #[test]
     fn every_binding_is_reachable_by_its_first_key() {
         let (app, _rx) = acting_on(sample());
-        for binding in app.keymap().bindings() {
+        for binding in app.main_bindings() {
             let Some(pattern) = binding.keys.first() else {
                 panic!("binding {} has no keys", binding.label);
             };

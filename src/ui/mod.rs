@@ -15,6 +15,7 @@
 //! at most one draw per [`LoopTiming::min_frame_interval`] (16 ms).
 
 pub mod app;
+pub mod auto;
 pub mod palette;
 #[doc(hidden)]
 pub mod sample;
@@ -190,7 +191,7 @@ pub fn shows_running_time(snapshot: &Snapshot) -> bool {
             .activity
             .as_ref()
             .is_some_and(|a| a.result.is_none());
-        pipeline_running || deploy_running || action_running
+        pipeline_running || deploy_running || action_running || auto::counts_down(env)
     })
 }
 
@@ -327,6 +328,13 @@ where
                                 ));
                             }
                         }
+                        Effect::Hold(request) => {
+                            dirty = true;
+                            // Only an acting App asks; without a sender there is no write.
+                            if let Some(sender) = &options.actions {
+                                tokio::spawn(ask_hold(sender.clone(), request, answers_tx.clone()));
+                            }
+                        }
                         Effect::Submit(request) => {
                             dirty = true;
                             // Only an acting App submits; without a sender there is no write.
@@ -368,6 +376,20 @@ where
             }
         }
     }
+}
+
+/// Asks for a hold or resume and reports what came of it.
+async fn ask_hold(
+    sender: ActionSender,
+    request: crate::engine::holds::HoldRequest,
+    answers: tokio::sync::mpsc::UnboundedSender<Answer>,
+) {
+    let result = match sender.hold(request).await {
+        Ok(Ok(text)) => Ok(SafeText::new(&text)),
+        Ok(Err(why)) => Err(SafeText::new(&why)),
+        Err(error) => Err(SafeText::new(&error.to_string())),
+    };
+    let _ = answers.send(Answer::Hold { result });
 }
 
 /// Asks for a re-run and reports what came of it.

@@ -598,6 +598,7 @@ impl SampleBuilder {
             lock: None,
             activity: None,
             confirm_by_name: false,
+            auto: None,
         }
     }
 
@@ -692,6 +693,7 @@ impl SampleBuilder {
             lock: None,
             activity: None,
             confirm_by_name: false,
+            auto: None,
         }
     }
 
@@ -837,6 +839,7 @@ impl SampleBuilder {
                 reason: Some(SafeText::new("error spike after 9c8b7a6")),
             }),
             confirm_by_name: true,
+            auto: None,
         };
         if !self.running {
             // Quiet: the rollback has ended and let go of the lock.

@@ -100,6 +100,9 @@ pub fn draw(frame: &mut Frame, app: &App, snapshot: &Snapshot, now: DateTime<Utc
         };
         draw_confirmation(frame, body, confirmation, theme);
     }
+    if let Some(prompt) = app.hold_prompt() {
+        super::auto::draw_hold_prompt(frame, body, prompt, theme);
+    }
 }
 
 fn draw_too_small(frame: &mut Frame, area: Rect, theme: &Theme) {
@@ -171,7 +174,7 @@ fn draw_header(
 
 /// Footer entries left out first, in this order, when the footer is wider than the screen
 /// (the help lists them all).
-const FOOTER_DROP_ORDER: [&str; 5] = ["log", "gates", "back", "yes", "details"];
+const FOOTER_DROP_ORDER: [&str; 6] = ["log", "gates", "back", "yes", "details", "hold/resume auto"];
 
 /// The footer: the footer entries of the keys that answer now (focus keys grouped as one),
 /// as many as fit in `width`.
@@ -271,6 +274,7 @@ fn draw_column(
     let narrow = inner.width < WIDE_COLUMN;
 
     let mut top = deploy_lines(env, now, narrow, theme);
+    top.extend(super::auto::auto_lines(env, now, narrow, theme));
     top.extend(activity_lines(env, now, narrow, theme));
     top.extend(verification_lines(
         env,
@@ -1107,7 +1111,7 @@ pub(crate) fn draw_error_chart(
 }
 
 fn draw_help(frame: &mut Frame, body: Rect, app: &App, theme: &Theme) {
-    let bindings: Vec<&Binding> = app.keymap().bindings().collect();
+    let bindings: Vec<&Binding> = app.main_bindings();
     let label_width = bindings
         .iter()
         .map(|b| b.label.chars().count())

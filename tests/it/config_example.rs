@@ -98,12 +98,26 @@ fn example_documents_promotion_rollback_and_freezes() {
         .expect("prod promotion");
     assert_eq!(prod.soak, defaults::soak());
     assert_eq!(prod.high_risk.len(), 3);
+    // Staging promotes by itself; prod writes out the default (a person promotes).
+    assert!(staging.auto_promote);
+    assert!(!prod.auto_promote);
     assert!(config.environments[2].rollback.is_some());
     assert_eq!(config.freezes.len(), 2);
     for freeze in &config.freezes {
         assert!(freeze.window().is_ok());
         assert!(freeze.tz().is_ok());
     }
+}
+
+#[test]
+fn auto_promote_is_off_unless_asked_for_and_a_typo_names_its_place() {
+    let base = "[github]\nrepo = \"acme/shop\"\n\n[[environment]]\nname = \"dev\"\nbranch = \"main\"\nurl = \"https://dev.example.com\"\n\n[[environment]]\nname = \"staging\"\nbranch = \"staging\"\nurl = \"https://staging.example.com\"\n[environment.promotion]\n";
+    let config = shipdeck::config::parse_str(base, "t.toml").expect("parses");
+    let promotion = config.environments[1].promotion.as_ref().unwrap();
+    assert!(!promotion.auto_promote);
+    let typo = format!("{base}auto_promote = \"yes\"\n");
+    let error = shipdeck::config::parse_str(&typo, "t.toml").expect_err("a string is no bool");
+    assert!(error.report().contains("t.toml:14:"), "{}", error.report());
 }
 
 #[test]

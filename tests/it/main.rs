@@ -4,6 +4,7 @@
 mod support;
 
 mod actions_github;
+mod auto_promote;
 mod cli;
 mod cli_act;
 mod client_fixtures;

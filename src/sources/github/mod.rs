@@ -26,7 +26,9 @@ use super::{BoundedCache, SourceError, is_safe_api_url};
 use crate::config::Secret;
 use crate::model::{CommitInfo, JobState, RateLimit, SafeText, ServiceState};
 pub use history::{HISTORY_PAGE, HistoryMemo};
-pub use release::{COMPARISON_COMMITS, Comparison, DeploymentHistoryEntry, LOCK_REF_PREFIX};
+pub use release::{
+    COMPARISON_COMMITS, Comparison, DeploymentHistoryEntry, HOLD_REF_PREFIX, LOCK_REF_PREFIX,
+};
 pub use types::RunSummary;
 use types::{
     WireBranch, WireCommit, WireDeployment, WireDeploymentStatus, WireJobList, WireRunList,

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::types::{WireCommit, WireDeploymentStatus, WireRunList, WireUser, clean_sha};
 use super::{GithubClient, RunSummary, encode};
-use crate::model::{CommitLine, LockView, RunStatus, SafeText, sanitize};
+use crate::model::{CommitLine, HoldView, LockView, RunStatus, SafeText, sanitize};
 use crate::sources::SourceError;
 
 /// Commits listed in a [`Comparison`], newest first; the rest are only counted.
@@ -19,6 +19,8 @@ const COMPARE_FILES_LIMIT: usize = 300;
 const PER_PAGE: usize = 100;
 /// The ref namespace of the promotion locks (`refs/shipdeck/locks/{environment}`).
 pub const LOCK_REF_PREFIX: &str = "shipdeck/locks/";
+/// The ref namespace of the auto-promotion holds (`refs/shipdeck/holds/{environment}`).
+pub const HOLD_REF_PREFIX: &str = "shipdeck/holds/";
 
 /// Two commits compared: what lies between them.
 #[derive(Debug, Clone, PartialEq)]
@@ -170,6 +172,15 @@ struct LockMessage {
     at: DateTime<Utc>,
 }
 
+/// What shipdeck writes into a hold tag's message.
+#[derive(Debug, Clone, Deserialize)]
+struct HoldMessage {
+    actor: String,
+    host: String,
+    reason: String,
+    at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 struct WireReview {
     user: Option<WireUser>,
@@ -289,6 +300,65 @@ impl GithubClient {
         Ok(Some(lock_view(&tag.message)))
     }
 
+    /// Who holds `environment`'s auto-promotion (`None`: nobody). A hold that is a plain
+    /// commit ref or whose tag message shipdeck cannot read still holds, by someone unknown.
+    pub async fn hold(&self, environment: &str) -> Result<Option<HoldView>, SourceError> {
+        let reference: WireRef = match self
+            .get_json(&format!(
+                "{}/git/ref/{HOLD_REF_PREFIX}{}",
+                self.repo_path,
+                encode(environment)
+            ))
+            .await
+        {
+            Ok(reference) => reference,
+            Err(SourceError::Status { status: 404, .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if reference.object.kind != "tag" {
+            return Ok(Some(hold_view("")));
+        }
+        let tag: WireTag = self
+            .get_json(&format!(
+                "{}/git/tags/{}",
+                self.repo_path,
+                encode(&clean_sha(&reference.object.sha))
+            ))
+            .await?;
+        Ok(Some(hold_view(&tag.message)))
+    }
+
+    /// Every deployment of exactly `sha` to `github_environment` (at most one page), newest
+    /// first, each with its states.
+    pub async fn deployments_at(
+        &self,
+        github_environment: &str,
+        sha: &str,
+    ) -> Result<Vec<DeploymentHistoryEntry>, SourceError> {
+        let deployments: Vec<WireHistoryDeployment> = self
+            .get_json(&format!(
+                "{}/deployments?environment={}&sha={}&per_page={PER_PAGE}",
+                self.repo_path,
+                encode(github_environment),
+                encode(sha)
+            ))
+            .await?;
+        let mut found = Vec::with_capacity(deployments.len());
+        for deployment in deployments {
+            if !deployment.sha.eq_ignore_ascii_case(sha) {
+                continue;
+            }
+            let statuses: Vec<WireDeploymentStatus> = self
+                .get_json(&format!(
+                    "{}/deployments/{}/statuses?per_page={PER_PAGE}",
+                    self.repo_path, deployment.id
+                ))
+                .await?;
+            found.push(history_entry(deployment, &statuses));
+        }
+        Ok(found)
+    }
+
     /// The newest `limit` deployments of `github_environment`, newest first, each with its
     /// states.
     pub async fn deployment_history(
@@ -403,6 +473,21 @@ fn lock_view(message: &str) -> LockView {
     }
 }
 
+fn hold_view(message: &str) -> HoldView {
+    match serde_json::from_str::<HoldMessage>(message.trim()) {
+        Ok(hold) => HoldView {
+            by: SafeText::with_max(&format!("{}@{}", hold.actor, hold.host), 120),
+            reason: SafeText::with_max(&hold.reason, 200),
+            since: Some(hold.at),
+        },
+        Err(_) => HoldView {
+            by: SafeText::new("unknown"),
+            reason: SafeText::new("a hold shipdeck cannot read"),
+            since: None,
+        },
+    }
+}
+
 fn history_entry(
     deployment: WireHistoryDeployment,
     statuses: &[WireDeploymentStatus],
@@ -480,6 +565,19 @@ mod tests {
             r#"{"action_id":"a","actor":"\u001b]0;x\u0007eve","host":"h","kind":"promote","at":"2026-11-20T10:00:00Z"}"#,
         );
         assert_eq!(hostile.holder.as_str(), "]0;xeve@h");
+    }
+
+    #[test]
+    fn a_readable_hold_tag_names_who_why_and_since() {
+        let view = hold_view(
+            r#"{"actor":"mona","host":"laptop","reason":"incident \u001b[31mINC-7","environment":"prod","at":"2026-11-20T10:00:00Z"}"#,
+        );
+        assert_eq!(view.by.as_str(), "mona@laptop");
+        assert_eq!(view.reason.as_str(), "incident [31mINC-7");
+        assert!(view.since.is_some());
+        let unreadable = hold_view("held");
+        assert_eq!(unreadable.by.as_str(), "unknown");
+        assert_eq!(unreadable.since, None);
     }
 
     #[test]
