@@ -184,3 +184,58 @@ async fn services_and_workers_runs_three_services_per_environment_and_its_job_fl
     }
     engine.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fully_automated_promotes_staging_by_itself_once() {
+    let bench = Bench::from_example("fully-automated.toml", quiet_scenario()).await;
+    let state = TempDir::new().expect("a temporary directory");
+    let engine = bench.engine(Some(state.path()));
+    let clock = bench.run_clock(STEP);
+    let dev = wait_until_everything_shows(&engine, &bench)
+        .await
+        .environments[0]
+        .deployed()
+        .map(|commit| commit.sha.clone())
+        .expect("dev runs a commit");
+    // Nobody presses a key: staging takes dev's verified commit by itself.
+    let mut snapshots = engine.snapshots();
+    let promoted = tokio::time::timeout(
+        DEADLINE * 2,
+        snapshots.wait_for(|s| s.environments[1].deployed().is_some_and(|c| c.sha == dev)),
+    )
+    .await
+    .is_ok();
+    assert!(promoted, "staging runs {dev}");
+    // Ten more minutes: still one deployment of that commit into staging.
+    let later = bench.clock.now() + chrono::TimeDelta::minutes(10);
+    let mut snapshots = engine.snapshots();
+    let waited = tokio::time::timeout(
+        DEADLINE * 2,
+        snapshots.wait_for(|s| {
+            s.environments[1]
+                .release
+                .promotion
+                .as_ref()
+                .is_some_and(|p| p.evaluated_at > later)
+        }),
+    )
+    .await
+    .is_ok();
+    assert!(waited, "the engine kept judging staging");
+    drop(clock);
+    let ours: Vec<serde_json::Value> = bench
+        .deployments("staging")
+        .await
+        .into_iter()
+        .filter(|d| d["sha"] == dev.as_str())
+        .collect();
+    assert_eq!(ours.len(), 1, "{ours:#?}");
+    let audit = std::fs::read_to_string(state.path().join("audit.jsonl")).expect("an audit log");
+    assert!(
+        audit
+            .lines()
+            .any(|line| line.contains("\"auto_promote\"") && line.contains("staging")),
+        "{audit}"
+    );
+    engine.shutdown().await;
+}
