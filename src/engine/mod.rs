@@ -83,6 +83,18 @@ pub struct EngineHandle {
     reruns: Option<triage::RerunSender>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// Each environment's name and read client, for [`EngineHandle::github_usage`].
+    readers: Vec<(String, Arc<GithubClient>)>,
+}
+
+/// What one environment's GitHub read client has cost so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GithubUsage {
+    pub environment: String,
+    /// Requests sent, 304s included.
+    pub requests: u64,
+    /// Answers that were `304 Not Modified` (no rate limit spent).
+    pub not_modified: u64,
 }
 
 impl Engine {
@@ -154,6 +166,13 @@ impl Engine {
             shutdown_rx.clone(),
         )));
         let triage_readers = readers.clone();
+        let usage_readers = options
+            .config
+            .environments
+            .iter()
+            .map(|env| env.name.get_ref().clone())
+            .zip(readers.iter().cloned())
+            .collect();
         let mut triage_write = None;
         let mut rerun_sender = None;
         let actions = match write {
@@ -257,6 +276,7 @@ impl Engine {
             reruns: rerun_sender,
             shutdown: shutdown_tx,
             tasks,
+            readers: usage_readers,
         })
     }
 }
@@ -275,6 +295,24 @@ impl EngineHandle {
     /// Where `R` (re-run failed CI jobs) goes; `None` for a read-only engine.
     pub fn reruns(&self) -> Option<triage::RerunSender> {
         self.reruns.clone()
+    }
+
+    /// Requests and 304s of each environment's GitHub read client so far.
+    pub fn github_usage(&self) -> Vec<GithubUsage> {
+        self.readers
+            .iter()
+            .map(|(environment, client)| GithubUsage {
+                environment: environment.clone(),
+                requests: client.request_count(),
+                not_modified: client.not_modified_count(),
+            })
+            .collect()
+    }
+
+    /// Asks every task to stop without waiting for them: what [`EngineHandle::shutdown`]
+    /// starts. Actions in flight finish their current step.
+    pub fn request_stop(&self) {
+        self.shutdown.send_replace(true);
     }
 
     /// Stops the pollers, lets the store drain, and waits for all of them.
