@@ -86,7 +86,12 @@ mod tests {
 
     #[test]
     fn loopback_addresses_and_port_zero_are_accepted() {
-        for raw in ["127.0.0.1:9464", "127.0.0.1:0", "[::1]:9464", " 127.0.0.2:80 "] {
+        for raw in [
+            "127.0.0.1:9464",
+            "127.0.0.1:0",
+            "[::1]:9464",
+            " 127.0.0.2:80 ",
+        ] {
             assert!(loopback_addr(raw).is_ok(), "{raw}");
         }
     }

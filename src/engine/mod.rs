@@ -83,8 +83,25 @@ pub struct EngineHandle {
     reruns: Option<triage::RerunSender>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
-    /// Each environment's name and read client, for [`EngineHandle::github_usage`].
-    readers: Vec<(String, Arc<GithubClient>)>,
+    usage: GithubUsageProbe,
+}
+
+/// Reads what each environment's GitHub read client has cost so far; cloneable, so an
+/// endpoint can ask while the engine runs.
+#[derive(Clone)]
+pub struct GithubUsageProbe(Arc<Vec<(String, Arc<GithubClient>)>>);
+
+impl GithubUsageProbe {
+    pub fn read(&self) -> Vec<GithubUsage> {
+        self.0
+            .iter()
+            .map(|(environment, client)| GithubUsage {
+                environment: environment.clone(),
+                requests: client.request_count(),
+                not_modified: client.not_modified_count(),
+            })
+            .collect()
+    }
 }
 
 /// What one environment's GitHub read client has cost so far.
@@ -172,7 +189,7 @@ impl Engine {
             .iter()
             .map(|env| env.name.get_ref().clone())
             .zip(readers.iter().cloned())
-            .collect();
+            .collect::<Vec<_>>();
         let mut triage_write = None;
         let mut rerun_sender = None;
         let actions = match write {
@@ -276,7 +293,7 @@ impl Engine {
             reruns: rerun_sender,
             shutdown: shutdown_tx,
             tasks,
-            readers: usage_readers,
+            usage: GithubUsageProbe(Arc::new(usage_readers)),
         })
     }
 }
@@ -298,15 +315,8 @@ impl EngineHandle {
     }
 
     /// Requests and 304s of each environment's GitHub read client so far.
-    pub fn github_usage(&self) -> Vec<GithubUsage> {
-        self.readers
-            .iter()
-            .map(|(environment, client)| GithubUsage {
-                environment: environment.clone(),
-                requests: client.request_count(),
-                not_modified: client.not_modified_count(),
-            })
-            .collect()
+    pub fn github_usage(&self) -> GithubUsageProbe {
+        self.usage.clone()
     }
 
     /// Asks every task to stop without waiting for them: what [`EngineHandle::shutdown`]

@@ -484,7 +484,8 @@ impl WriteSide {
                     let _ = done.send(outcome);
                 }
                 None => {
-                    side.paused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    side.paused
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
             }
         }));

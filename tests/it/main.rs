@@ -14,6 +14,7 @@ mod config_fuzz;
 mod config_locate;
 mod config_promotion;
 mod config_smoke_flow;
+mod daemon;
 mod delivery;
 mod e2e_pty;
 mod engine_gates;
