@@ -365,9 +365,10 @@ fn branch_moves(sandbox: &Sandbox) -> usize {
         .count()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_daemon_killed_in_the_middle_of_a_rollback_finishes_it_after_a_restart_writing_nothing_twice()
- {
+/// A world where another instance promoted a bad commit into staging; staging is not
+/// verified in that instance's config, so only the daemon's guard acts on what follows.
+/// Returns the bench, the bad commit and the good one it replaced.
+async fn bad_commit_in_staging() -> (Bench, String, String) {
     let (sandbox, clock) = scaled_sandbox(bad_commits()).await;
     // Another instance promotes the bad commit into staging; staging is not verified in its
     // config, so only the daemon's guard acts on what follows.
@@ -390,6 +391,46 @@ async fn a_daemon_killed_in_the_middle_of_a_rollback_finishes_it_after_a_restart
     assert_eq!(result, ActionResult::Succeeded, "{reason:?}");
     promoter.shutdown().await;
     assert_eq!(bench.branch_head("staging").await, bad);
+    (bench, bad, good)
+}
+
+/// The daemon's config for a bad-commit world: staging verified over a ten-minute window.
+fn guarded_config(bench: &Bench, state: &Path) -> PathBuf {
+    let staging = format!("{STAGING_FF}\n[environment.verify]\nwindow = \"10m\"\n");
+    write_config(&bench.sandbox, &bench.clock, &staging, state)
+}
+
+/// The id of the automatic rollback the daemon's audit log records the start of.
+fn auto_rollback_id(state: &Path) -> String {
+    let started = audit(state)
+        .into_iter()
+        .find(|r| r["event"] == "auto_rollback" && r["result"] == "started")
+        .expect("the rollback's start is audited");
+    started["action_id"].as_str().unwrap().to_string()
+}
+
+/// After a restart: the rollback `id` ended well, with one deployment, both its statuses,
+/// the lock released and a complete audit trail.
+async fn finished_once(bench: &Bench, state: &Path, id: &str, good: &str) {
+    assert_eq!(bench.branch_head("staging").await, good);
+    let ours = bench.deployments_of("staging", id).await;
+    assert_eq!(ours.len(), 1, "one deployment: {ours:#?}");
+    let states = bench.status_states(ours[0]["id"].as_u64().unwrap()).await;
+    assert_eq!(states, ["in_progress", "success"]);
+    let (status, _) = bench.github("/git/ref/shipdeck/locks/staging").await;
+    assert_eq!(status, 404, "the lock is released");
+    let trail: Vec<String> = audit(state)
+        .iter()
+        .filter(|r| r["action_id"] == id)
+        .map(|r| r["result"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(trail, ["started", "resumed", "succeeded"], "{trail:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_killed_in_the_middle_of_a_rollback_finishes_it_after_a_restart_writing_nothing_twice()
+ {
+    let (bench, _bad, good) = bad_commit_in_staging().await;
 
     // The rollback's branch move is applied but never answered: the daemon hangs in it.
     let moves_before = branch_moves(&bench.sandbox);
@@ -403,8 +444,7 @@ async fn a_daemon_killed_in_the_middle_of_a_rollback_finishes_it_after_a_restart
     );
     let state = TempDir::new().unwrap();
     let home = TempDir::new().unwrap();
-    let staging = format!("{STAGING_FF}\n[environment.verify]\nwindow = \"10m\"\n");
-    let config = write_config(&bench.sandbox, &clock, &staging, state.path());
+    let config = guarded_config(&bench, state.path());
     let mut first = Daemon::start(&config, home.path());
     first
         .wait_line(|v| v["kind"] == "guard" && v["decision"] == "rolling_back")
@@ -422,11 +462,7 @@ async fn a_daemon_killed_in_the_middle_of_a_rollback_finishes_it_after_a_restart
         good,
         "the move was applied"
     );
-    let started = audit(state.path())
-        .into_iter()
-        .find(|r| r["event"] == "auto_rollback" && r["result"] == "started")
-        .expect("the rollback's start is audited");
-    let id = started["action_id"].as_str().unwrap().to_string();
+    let id = auto_rollback_id(state.path());
 
     let mut second = Daemon::start(&config, home.path());
     let ended = second
@@ -438,19 +474,7 @@ async fn a_daemon_killed_in_the_middle_of_a_rollback_finishes_it_after_a_restart
         moves_before + 1,
         "the branch was moved once: the restart read it back"
     );
-    assert_eq!(bench.branch_head("staging").await, good);
-    let ours = bench.deployments_of("staging", &id).await;
-    assert_eq!(ours.len(), 1, "one deployment: {ours:#?}");
-    let states = bench.status_states(ours[0]["id"].as_u64().unwrap()).await;
-    assert_eq!(states, ["in_progress", "success"]);
-    let (status, _) = bench.github("/git/ref/shipdeck/locks/staging").await;
-    assert_eq!(status, 404, "the lock is released");
-    let trail: Vec<String> = audit(state.path())
-        .iter()
-        .filter(|r| r["action_id"] == id.as_str())
-        .map(|r| r["result"].as_str().unwrap_or("").to_string())
-        .collect();
-    assert_eq!(trail, ["started", "resumed", "succeeded"], "{trail:?}");
+    finished_once(&bench, state.path(), &id, &good).await;
     let (_, metrics) = get(&format!("{}/metrics", second.base_url().await)).await;
     assert_eq!(
         sample(
@@ -462,6 +486,63 @@ async fn a_daemon_killed_in_the_middle_of_a_rollback_finishes_it_after_a_restart
     );
     let lines = second.lines().join("\n");
     assert!(lines.contains("resuming rollback of staging"), "{lines}");
+    second.signal("TERM");
+    assert_eq!(second.wait_exit().await, Some(0));
+    bench.sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_rollback_stops_after_the_current_step_and_the_restart_finishes_it() {
+    let (bench, _bad, good) = bad_commit_in_staging().await;
+    let moves_before = branch_moves(&bench.sandbox);
+    let state = TempDir::new().unwrap();
+    let home = TempDir::new().unwrap();
+    let config = guarded_config(&bench, state.path());
+    let mut first = Daemon::start(&config, home.path());
+    // Once the branch is back, the rollback waits for the deploy run it started.
+    let moved = tokio::time::timeout(DEADLINE, async {
+        while bench.branch_head("staging").await != good {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(moved.is_ok(), "the rollback never moved the branch");
+    first.signal("TERM");
+    let signalled = Instant::now();
+    assert_eq!(first.wait_exit().await, Some(0));
+    assert!(
+        signalled.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        signalled.elapsed()
+    );
+    let id = auto_rollback_id(state.path());
+    let lines = first.lines().join("\n");
+    assert!(lines.contains("paused"), "{lines}");
+    assert!(
+        !audit(state.path())
+            .iter()
+            .any(|r| r["action_id"] == id.as_str() && r["result"] == "succeeded"),
+        "it stopped before its end"
+    );
+    let journals: Vec<String> = std::fs::read_dir(state.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|name| name.starts_with("journal"))
+        .collect();
+    assert_eq!(
+        journals.len(),
+        1,
+        "the journal keeps the action: {journals:?}"
+    );
+
+    let mut second = Daemon::start(&config, home.path());
+    let ended = second
+        .wait_line(|v| v["kind"] == "action_ended" && v["action_id"] == id.as_str())
+        .await;
+    assert_eq!(ended["result"], "succeeded", "{ended:#}");
+    assert_eq!(branch_moves(&bench.sandbox), moves_before + 1);
+    finished_once(&bench, state.path(), &id, &good).await;
     second.signal("TERM");
     assert_eq!(second.wait_exit().await, Some(0));
     bench.sandbox.shutdown().await;
