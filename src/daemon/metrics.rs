@@ -113,7 +113,7 @@ impl Metrics {
             .or_default() += 1;
     }
 
-    /// The value of one counter (0 when it never moved); for tests and the health answer.
+    /// The value of one counter (0 when it never moved).
     pub fn counter(&self, family: &str, labels: &[(&str, &str)]) -> u64 {
         self.counters
             .get(family)

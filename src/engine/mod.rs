@@ -319,12 +319,6 @@ impl EngineHandle {
         self.usage.clone()
     }
 
-    /// Asks every task to stop without waiting for them: what [`EngineHandle::shutdown`]
-    /// starts. Actions in flight finish their current step.
-    pub fn request_stop(&self) {
-        self.shutdown.send_replace(true);
-    }
-
     /// Stops the pollers, lets the store drain, and waits for all of them.
     pub async fn shutdown(self) {
         self.shutdown.send_replace(true);
