@@ -319,7 +319,9 @@ impl EngineHandle {
         self.usage.clone()
     }
 
-    /// Stops the pollers, lets the store drain, and waits for all of them.
+    /// Stops the pollers, lets the store drain, and waits for all of them. An action in
+    /// flight finishes its current step first (at most `WriteOptions::stop_grace`) and stays
+    /// in the journal for the next start.
     pub async fn shutdown(self) {
         self.shutdown.send_replace(true);
         for task in self.tasks {
