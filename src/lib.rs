@@ -11,6 +11,7 @@
 pub mod actions;
 pub mod clock;
 pub mod config;
+pub mod daemon;
 pub mod engine;
 pub mod model;
 pub mod sandbox;

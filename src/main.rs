@@ -71,6 +71,9 @@ enum Command {
     /// Roll ENV back to its previous good deployment (exit 0 done, 3 blocked, 1 failed,
     /// 2 bad input)
     Rollback(RollbackArgs),
+    /// Run the engine without a screen (a server, a container): JSON log lines on stdout,
+    /// /healthz and /metrics on [daemon] listen; SIGTERM finishes the current step and exits
+    Daemon,
     /// Run a built-in benchmark and print its table (exit 0 when every target is met, 1 if not)
     Bench {
         #[command(subcommand)]
@@ -222,7 +225,11 @@ impl std::error::Error for Exit {}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _log_guard = init_logging();
+    // The daemon logs to stdout, in the format its config asks for.
+    let _log_guard = match cli.command {
+        Some(Command::Daemon) => None,
+        _ => init_logging(),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -278,10 +285,51 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             };
             act_from_cli(&cli.config, request).await
         }
+        Some(Command::Daemon) => daemon(&cli.config).await,
         Some(Command::Bench {
             bench: BenchKind::Verify,
         }) => bench_verify(),
     }
+}
+
+/// `shipdeck daemon`: the engine with its write side (unless the config is read-only),
+/// without a screen, until SIGTERM or SIGINT.
+async fn daemon(arg: &ConfigArg) -> Result<ExitCode> {
+    let config = load_config(arg)?;
+    shipdeck::daemon::init_logging(config.daemon.log);
+    let credentials = resolve_credentials(&config)?;
+    let listen = config
+        .daemon
+        .listen_addr()
+        .ok_or_else(|| bad_input("[daemon] listen is not a loopback IP:PORT"))?;
+    let clock = clock_for(&config);
+    let write = if config.read_only {
+        None
+    } else {
+        let mut write = engine::WriteOptions::new(state_dir_for(&config)?, &actor());
+        // On a simulated clock (a demo's world), look at runs on the world's schedule.
+        write.timing.poll = write
+            .timing
+            .poll
+            .div_f64(clock.speed().max(1.0))
+            .max(std::time::Duration::from_millis(100));
+        Some(write)
+    };
+    let title = config.github.repo.get_ref().clone();
+    shipdeck::daemon::run(shipdeck::daemon::DaemonOptions {
+        config: Arc::new(config),
+        credentials,
+        clock,
+        title,
+        listen,
+        write,
+    })
+    .await
+    .map_err(|e| match e {
+        shipdeck::daemon::DaemonError::Engine(e) => bad_input(e),
+        other => other.into(),
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `shipdeck bench verify`: the decision benchmark's table and whether its targets hold.

@@ -2,6 +2,7 @@
 //! `file:line:col` errors, and resolution of the token variables it names.
 
 pub mod chord;
+pub mod daemon;
 pub mod defaults;
 pub mod types;
 

@@ -41,6 +41,9 @@ pub struct Config {
     /// Issues for pipelines and deploys that stay red.
     #[serde(default)]
     pub red_watch: RedWatchConfig,
+    /// How `shipdeck daemon` serves its health and metrics and writes its log.
+    #[serde(default)]
+    pub daemon: crate::config::daemon::DaemonConfig,
 }
 
 /// `[red_watch]`: one GitHub issue per incident of a branch's CI or an environment's

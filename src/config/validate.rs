@@ -64,6 +64,9 @@ pub(crate) fn validate(
     checker.simulated_clock(config);
     checker.ui(config);
     checker.red_watch(config);
+    for (path, problem) in crate::config::daemon::problems(&config.daemon) {
+        checker.report(&path, problem);
+    }
     let mut problems = checker.problems;
     problems.sort_by_key(|(span, _)| span.start);
     problems

@@ -6,13 +6,17 @@
 //! writes only what is missing. Before each write the step's intent is in the journal (synced
 //! to disk); after it, what was learned (ids). A write that got no answer is never simply
 //! repeated: the step reads again, and writes again only when its effect is not there.
+//!
+//! When the engine is asked to stop, an action finishes the step it is in (a wait for a run
+//! or a review stops at its next look) and goes no further: its journal has no end, so the
+//! next start resumes it where it stopped.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::{Mutex, mpsc, watch};
 
 use super::commands::ActionOutcome;
 use super::plan::{
@@ -134,6 +138,31 @@ pub struct ExecContext {
     pub recorder: Arc<Recorder>,
     pub clock: Clock,
     pub timing: ExecTiming,
+    /// Turns true when the engine is asked to stop.
+    pub stop: watch::Receiver<bool>,
+}
+
+impl ExecContext {
+    /// Fails with [`ExecError::Interrupted`] once a stop was asked for: called between steps.
+    fn checkpoint(&self) -> Result<(), ExecError> {
+        if *self.stop.borrow() {
+            Err(ExecError::Interrupted)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Waits `duration` between two looks at something slow (a run, a review); a stop ends
+    /// the wait with [`ExecError::Interrupted`]. Nothing was written since the last look, so
+    /// the next start picks up the wait.
+    async fn pause(&self, duration: Duration) -> Result<(), ExecError> {
+        self.checkpoint()?;
+        let mut stop = self.stop.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(duration) => Ok(()),
+            _ = stop.wait_for(|stopping| *stopping) => Err(ExecError::Interrupted),
+        }
+    }
 }
 
 /// Why an action stopped before it could record a deploy result.
@@ -149,6 +178,9 @@ pub enum ExecError {
     Refused(String),
     #[error("{0}: gave up after repeated failures")]
     GaveUp(String),
+    /// The engine is stopping: the action ends here and resumes on the next start.
+    #[error("stopped by a shutdown; the next start resumes it")]
+    Interrupted,
 }
 
 /// The live view of a running action, sent to the store whenever a step changes.
@@ -224,16 +256,36 @@ impl<'a> Tracker<'a> {
     }
 }
 
-/// Runs (or resumes) an action to its end and records how it ended.
+/// Runs (or resumes) an action to its end and records how it ended; `None` when a stop
+/// paused it between two steps (its journal has no end: the next start resumes it).
 pub async fn run_action(
     ctx: &ExecContext,
     plan: &ActionPlan,
     mut memo: Memo,
     env_index: usize,
-) -> ActionOutcome {
+) -> Option<ActionOutcome> {
     let mut tracker = Tracker::new(ctx, plan, env_index, &memo);
     tracker.publish().await;
-    let outcome = match run_steps(ctx, plan, &mut memo, &mut tracker).await {
+    let steps = run_steps(ctx, plan, &mut memo, &mut tracker).await;
+    if let Err(ExecError::Interrupted) = steps {
+        // No end record, no cleanup: the lock and the journal carry it to the next start.
+        let reason = ExecError::Interrupted.to_string();
+        tracing::info!(
+            action = %crate::model::sanitize(&plan.id, 80),
+            environment = %crate::model::sanitize(&plan.environment, 40),
+            "action paused by a shutdown; the next start resumes it"
+        );
+        ctx.recorder
+            .log(
+                ctx.clock.now(),
+                Some(&plan.environment),
+                &format!("{} {} paused: {reason}", plan.kind.word(), plan.environment),
+                false,
+            )
+            .await;
+        return None;
+    }
+    let outcome = match steps {
         Ok(Ok(())) => ActionOutcome {
             result: ActionResult::Succeeded,
             reason: None,
@@ -294,7 +346,7 @@ pub async fn run_action(
             outcome.result != ActionResult::Succeeded,
         )
         .await;
-    outcome
+    Some(outcome)
 }
 
 /// The audit record of an action's end (or start).
@@ -339,6 +391,7 @@ async fn run_steps(
     let clock = &ctx.clock;
 
     if !memo.is_done(Step::Lock) {
+        ctx.checkpoint()?;
         tracker
             .set(Step::Lock, ActionStepState::Running, None)
             .await;
@@ -351,6 +404,7 @@ async fn run_steps(
     }
 
     if !memo.is_done(Step::Deployments) {
+        ctx.checkpoint()?;
         tracker
             .set(Step::Deployments, ActionStepState::Running, None)
             .await;
@@ -396,6 +450,7 @@ async fn run_steps(
     }
 
     if !memo.is_done(Step::InProgress) {
+        ctx.checkpoint()?;
         tracker
             .set(Step::InProgress, ActionStepState::Running, None)
             .await;
@@ -412,6 +467,7 @@ async fn run_steps(
     }
 
     if !memo.is_done(Step::Apply) {
+        ctx.checkpoint()?;
         tracker
             .set(Step::Apply, ActionStepState::Running, None)
             .await;
@@ -450,6 +506,7 @@ async fn run_steps(
     }
 
     if !memo.is_done(Step::Follow) {
+        ctx.checkpoint()?;
         tracker
             .set(Step::Follow, ActionStepState::Running, None)
             .await;
@@ -477,6 +534,7 @@ async fn run_steps(
         .unwrap_or_else(|| Err("the deploy's result was not recorded".to_string()));
 
     if !memo.is_done(Step::Finish) {
+        ctx.checkpoint()?;
         tracker
             .set(Step::Finish, ActionStepState::Running, None)
             .await;
@@ -497,6 +555,7 @@ async fn run_steps(
     }
 
     if !memo.is_done(Step::Unlock) {
+        ctx.checkpoint()?;
         tracker
             .set(Step::Unlock, ActionStepState::Running, None)
             .await;
@@ -1142,7 +1201,7 @@ async fn merge_through_pull(
                     "pull request #{number}: GitHub did not say whether it can merge in time"
                 )));
             }
-            None => tokio::time::sleep(ctx.timing.poll).await,
+            None => ctx.pause(ctx.timing.poll).await?,
         }
     }
     if plan.require_review {
@@ -1212,7 +1271,7 @@ async fn await_review(
                 ctx.timing.review_wait.num_hours()
             )));
         }
-        tokio::time::sleep(ctx.timing.poll).await;
+        ctx.pause(ctx.timing.poll).await?;
     }
 }
 
@@ -1318,7 +1377,7 @@ async fn follow(
                 ctx.timing.deploy_timeout.num_minutes()
             )));
         }
-        tokio::time::sleep(ctx.timing.poll).await;
+        ctx.pause(ctx.timing.poll).await?;
     }
 }
 

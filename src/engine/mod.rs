@@ -87,6 +87,35 @@ pub struct EngineHandle {
     reruns: Option<triage::RerunSender>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    usage: GithubUsageProbe,
+}
+
+/// Reads what each environment's GitHub read client has cost so far; cloneable, so an
+/// endpoint can ask while the engine runs.
+#[derive(Clone)]
+pub struct GithubUsageProbe(Arc<Vec<(String, Arc<GithubClient>)>>);
+
+impl GithubUsageProbe {
+    pub fn read(&self) -> Vec<GithubUsage> {
+        self.0
+            .iter()
+            .map(|(environment, client)| GithubUsage {
+                environment: environment.clone(),
+                requests: client.request_count(),
+                not_modified: client.not_modified_count(),
+            })
+            .collect()
+    }
+}
+
+/// What one environment's GitHub read client has cost so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GithubUsage {
+    pub environment: String,
+    /// Requests sent, 304s included.
+    pub requests: u64,
+    /// Answers that were `304 Not Modified` (no rate limit spent).
+    pub not_modified: u64,
 }
 
 impl Engine {
@@ -158,6 +187,13 @@ impl Engine {
             shutdown_rx.clone(),
         )));
         let triage_readers = readers.clone();
+        let usage_readers = options
+            .config
+            .environments
+            .iter()
+            .map(|env| env.name.get_ref().clone())
+            .zip(readers.iter().cloned())
+            .collect::<Vec<_>>();
         let mut triage_write = None;
         let mut rerun_sender = None;
         let actions = match write {
@@ -296,6 +332,7 @@ impl Engine {
             reruns: rerun_sender,
             shutdown: shutdown_tx,
             tasks,
+            usage: GithubUsageProbe(Arc::new(usage_readers)),
         })
     }
 }
@@ -316,7 +353,14 @@ impl EngineHandle {
         self.reruns.clone()
     }
 
-    /// Stops the pollers, lets the store drain, and waits for all of them.
+    /// Requests and 304s of each environment's GitHub read client so far.
+    pub fn github_usage(&self) -> GithubUsageProbe {
+        self.usage.clone()
+    }
+
+    /// Stops the pollers, lets the store drain, and waits for all of them. An action in
+    /// flight finishes its current step first (at most `WriteOptions::stop_grace`) and stays
+    /// in the journal for the next start.
     pub async fn shutdown(self) {
         self.shutdown.send_replace(true);
         for task in self.tasks {

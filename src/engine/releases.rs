@@ -49,6 +49,9 @@ pub struct WriteOptions {
     pub write_timeout: Duration,
     /// How hard a notification is retried (tests shorten the waits).
     pub notify_retry: crate::actions::notify::RetryPolicy,
+    /// How long a stop waits for actions in flight to finish their current step before it
+    /// abandons them to the journal.
+    pub stop_grace: Duration,
 }
 
 impl WriteOptions {
@@ -60,6 +63,7 @@ impl WriteOptions {
             timing: ExecTiming::default(),
             write_timeout: Duration::from_secs(20),
             notify_retry: crate::actions::notify::RetryPolicy::default(),
+            stop_grace: Duration::from_secs(30),
         }
     }
 }
@@ -206,6 +210,10 @@ pub(crate) struct WriteSide {
     options: WriteOptions,
     /// Environment name -> the action this instance runs there.
     in_flight: StdMutex<HashMap<String, String>>,
+    /// Turns true when the engine stops: actions end after their current step.
+    stop: watch::Receiver<bool>,
+    /// Actions a stop paused: their journal records stay for the next start.
+    paused: std::sync::atomic::AtomicUsize,
 }
 
 /// Why the write side could not start.
@@ -285,6 +293,8 @@ pub(crate) fn start_write_side(
         snapshots,
         options,
         in_flight: StdMutex::new(HashMap::new()),
+        stop: shutdown.clone(),
+        paused: std::sync::atomic::AtomicUsize::new(0),
     });
 
     let (tx, mut rx) = mpsc::channel::<Envelope>(16);
@@ -306,8 +316,28 @@ pub(crate) fn start_write_side(
                 _ = stopped(&mut shutdown) => break,
             }
         }
+        // Each action in flight finishes its current step, then stops by itself (its journal
+        // resumes it on the next start); past the grace it is abandoned like a crash would.
+        let grace = side.options.stop_grace;
+        let mut unfinished = Vec::new();
+        let mut abandoned = false;
+        for mut child in children {
+            if abandoned {
+                unfinished.push(child);
+                continue;
+            }
+            match tokio::time::timeout(grace, &mut child).await {
+                Ok(_) => {}
+                Err(_) => {
+                    abandoned = true;
+                    unfinished.push(child);
+                }
+            }
+        }
+        let mut children = unfinished;
+        let paused = side.paused.load(std::sync::atomic::Ordering::Relaxed);
         children.retain(|task| !task.is_finished());
-        if children.is_empty() {
+        if children.is_empty() && paused == 0 {
             // Every action ended: nothing in the journal needs finishing.
             let _ = std::fs::remove_file(&own_journal);
         } else {
@@ -317,7 +347,8 @@ pub(crate) fn start_write_side(
                 child.abort();
             }
             tracing::warn!(
-                actions = children.len(),
+                paused,
+                abandoned = children.len(),
                 "stopped with actions in flight; the journal resumes them on the next start"
             );
         }
@@ -465,12 +496,21 @@ impl WriteSide {
                 recorder: Arc::clone(&side.recorder),
                 clock: side.clock.clone(),
                 timing: side.options.timing,
+                stop: side.stop.clone(),
             };
             let outcome = run_action(&ctx, &plan, memo, index).await;
             if let Ok(mut busy) = side.in_flight.lock() {
                 busy.remove(&plan.environment);
             }
-            let _ = done.send(outcome);
+            match outcome {
+                Some(outcome) => {
+                    let _ = done.send(outcome);
+                }
+                None => {
+                    side.paused
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
         }));
     }
 

@@ -207,6 +207,19 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
             "5:15: [pipeline] alarm_after: must not be shorter than total_target (7m); it is 5m",
         ),
         (
+            "daemon listening beyond loopback",
+            format!("{GITHUB}{DEV}[daemon]\nlisten = \"0.0.0.0:9464\"\n"),
+            "8:10: [daemon] listen: must be a loopback address (127.0.0.1 or ::1), found \
+             0.0.0.0: the endpoint answers anyone who can reach it; put a proxy in front to \
+             publish it",
+        ),
+        (
+            "daemon listen without a port",
+            format!("{GITHUB}{DEV}[daemon]\nlisten = \"127.0.0.1\"\n"),
+            "8:10: [daemon] listen: must be IP:PORT, e.g. \"127.0.0.1:9464\" or \
+             \"[::1]:9464\", found \"127.0.0.1\"",
+        ),
+        (
             "total_target past the default alarm_after",
             format!("{GITHUB}[pipeline]\ntotal_target = \"15m\"\n{DEV}"),
             "4:16: [pipeline] total_target: must not be longer than alarm_after (10m, the \

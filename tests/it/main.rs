@@ -15,6 +15,7 @@ mod config_fuzz;
 mod config_locate;
 mod config_promotion;
 mod config_smoke_flow;
+mod daemon;
 mod delivery;
 mod e2e_pty;
 mod engine_gates;

@@ -50,6 +50,7 @@ pub struct GithubClient {
     etags: Mutex<BoundedCache<String, (HeaderValue, String)>>,
     commits: Mutex<BoundedCache<String, CommitInfo>>,
     rate_limit: Mutex<Option<RateLimit>>,
+    requests: AtomicU64,
     not_modified: AtomicU64,
 }
 
@@ -89,6 +90,7 @@ impl GithubClient {
             etags: Mutex::new(BoundedCache::new(ETAG_CACHE_ENTRIES)),
             commits: Mutex::new(BoundedCache::new(COMMIT_CACHE_ENTRIES)),
             rate_limit: Mutex::new(None),
+            requests: AtomicU64::new(0),
             not_modified: AtomicU64::new(0),
         })
     }
@@ -96,6 +98,11 @@ impl GithubClient {
     /// The rate-limit figures of the latest answer.
     pub fn rate_limit(&self) -> Option<RateLimit> {
         *lock(&self.rate_limit)
+    }
+
+    /// How many requests this client sent (304s included).
+    pub fn request_count(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
     }
 
     /// How many answers were `304 Not Modified` (served from the ETag cache).
@@ -121,6 +128,7 @@ impl GithubClient {
         if let Some((etag, _)) = &cached {
             headers.insert(http::header::IF_NONE_MATCH, etag.clone());
         }
+        self.requests.fetch_add(1, Ordering::Relaxed);
         let response = self
             .octocrab
             ._get_with_headers(path_and_query, Some(headers))
@@ -238,6 +246,7 @@ impl GithubClient {
             service: SERVICE,
             reason: short(&e),
         };
+        self.requests.fetch_add(1, Ordering::Relaxed);
         let mut response = self
             .octocrab
             ._get(format!("{}/actions/jobs/{job_id}/logs", self.repo_path))
