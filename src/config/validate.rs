@@ -22,6 +22,8 @@ use crate::config::types::{
 use crate::config::{URL_PLACEHOLDER, is_value_name, placeholders};
 use crate::model::sanitize;
 
+mod checklist;
+
 /// The rise in errors the verification always tolerates (its null hypothesis): a threshold
 /// must lie above it.
 const TOLERATED_DRIFT: f64 = 0.1;
@@ -57,6 +59,7 @@ pub(crate) fn validate(
     checker.environments(config);
     checker.smoke_checks(&config.smoke);
     checker.promotions(config);
+    checker.checklists(config);
     checker.verification(config);
     checker.diagnosis(config);
     checker.freezes(config);

@@ -7,6 +7,7 @@
 //! a change) and [`delivery`] (the delivery figures from the deployment history).
 
 pub mod audit;
+pub mod checklist;
 pub mod commands;
 pub mod delivery;
 pub mod diagnosis;

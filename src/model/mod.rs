@@ -4,6 +4,7 @@
 //! Every string that came from outside is a [`SafeText`], so it has been sanitized before it
 //! can reach a terminal or a printed document.
 
+pub mod checklist;
 pub mod delivery;
 pub mod diagnosis;
 pub mod errors;
@@ -15,6 +16,7 @@ pub mod text;
 pub mod triage;
 pub mod verification;
 
+pub use checklist::ChecklistItem;
 pub use delivery::{
     DELIVERY_WINDOW_DAYS, DeliveryFigures, DeliveryHistory, DeliveryOutcome, DeliveryRecord,
 };
