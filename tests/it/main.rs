@@ -16,6 +16,7 @@ mod config_promotion;
 mod config_smoke_flow;
 mod delivery;
 mod e2e_pty;
+mod engine_checklist;
 mod engine_gates;
 mod engine_github_client;
 mod engine_guard;
