@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use shipdeck::clock::Clock;
+use shipdeck::engine::checklist::{self, ChecklistMode};
 use shipdeck::engine::{ActionRequest, EngineHandle, Origin, Submitted};
 use shipdeck::model::{
     ActionKind, ActionPreview, ActionResult, ActionStepState, EnvironmentSnapshot, GateReport,
@@ -30,6 +31,8 @@ pub struct Request {
     pub break_lock: Option<String>,
     pub override_freeze: Option<String>,
     pub confirm_high_risk: bool,
+    /// Release checklist items ticked with `--tick`.
+    pub ticks: Vec<String>,
 }
 
 fn exit(code: u8) -> Result<ExitCode> {
@@ -58,6 +61,21 @@ fn preview<'a>(snapshot: &'a Snapshot, env: &str, kind: ActionKind) -> Option<&'
         ActionKind::Promote => release.promotion.as_ref(),
         ActionKind::Rollback => release.rollback.as_ref(),
     }
+}
+
+/// The preview with its checklist judged on the `--tick`s given (the engine judges them
+/// again when the request arrives).
+fn ticked_preview(snapshot: &Snapshot, request: &Request) -> Option<ActionPreview> {
+    let mut preview = preview(snapshot, &request.env, request.kind)?.clone();
+    let items = preview.checklist.clone();
+    checklist::rejudge(
+        &mut preview.gates,
+        &items,
+        &request.ticks,
+        None,
+        ChecklistMode::Human,
+    );
+    Some(preview)
 }
 
 fn print_gates(out: &mut impl Write, report: &GateReport) {
@@ -89,7 +107,7 @@ fn print_blocking(out: &mut impl Write, report: &GateReport) {
     print_gates(out, &blocking);
 }
 
-fn print_preview(out: &mut impl Write, preview: &ActionPreview) {
+fn print_preview(out: &mut impl Write, preview: &ActionPreview, ticks: &[String]) {
     let sha = preview.sha.as_deref().map(short).unwrap_or("?");
     let subject = preview.subject.as_ref().map(|s| s.as_str()).unwrap_or("");
     match preview.kind {
@@ -128,6 +146,18 @@ fn print_preview(out: &mut impl Write, preview: &ActionPreview) {
     }
     if let Some(note) = &preview.freeze_note {
         let _ = writeln!(out, "  {note}");
+    }
+    if !preview.checklist.is_empty() {
+        let _ = writeln!(out, "  checklist (--tick ID):");
+        for item in &preview.checklist {
+            let mark = if ticks.iter().any(|t| t == item.id.as_str()) {
+                "x"
+            } else {
+                " "
+            };
+            let optional = if item.required { "" } else { " (optional)" };
+            let _ = writeln!(out, "    [{mark}] {} {}{optional}", item.id, item.text);
+        }
     }
     print_gates(out, &preview.gates);
 }
@@ -176,16 +206,18 @@ pub async fn run(engine: &EngineHandle, request: Request, clock: &Clock) -> Resu
     let mut stdout = std::io::stdout();
     let confirm_by_name =
         environment(&snapshot, &request.env).is_some_and(|e| e.release.confirm_by_name);
-    if let Some(preview) = preview(&snapshot, &request.env, request.kind) {
-        print_preview(&mut stdout, preview);
+    let ticked = ticked_preview(&snapshot, &request);
+    if let Some(preview) = &ticked {
+        print_preview(&mut stdout, preview, &request.ticks);
     }
 
-    let blocked_now = preview(&snapshot, &request.env, request.kind)
+    let blocked_now = ticked
+        .as_ref()
         .is_some_and(|p| p.sha.is_none() || !p.gates.allowed());
     if blocked_now && !request.yes {
         // Nothing to confirm: say why and leave it to the captain to try again.
         eprintln!("shipdeck: blocked; nothing was changed:");
-        if let Some(preview) = preview(&snapshot, &request.env, request.kind) {
+        if let Some(preview) = &ticked {
             print_blocking(&mut std::io::stderr(), &preview.gates);
         }
         return exit(EXIT_BLOCKED);
@@ -214,6 +246,7 @@ pub async fn run(engine: &EngineHandle, request: Request, clock: &Clock) -> Resu
     action.override_freeze = request.override_freeze.clone();
     action.break_lock = request.break_lock.clone();
     action.confirmed_high_risk = request.confirm_high_risk;
+    action.checklist_ticks = request.ticks.clone();
     let mut answer = actions.submit(action.clone()).await?;
     if let Submitted::NeedsConfirmation(report) = &answer {
         let files = preview(&snapshot, &request.env, request.kind)

@@ -102,6 +102,9 @@ struct PromoteArgs {
     /// Confirm high-risk files (migrations, IAM, payments) without asking
     #[arg(long)]
     confirm_high_risk: bool,
+    /// Tick this release checklist item (repeatable); each tick is recorded in the audit log
+    #[arg(long = "tick", value_name = "ID")]
+    ticks: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -270,6 +273,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                 break_lock: args.common.break_lock,
                 override_freeze: args.override_freeze,
                 confirm_high_risk: args.confirm_high_risk,
+                ticks: args.ticks,
             };
             act_from_cli(&cli.config, request).await
         }
@@ -282,6 +286,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                 break_lock: args.common.break_lock,
                 override_freeze: None,
                 confirm_high_risk: false,
+                ticks: Vec::new(),
             };
             act_from_cli(&cli.config, request).await
         }

@@ -360,6 +360,25 @@ pub struct PromotionConfig {
     /// (`required_contexts`); empty: none (the CI gate has already checked the commit).
     #[serde(default)]
     pub required_contexts: Vec<String>,
+    /// `[[environment.promotion.checklist]]`: what the captain ticks before promoting here.
+    #[serde(default)]
+    pub checklist: Vec<ChecklistItemConfig>,
+}
+
+/// One item of a release checklist.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ChecklistItemConfig {
+    /// Short, unique within the environment; `shipdeck promote ENV --tick ID` names it.
+    pub id: Spanned<String>,
+    /// What the captain confirms, as the confirmation lists it.
+    pub text: Spanned<String>,
+    /// Unticked, a required item blocks the promotion; an optional one is only listed.
+    #[serde(default = "crate::config::defaults::yes")]
+    pub required: bool,
+    /// A pull request label that satisfies the item for an unattended promotion, when the
+    /// pull request carrying the commit has it.
+    pub label: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]

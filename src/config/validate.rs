@@ -23,6 +23,8 @@ use crate::config::{URL_PLACEHOLDER, is_value_name, placeholders};
 use crate::model::errors::ERROR_HISTORY_MINUTES;
 use crate::model::sanitize;
 
+mod checklist;
+
 /// The rise in errors the verification always tolerates (its null hypothesis): a threshold
 /// must lie above it.
 const TOLERATED_DRIFT: f64 = 0.1;
@@ -58,6 +60,7 @@ pub(crate) fn validate(
     checker.environments(config);
     checker.smoke_checks(&config.smoke);
     checker.promotions(config);
+    checker.checklists(config);
     checker.verification(config);
     checker.diagnosis(config);
     checker.freezes(config);

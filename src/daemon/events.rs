@@ -417,6 +417,7 @@ mod tests {
             high_risk_files: Vec::new(),
             gates: GateReport { gates: vec![gate] },
             freeze_note: None,
+            checklist: Vec::new(),
             evaluated_at: Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0).unwrap(),
             snapshot_version: 0,
         };

@@ -180,6 +180,15 @@ fn needs_human(preview: &ActionPreview) -> Option<String> {
             freeze.reason
         ));
     }
+    // Judged unattended: an item without its label on the carrying pull request needs a
+    // person to tick it.
+    if let Some(checklist) = preview
+        .gates
+        .gate(GateKind::Checklist)
+        .filter(|g| g.state == GateState::Fail)
+    {
+        return Some(checklist.reason.as_str().to_string());
+    }
     if preview.gates.needs_confirmation() {
         let files: Vec<&str> = preview
             .high_risk_files
@@ -290,6 +299,7 @@ mod tests {
             high_risk_files: Vec::new(),
             gates: GateReport { gates },
             freeze_note: None,
+            checklist: Vec::new(),
             evaluated_at: now(),
             snapshot_version: 1,
         }
@@ -466,6 +476,33 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_checklist_item_without_its_label_needs_a_person() {
+        let mut gates = green();
+        gates.push(gate(
+            GateKind::Checklist,
+            GateState::Fail,
+            "needs a human: checklist: rollback-plan has no label on the pull request",
+        ));
+        let p = preview(gates);
+        match decide(&facts(Some(&p), &HoldRead::Free, &[])) {
+            AutoDecision::NeedsHuman { reason, .. } => {
+                assert!(reason.as_str().contains("rollback-plan"), "{reason:?}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut gates = green();
+        gates.push(gate(GateKind::Checklist, GateState::Pass, "labelled"));
+        let labelled = preview(gates);
+        assert!(
+            matches!(
+                decide(&facts(Some(&labelled), &HoldRead::Free, &[])),
+                AutoDecision::Promote { .. }
+            ),
+            "every item satisfied by its label"
+        );
     }
 
     #[test]

@@ -68,7 +68,21 @@ pub(crate) async fn auto_decision(
         Ok(Some(hold)) => HoldRead::Held(hold),
         Err(error) => HoldRead::Unknown(error.to_string()),
     };
-    let preview = view.map(|v| &v.preview);
+    // Nobody ticks for auto-promotion: the checklist counts the carrying pull request's
+    // labels instead, as the engine will when it judges the request.
+    let unattended = view.map(|v| {
+        let mut preview = v.preview.clone();
+        let labels = v.facts.as_ref().and_then(|f| f.pr_labels.as_deref());
+        super::checklist::rejudge(
+            &mut preview.gates,
+            &super::checklist::items_of(&policy.checklist),
+            &[],
+            labels,
+            super::checklist::ChecklistMode::Unattended,
+        );
+        preview
+    });
+    let preview = unattended.as_ref();
     let soak_until = view
         .and_then(|v| v.facts.as_ref())
         .and_then(|f| soak_end(policy.soak.get(), f.running_since));

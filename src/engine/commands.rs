@@ -38,6 +38,8 @@ pub struct ActionRequest {
     /// Why the action is asked for, audited with its start (an automatic rollback's
     /// verification failure).
     pub reason: Option<String>,
+    /// Ids of the target's release checklist items the captain ticked; each is audited.
+    pub checklist_ticks: Vec<String>,
 }
 
 impl ActionRequest {
@@ -52,6 +54,7 @@ impl ActionRequest {
             confirmed_high_risk: false,
             break_lock: None,
             reason: None,
+            checklist_ticks: Vec::new(),
         }
     }
 }

@@ -153,6 +153,7 @@ pub async fn promotion_view(
         commits: Vec::new(),
         more_commits: 0,
         high_risk_files: Vec::new(),
+        checklist: Vec::new(),
         gates: GateReport::default(),
         freeze_note,
         evaluated_at: now,
@@ -277,6 +278,17 @@ pub async fn promotion_view(
         _ => ForwardCheck::NotNeeded,
     };
 
+    preview.checklist = super::checklist::items_of(&policy.checklist);
+    // Only a label can satisfy an item without a captain: ask GitHub only when one is named.
+    let pr_labels = if policy.checklist.iter().any(|item| item.label.is_some()) {
+        match github.carrying_pull(&candidate).await {
+            Ok(pull) => Some(pull.map(|p| p.labels).unwrap_or_default()),
+            Err(_) => None,
+        }
+    } else {
+        None
+    };
+
     let facts = PromotionFacts {
         candidate_sha: candidate.clone(),
         pipeline,
@@ -287,6 +299,7 @@ pub async fn promotion_view(
         changed_files,
         approving_reviewers: Vec::new(),
         pr_author: None,
+        pr_labels,
         lock: lock_holder(lock, now),
         forward,
         now,
@@ -448,6 +461,7 @@ pub async fn rollback_view(
         commits: Vec::new(),
         more_commits: 0,
         high_risk_files: Vec::new(),
+        checklist: Vec::new(),
         gates: GateReport::default(),
         freeze_note: None,
         evaluated_at: now,

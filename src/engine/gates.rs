@@ -53,6 +53,9 @@ pub struct PromotionFacts {
     pub changed_files: Option<Vec<String>>,
     pub approving_reviewers: Vec<String>,
     pub pr_author: Option<String>,
+    /// Labels of the pull request that carries the candidate; `None`: not known (or not
+    /// asked: no checklist item names a label).
+    pub pr_labels: Option<Vec<String>>,
     /// `None`: the lock is free.
     pub lock: Option<LockHolder>,
     /// Whether the target branch can move forward to the candidate.
@@ -137,6 +140,15 @@ pub fn evaluate_promotion(
         gates.push(gate);
     }
     gates.push(lock_gate(facts.lock.as_ref()));
+    if !policy.checklist.is_empty() {
+        // Nothing is ticked yet: a request brings its ticks (`checklist::rejudge`).
+        gates.push(super::checklist::checklist_gate(
+            &super::checklist::items_of(&policy.checklist),
+            &[],
+            facts.pr_labels.as_deref(),
+            super::checklist::ChecklistMode::Human,
+        ));
+    }
     GateReport { gates }
 }
 
@@ -884,6 +896,7 @@ mod tests {
             changed_files: Some(vec!["src/lib.rs".to_string()]),
             approving_reviewers: Vec::new(),
             pr_author: None,
+            pr_labels: None,
             lock: None,
             forward: ForwardCheck::Forward,
             now,
@@ -1422,6 +1435,30 @@ mod tests {
     }
 
     #[test]
+    fn a_configured_checklist_is_a_gate_that_blocks_until_ticked() {
+        let facts = green_facts();
+        assert!(evaluate(&facts).gate(GateKind::Checklist).is_none());
+        let policy = policy(
+            "[[checklist]]\nid = \"migrations\"\ntext = \"Migrations are backward-compatible\"\n\
+             [[checklist]]\nid = \"flags\"\ntext = \"Feature flags set\"\nrequired = false\n",
+        );
+        let mut report = evaluate_promotion(&policy, &[], "prod", &facts, None);
+        let gate = gate_of(&report, GateKind::Checklist);
+        assert_eq!(gate.state, GateState::Fail);
+        assert_eq!(gate.reason.as_str(), "1 required item unticked: migrations");
+        assert!(!report.allowed());
+        let items = super::super::checklist::items_of(&policy.checklist);
+        super::super::checklist::rejudge(
+            &mut report,
+            &items,
+            &["migrations".to_string()],
+            None,
+            super::super::checklist::ChecklistMode::Human,
+        );
+        assert!(report.allowed(), "{}", report.summary());
+    }
+
+    #[test]
     fn a_held_lock_blocks() {
         let mut facts = green_facts();
         facts.lock = Some(LockHolder {
@@ -1518,6 +1555,7 @@ mod tests {
                 changed_files: files,
                 approving_reviewers: reviewers,
                 pr_author: author,
+                pr_labels: None,
                 lock: locked.then(|| LockHolder { holder: "x".to_string(), age: Duration::ZERO }),
                 forward: ForwardCheck::NotNeeded,
                 now,

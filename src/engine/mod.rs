@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod auto_promote;
 mod auto_promoter;
+pub mod checklist;
 pub mod commands;
 pub mod delivery;
 pub mod diagnosis;

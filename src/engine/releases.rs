@@ -15,7 +15,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::auto_promoter::{AutoCache, auto_decision};
-use super::commands::{ActionRequest, ActionSender, Envelope, Submitted};
+use super::checklist::{self, ChecklistMode};
+use super::commands::{ActionRequest, ActionSender, Envelope, Origin, Submitted};
 use super::executor::{
     ExecContext, ExecTiming, Recorder, memo_from_records, run_action, started_entry,
 };
@@ -24,7 +25,7 @@ use super::plan::{self, ActionPlan, is_sha_prefix};
 use super::store::{ReleaseUpdate, StoreInput};
 use crate::actions::github::GithubWriter;
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, EnvironmentConfig};
 use crate::engine::audit::AuditLog;
 use crate::engine::journal::{Journal, Phase};
 use crate::model::{
@@ -514,6 +515,40 @@ impl WriteSide {
         }));
     }
 
+    /// Why the request's checklist ticks cannot be taken: some name no item of the target's
+    /// checklist (a typo must not pass for a tick).
+    fn unknown_ticks(
+        &self,
+        env_config: &EnvironmentConfig,
+        request: &ActionRequest,
+    ) -> Option<String> {
+        let configured = match request.kind {
+            ActionKind::Promote => env_config
+                .promotion
+                .as_ref()
+                .map(|p| p.checklist.as_slice())
+                .unwrap_or_default(),
+            ActionKind::Rollback => &[],
+        };
+        let items = checklist::items_of(configured);
+        let unknown = checklist::unknown_ticks(&items, &request.checklist_ticks);
+        if unknown.is_empty() {
+            return None;
+        }
+        let known: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
+        Some(format!(
+            "no checklist item named {} in the {} of {}; {}",
+            unknown.join(", "),
+            request.kind.word(),
+            crate::model::sanitize(&request.environment, 40),
+            if known.is_empty() {
+                "it has no checklist".to_string()
+            } else {
+                format!("items: {}", known.join(", "))
+            }
+        ))
+    }
+
     async fn handle(
         self: &Arc<Self>,
         request: ActionRequest,
@@ -541,6 +576,9 @@ impl WriteSide {
                 "{:?} is not a commit SHA (7 to 40 hexadecimal characters)",
                 crate::model::sanitize(sha, 60)
             ));
+        }
+        if let Some(unknown) = self.unknown_ticks(env_config, &request) {
+            return Submitted::Rejected(unknown);
         }
         if let Some(holder) = self
             .in_flight
@@ -639,6 +677,7 @@ impl WriteSide {
             .as_deref()
             .map(|r| crate::model::sanitize(r, 200))
             .filter(|r| !r.trim().is_empty());
+        let mut pr_labels = None;
         let preview = match request.kind {
             ActionKind::Promote => facts::promotion_view(
                 &self.config,
@@ -652,7 +691,10 @@ impl WriteSide {
                 override_freeze.as_deref(),
             )
             .await
-            .map(|v| v.preview),
+            .map(|v| {
+                pr_labels = v.facts.and_then(|f| f.pr_labels);
+                v.preview
+            }),
             ActionKind::Rollback => {
                 facts::rollback_view(
                     &self.config,
@@ -667,13 +709,26 @@ impl WriteSide {
                 .await
             }
         };
-        let Some(preview) = preview else {
+        let Some(mut preview) = preview else {
             return Submitted::Rejected(format!(
                 "nothing to {} in {}",
                 request.kind.word(),
                 request.environment
             ));
         };
+        // The checklist is judged here on the request's ticks, whatever the screen showed.
+        let checklist_mode = match request.origin {
+            Origin::Auto => ChecklistMode::Unattended,
+            Origin::Key | Origin::Cli => ChecklistMode::Human,
+        };
+        let checklist_items = preview.checklist.clone();
+        checklist::rejudge(
+            &mut preview.gates,
+            &checklist_items,
+            &request.checklist_ticks,
+            pr_labels.as_deref(),
+            checklist_mode,
+        );
         let Some(sha) = preview.sha.clone() else {
             return Submitted::Blocked(preview.gates);
         };
@@ -763,6 +818,21 @@ impl WriteSide {
             return Submitted::Rejected(error.to_string());
         }
         self.recorder.audit(started_entry(&plan, now)).await;
+        if checklist_mode == ChecklistMode::Human {
+            let context = checklist::TickContext {
+                action_id: &plan.id,
+                actor: &plan.actor,
+                environment: &plan.environment,
+                from_sha: plan.from_sha.as_deref(),
+                sha: &plan.sha,
+                at: now,
+            };
+            for entry in
+                checklist::tick_entries(&checklist_items, &request.checklist_ticks, context)
+            {
+                self.recorder.audit(entry).await;
+            }
+        }
         self.recorder
             .log(
                 now,

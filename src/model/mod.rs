@@ -5,6 +5,7 @@
 //! can reach a terminal or a printed document.
 
 pub mod auto;
+pub mod checklist;
 pub mod delivery;
 pub mod diagnosis;
 pub mod errors;
@@ -17,6 +18,7 @@ pub mod triage;
 pub mod verification;
 
 pub use auto::{AutoDecision, HoldView};
+pub use checklist::ChecklistItem;
 pub use delivery::{
     DELIVERY_WINDOW_DAYS, DeliveryFigures, DeliveryHistory, DeliveryOutcome, DeliveryRecord,
 };

@@ -32,6 +32,8 @@ pub enum GateKind {
     FastForward,
     /// Rollback only: the commit rolled back to exists and was once deployed successfully.
     RollbackTarget,
+    /// Every required item of the environment's release checklist is ticked.
+    Checklist,
 }
 
 /// One gate's verdict and its explanation.
@@ -123,6 +125,7 @@ impl GateKind {
             GateKind::Lock => "lock",
             GateKind::FastForward => "fast-forward",
             GateKind::RollbackTarget => "rollback target",
+            GateKind::Checklist => "checklist",
         }
     }
 }
@@ -181,6 +184,9 @@ pub struct ActionPreview {
     pub more_commits: usize,
     /// Changed files matching the high-risk globs.
     pub high_risk_files: Vec<SafeText>,
+    /// The target's release checklist, for the confirmation to list and tick (promotions).
+    #[serde(default)]
+    pub checklist: Vec<super::ChecklistItem>,
     pub gates: GateReport,
     /// The freeze in force and when promotions open again, in words (promotions only).
     pub freeze_note: Option<SafeText>,

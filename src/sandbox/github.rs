@@ -132,6 +132,14 @@ fn repo_get(
                 .ok_or(ApiError::NoCommit)?;
             Ok(Answer::one(check_runs_json(world, urls, &commit.sha, now)))
         }
+        ["commits", reference @ .., "pulls"] if !reference.is_empty() => {
+            let commit = world
+                .commit(&reference.join("/"))
+                .ok_or(ApiError::NoCommit)?;
+            let pulls: Vec<PullRecord> = world.carrying_pull(&commit.sha).into_iter().collect();
+            let items: Vec<Value> = pulls.iter().map(|p| pull_json(world, urls, p)).collect();
+            Ok(Answer::one(Value::Array(items)))
+        }
         ["commits", reference @ .., "status"] if !reference.is_empty() => {
             let commit = world
                 .commit(&reference.join("/"))
@@ -958,7 +966,7 @@ fn pull_json(world: &World, urls: &Urls, pull: &PullRecord) -> Value {
         "title": pull.title,
         "user": user_json(urls, &pull.author),
         "body": pull.body,
-        "labels": [],
+        "labels": world.labels_of(n).iter().map(|name| label_json(urls, name)).collect::<Vec<_>>(),
         "milestone": null,
         "active_lock_reason": null,
         "created_at": time(pull.created_at),

@@ -16,6 +16,7 @@
 //! calls, with GitHub's status codes.
 
 mod apps;
+mod carrying;
 pub mod demo_config;
 pub mod faults;
 mod github;
@@ -341,6 +342,12 @@ impl Sandbox {
                 completed_at: job.completed_at,
             })
             .collect()
+    }
+
+    /// Labels the pull request that carried commit `sha` (full) with `label`; its number,
+    /// or `None` for an unknown commit.
+    pub fn label_carrying_pull(&self, sha: &str, label: &str) -> Option<u64> {
+        self.shared.world_now().label_carrying_pull(sha, label)
     }
 
     /// The commits that fail CI with `kind`, oldest first (full shas).

@@ -506,6 +506,8 @@ pub struct World {
     deploy_even_if_older: std::collections::HashSet<u64>,
     /// Pull requests opened through the API, oldest first.
     pub pulls: Vec<PullRecord>,
+    /// Labels of pull requests (those carrying commits included), by number.
+    pub pull_labels: super::carrying::PullLabels,
     /// Annotated tag objects created through the API, by sha.
     pub tags: BTreeMap<String, TagRecord>,
     /// Background jobs of the apps, oldest first, at most [`MAX_APP_JOBS`].
@@ -557,6 +559,7 @@ impl World {
             pending_deploy_outcome: HashMap::new(),
             deploy_even_if_older: std::collections::HashSet::new(),
             pulls: Vec::new(),
+            pull_labels: BTreeMap::new(),
             tags: BTreeMap::new(),
             app_jobs: std::collections::VecDeque::new(),
             app_jobs_created: 0,

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::auto::{HoldPrompt, PromptOutcome};
+use crate::engine::checklist::{self, ChecklistMode};
 use crate::engine::commands::{ActionRequest, ActionSender, Origin};
 use crate::engine::holds::HoldRequest;
 use crate::model::{
@@ -65,6 +66,11 @@ pub enum Msg {
     StartFreezeOverride,
     /// Confirmation: type a reason to break the lock someone else holds.
     StartLockBreak,
+    /// Confirmation: move to the previous / next release checklist item.
+    ChecklistUp,
+    ChecklistDown,
+    /// Confirmation: tick or untick the checklist item under the cursor.
+    ToggleTick,
     /// A character typed into the focused text field.
     Type(char),
     /// Delete the last character of the focused text field.
@@ -453,6 +459,27 @@ pub const CONFIRM_KEYMAP: &[Binding] = &[
         msg: Msg::StartLockBreak,
     },
     Binding {
+        keys: &[KeyPattern::Char(' ')],
+        label: "Space",
+        description: "tick or untick the release checklist item",
+        footer: Some("tick"),
+        msg: Msg::ToggleTick,
+    },
+    Binding {
+        keys: &[KeyPattern::Code(KeyCode::Up)],
+        label: "↑",
+        description: "previous release checklist item",
+        footer: None,
+        msg: Msg::ChecklistUp,
+    },
+    Binding {
+        keys: &[KeyPattern::Code(KeyCode::Down)],
+        label: "↓",
+        description: "next release checklist item",
+        footer: None,
+        msg: Msg::ChecklistDown,
+    },
+    Binding {
         keys: &[KeyPattern::Ctrl('c')],
         label: "C-c",
         description: "quit",
@@ -598,11 +625,15 @@ pub struct Confirmation {
     pub freeze_reason: Option<String>,
     /// `Some` once `b` was pressed: the reason the lock is broken.
     pub lock_reason: Option<String>,
+    /// Ids of the release checklist items ticked, in the order they were ticked.
+    pub ticked: Vec<String>,
+    /// The checklist item the cursor is on.
+    pub checklist_cursor: usize,
 }
 
 impl Confirmation {
     fn new(preview: ActionPreview, confirm_by_name: bool) -> Self {
-        Confirmation {
+        let mut confirmation = Confirmation {
             preview,
             confirm_by_name,
             step: ConfirmStep::Gates,
@@ -611,7 +642,63 @@ impl Confirmation {
             typed_name: String::new(),
             freeze_reason: None,
             lock_reason: None,
+            ticked: Vec::new(),
+            checklist_cursor: 0,
+        };
+        confirmation.judge_checklist();
+        confirmation
+    }
+
+    /// Whether the checklist keys do something now.
+    pub fn has_checklist(&self) -> bool {
+        self.step == ConfirmStep::Gates && !self.preview.checklist.is_empty()
+    }
+
+    pub fn is_ticked(&self, id: &str) -> bool {
+        self.ticked.iter().any(|t| t == id)
+    }
+
+    /// Shows the checklist gate as these ticks make it, with the very function the engine
+    /// judges the submitted ticks with (the engine decides; this only previews).
+    fn judge_checklist(&mut self) {
+        let known: Vec<String> = self
+            .preview
+            .checklist
+            .iter()
+            .map(|i| i.id.as_str().to_string())
+            .collect();
+        self.ticked.retain(|id| known.contains(id));
+        self.checklist_cursor = self
+            .checklist_cursor
+            .min(self.preview.checklist.len().saturating_sub(1));
+        let items = self.preview.checklist.clone();
+        checklist::rejudge(
+            &mut self.preview.gates,
+            &items,
+            &self.ticked,
+            None,
+            ChecklistMode::Human,
+        );
+    }
+
+    fn toggle_tick(&mut self) {
+        if !self.has_checklist() {
+            return;
         }
+        let Some(id) = self
+            .preview
+            .checklist
+            .get(self.checklist_cursor)
+            .map(|i| i.id.as_str().to_string())
+        else {
+            return;
+        };
+        if self.is_ticked(&id) {
+            self.ticked.retain(|t| *t != id);
+        } else {
+            self.ticked.push(id);
+        }
+        self.judge_checklist();
     }
 
     pub fn kind(&self) -> ActionKind {
@@ -703,6 +790,7 @@ impl Confirmation {
             reason(&self.freeze_reason).filter(|_| self.gate_fails(GateKind::Freeze));
         request.break_lock = reason(&self.lock_reason).filter(|_| self.gate_fails(GateKind::Lock));
         request.confirmed_high_risk = self.step == ConfirmStep::HighRisk;
+        request.checklist_ticks = self.ticked.clone();
         request
     }
 }
@@ -859,6 +947,7 @@ impl App {
                 .filter(|b| match b.msg {
                     Msg::StartFreezeOverride => c.can_override(GateKind::Freeze),
                     Msg::StartLockBreak => c.can_override(GateKind::Lock),
+                    Msg::ToggleTick | Msg::ChecklistUp | Msg::ChecklistDown => c.has_checklist(),
                     _ => true,
                 })
                 .collect(),
@@ -999,6 +1088,9 @@ impl App {
             | Msg::Cancel
             | Msg::StartFreezeOverride
             | Msg::StartLockBreak
+            | Msg::ChecklistUp
+            | Msg::ChecklistDown
+            | Msg::ToggleTick
             | Msg::Type(_)
             | Msg::Erase
             | Msg::FieldDone => {
@@ -1052,11 +1144,15 @@ impl App {
             Some(preview) => {
                 let mut open = open;
                 if preview.sha != open.preview.sha {
-                    // Another commit now: what was agreed to is not what would move.
+                    // Another commit now: what was agreed to is not what would move, and
+                    // what was ticked was ticked for the other one.
                     open.step = ConfirmStep::Gates;
                     open.choice = Choice::No;
+                    open.ticked.clear();
+                    open.checklist_cursor = 0;
                 }
                 open.preview = preview;
+                open.judge_checklist();
                 if !open.yes_enabled() {
                     open.choice = Choice::No;
                 }
@@ -1182,6 +1278,19 @@ impl App {
                 }
             }
             Msg::FieldDone => confirmation.field = None,
+            Msg::ChecklistUp if confirmation.has_checklist() => {
+                confirmation.checklist_cursor = confirmation.checklist_cursor.saturating_sub(1);
+            }
+            Msg::ChecklistDown if confirmation.has_checklist() => {
+                let last = confirmation.preview.checklist.len().saturating_sub(1);
+                confirmation.checklist_cursor = (confirmation.checklist_cursor + 1).min(last);
+            }
+            Msg::ToggleTick => {
+                confirmation.toggle_tick();
+                if !confirmation.yes_enabled() {
+                    confirmation.choice = Choice::No;
+                }
+            }
             _ => {}
         }
         None

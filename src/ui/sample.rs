@@ -561,6 +561,7 @@ impl SampleBuilder {
             commits: Vec::new(),
             more_commits: 0,
             high_risk_files: Vec::new(),
+            checklist: Vec::new(),
             gates: GateReport::default(),
             freeze_note: None,
             evaluated_at: self.ago(4),

@@ -2058,6 +2058,9 @@ fn confirmation_lines(
             )));
         }
     } else {
+        let checklist = checklist_lines(c, width, theme);
+        let checklist_rows = checklist.len();
+        tail.extend(checklist);
         tail.push(Line::from(Span::styled(" Gates", theme.heading())));
         let overridden = |gate: &Gate| {
             gate.state == GateState::Fail && c.effective_state(gate) == GateState::Pass
@@ -2069,7 +2072,10 @@ fn confirmation_lines(
             .map(|g| gate_lines(g, overridden(g), width, theme).len())
             .sum();
         // Fields, the freeze note, the buttons and a commit summary also need rows.
-        let others = 6 + usize::from(c.confirm_by_name) + usize::from(c.freeze_reason.is_some());
+        let others = 6
+            + checklist_rows
+            + usize::from(c.confirm_by_name)
+            + usize::from(c.freeze_reason.is_some());
         let budget = (height as usize).saturating_sub(head.len() + others);
         for gate in &preview.gates.gates {
             // Short of rows, a passing gate keeps one line and its reason is cut at the edge;
@@ -2196,6 +2202,51 @@ fn confirmation_lines(
     head
 }
 
+/// The release checklist: one `[ ]` / `[x]` line per item, the cursor's marked.
+fn checklist_lines(c: &Confirmation, width: usize, theme: &Theme) -> Vec<Line<'static>> {
+    let items = &c.preview.checklist;
+    if items.is_empty() {
+        return Vec::new();
+    }
+    let mut lines = vec![Line::from(vec![
+        Span::styled(" Checklist", theme.heading()),
+        Span::styled("  ↑↓ move · Space tick", theme.muted()),
+    ])];
+    let id_width = items
+        .iter()
+        .map(|i| i.id.as_str().chars().count())
+        .max()
+        .unwrap_or(0);
+    for (index, item) in items.iter().enumerate() {
+        let ticked = c.is_ticked(item.id.as_str());
+        let cursor = if index == c.checklist_cursor && c.field.is_none() {
+            "▶"
+        } else {
+            " "
+        };
+        let (mark, color) = match (ticked, item.required) {
+            (true, _) => ("[x]", theme.ok),
+            (false, true) => ("[ ]", theme.fail),
+            (false, false) => ("[ ]", theme.text),
+        };
+        let id = format!("{:<id_width$}", item.id.as_str());
+        let optional = if item.required { "" } else { " (optional)" };
+        let used = 3 + mark.len() + 1 + id_width + 2 + optional.len();
+        let text = truncate(item.text.as_str(), width.saturating_sub(used));
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!(" {cursor} "),
+                theme.style(theme.focus).add_modifier(Modifier::BOLD),
+            ),
+            Span::styled(mark, theme.style(color).add_modifier(Modifier::BOLD)),
+            Span::styled(format!(" {id}  "), theme.style(theme.accent)),
+            Span::styled(text, theme.style(theme.text)),
+            Span::styled(optional, theme.muted()),
+        ]));
+    }
+    lines
+}
+
 fn buttons_line(c: &Confirmation, theme: &Theme) -> Line<'static> {
     let button = |label: &str, chosen: bool, enabled: bool| {
         let style = if !enabled {
@@ -2224,6 +2275,13 @@ fn buttons_line(c: &Confirmation, theme: &Theme) -> Line<'static> {
     if !enabled {
         let why = if c.preview.sha.is_none() {
             "no commit to move".to_string()
+        } else if c
+            .blocking()
+            .iter()
+            .all(|g| g.kind == crate::model::GateKind::Checklist)
+            && !c.blocking().is_empty()
+        {
+            "tick every required checklist item first (Space)".to_string()
         } else if !c.blocking().is_empty() {
             let names: Vec<&str> = c.blocking().iter().map(|g| g.kind.label()).collect();
             format!("blocked by {}", names.join(", "))

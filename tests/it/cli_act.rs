@@ -23,6 +23,11 @@ const PROD_FAILS: &str = "[environment.promotion]\nfrom = \"staging\"\nstrategy 
 
 /// A bench whose world runs on a scaled clock, with a config for the binary that shares it.
 async fn scaled_bench(state: &Path) -> (Bench, std::path::PathBuf) {
+    scaled_bench_with(state, STAGING_FF).await
+}
+
+/// [`scaled_bench`] with staging's promotion table given.
+async fn scaled_bench_with(state: &Path, staging: &str) -> (Bench, std::path::PathBuf) {
     let clock = Clock::scaled(chrono::Utc::now(), SPEED);
     // The world keeps running while the binary works; on a loaded machine that can take
     // long enough to reach staging's e-mail outage, which would block the promotions.
@@ -42,10 +47,7 @@ async fn scaled_bench(state: &Path) -> (Bench, std::path::PathBuf) {
         clock.now().to_rfc3339(),
         chrono::Utc::now().to_rfc3339(),
     );
-    let text = format!(
-        "{header}{}",
-        config_text(&sandbox, STAGING_FF, PROD_FAILS, "")
-    );
+    let text = format!("{header}{}", config_text(&sandbox, staging, PROD_FAILS, ""));
     let config = shipdeck::config::parse_str(&text, "test.toml").expect("the test config parses");
     let file = state.join("config.toml");
     std::fs::write(&file, &text).expect("write the config");
@@ -180,4 +182,59 @@ async fn promote_and_rollback_from_a_script_exit_with_the_documented_codes() {
         text(&out.stderr)
     );
     assert_eq!(bench.branch_head("prod").await, prod_before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unticked_required_checklist_item_blocks_a_script_until_it_ticks_it() {
+    let state = TempDir::new().unwrap();
+    let home = TempDir::new().unwrap();
+    let staging = "[environment.promotion]\nstrategy = \"fast-forward\"\nsoak = \"1m\"\n\n\
+                   [[environment.promotion.checklist]]\nid = \"migrations\"\n\
+                   text = \"Migrations are backward-compatible\"\n";
+    let (bench, config) = scaled_bench_with(state.path(), staging).await;
+    let staging_before = bench.branch_head("staging").await;
+    let dev = deployed(&bench, "dev").await;
+
+    let out = shipdeck(&config, home.path(), &["promote", "staging", "--yes"]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("checklist") && stderr.contains("1 required item unticked: migrations"),
+        "{stderr}"
+    );
+    assert!(
+        text(&out.stdout).contains("[ ] migrations"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(bench.branch_head("staging").await, staging_before);
+
+    let out = shipdeck(
+        &config,
+        home.path(),
+        &["promote", "staging", "--yes", "--tick", "migrations"],
+    )
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{}\nstderr:\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("[x] migrations"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(bench.branch_head("staging").await, dev);
+    let audit = std::fs::read_to_string(state.path().join("audit.jsonl")).unwrap();
+    let ticks: Vec<serde_json::Value> = audit
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|e: &serde_json::Value| e["event"] == "checklist_tick")
+        .collect();
+    assert_eq!(ticks.len(), 1, "{audit}");
+    assert_eq!(ticks[0]["actor"], "script-captain");
+    assert_eq!(ticks[0]["to_sha"], dev.as_str());
 }

@@ -10,6 +10,9 @@ const GITHUB: &str = "[github]\nrepo = \"acme/shop\"\n";
 /// Four lines: header, name (value at column 8), branch, url.
 const DEV: &str =
     "[[environment]]\nname = \"dev\"\nbranch = \"main\"\nurl = \"https://dev.example\"\n";
+/// Lines 7-11: an environment promoted into from dev, its promotion table last.
+const STAGING: &str = "[[environment]]\nname = \"staging\"\nbranch = \"staging\"\n\
+                       url = \"https://staging.example\"\n[environment.promotion]\n";
 /// A token-shaped value (GitHub's documented example format).
 const TOKEN: &str = "ghp_16C7e42F292c6912E7710c838347Ae178B4a";
 
@@ -280,6 +283,34 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
             format!("{GITHUB}[sentry]\norg = \"acme\"\nproject_ids = [\"shop\"]\n{DEV}"),
             "5:16: [sentry] project_ids #1: expected a whole number (0 or more), found string \
              \"shop\"",
+        ),
+        (
+            "duplicate checklist item id",
+            format!(
+                "{GITHUB}{DEV}{STAGING}[[environment.promotion.checklist]]\nid = \"migrations\"\n\
+                 text = \"Migrations are backward-compatible\"\n\
+                 [[environment.promotion.checklist]]\nid = \"migrations\"\ntext = \"Again\"\n"
+            ),
+            "16:6: [[environment.promotion.checklist]] #2 id (environment \"staging\"): duplicate \
+             checklist item id \"migrations\" (first used by item #1 at 13:6)",
+        ),
+        (
+            "empty checklist item text",
+            format!(
+                "{GITHUB}{DEV}{STAGING}[[environment.promotion.checklist]]\nid = \"flags\"\n\
+                 text = \" \"\n"
+            ),
+            "14:8: [[environment.promotion.checklist]] #1 text (environment \"staging\"): must not \
+             be empty",
+        ),
+        (
+            "checklist item id that is not one word",
+            format!(
+                "{GITHUB}{DEV}{STAGING}[[environment.promotion.checklist]]\nid = \"rollback plan\"\n\
+                 text = \"Rollback plan written\"\n"
+            ),
+            "13:6: [[environment.promotion.checklist]] #1 id (environment \"staging\"): must be at \
+             most 40 letters, digits, \"-\" or \"_\" (e.g. \"rollback-plan\"), found \"rollback plan\"",
         ),
         (
             "TOML syntax error",

@@ -147,3 +147,36 @@ fn the_commented_flow_example_parses_once_uncommented() {
     assert_eq!(steps.len(), 3);
     assert!(steps[2].cleanup);
 }
+
+#[test]
+fn example_has_a_release_checklist_for_prod() {
+    let config = example();
+    let prod = config.environments[2]
+        .promotion
+        .as_ref()
+        .expect("prod is promoted into");
+    let items: Vec<(&str, bool, Option<&str>)> = prod
+        .checklist
+        .iter()
+        .map(|i| {
+            (
+                i.id.get_ref().as_str(),
+                i.required,
+                i.label.as_ref().map(|l| l.get_ref().as_str()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        items,
+        [
+            ("migrations", true, Some("migrations-compatible")),
+            ("rollback-plan", true, None),
+            ("flags", false, None),
+        ]
+    );
+    let staging = config.environments[1]
+        .promotion
+        .as_ref()
+        .expect("staging too");
+    assert!(staging.checklist.is_empty());
+}

@@ -18,6 +18,7 @@ mod config_smoke_flow;
 mod daemon;
 mod delivery;
 mod e2e_pty;
+mod engine_checklist;
 mod engine_gates;
 mod engine_github_client;
 mod engine_guard;

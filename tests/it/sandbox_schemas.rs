@@ -323,3 +323,51 @@ async fn issues_match_the_official_schema_and_decode_into_octocrab() {
     assert_eq!(get_json(&format!("{repo}/{number}")).await, created);
     sandbox.shutdown().await;
 }
+
+/// `GET commits/{sha}/pulls` has no example among the shared fixtures; its items are the same
+/// `pull-request-simple` objects as the pull request list's.
+#[tokio::test]
+async fn the_pull_request_carrying_a_commit_matches_the_pull_list_schema_with_its_labels() {
+    let sandbox = start_sandbox().await;
+    let repo = format!("{}/repos/acme/shop", sandbox.github_api_url());
+    let head = get_json(&format!("{repo}/branches/main")).await["commit"]["sha"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let url = format!("{repo}/commits/{head}/pulls");
+    let unlabelled = get_json(&url).await;
+    assert_valid("pulls__list.200.schema.json", &url, &unlabelled);
+    assert_eq!(unlabelled[0]["labels"], serde_json::json!([]));
+    assert_eq!(unlabelled[0]["merge_commit_sha"], head.as_str());
+
+    let number = sandbox
+        .label_carrying_pull(&head, "migrations-compatible")
+        .expect("a known commit");
+    let body = get_json(&url).await;
+    assert_valid("pulls__list.200.schema.json", &url, &body);
+    let pulls: Vec<octocrab::models::pulls::PullRequest> =
+        serde_json::from_value(body.clone()).unwrap();
+    assert_eq!(pulls.len(), 1);
+    assert_eq!(pulls[0].number, number);
+    assert!(pulls[0].merged_at.is_some());
+    let names: Vec<String> = pulls[0]
+        .labels
+        .iter()
+        .flatten()
+        .map(|l| l.name.clone())
+        .collect();
+    assert_eq!(names, ["migrations-compatible"]);
+    let (status, _) = {
+        let response = reqwest::Client::new()
+            .get(format!(
+                "{repo}/commits/0000000000000000000000000000000000000000/pulls"
+            ))
+            .bearer_auth("demo-token")
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), ())
+    };
+    assert_eq!(status, 422);
+    sandbox.shutdown().await;
+}

@@ -615,3 +615,101 @@ fn a_running_action_shows_its_steps_and_the_lock_in_its_column() {
         assert!(text.contains(needle), "column lacks {needle:?}:\n{text}");
     }
 }
+
+/// The sample with staging's promotion allowed but for a release checklist of one required
+/// and one optional item, its gate as the engine publishes it (nothing ticked).
+fn with_checklist() -> Snapshot {
+    use shipdeck::engine::checklist::{ChecklistMode, checklist_gate};
+    use shipdeck::model::{ChecklistItem, SafeText};
+    let mut snapshot = SampleBuilder::new(sample_now()).build();
+    let preview = snapshot.environments[1]
+        .release
+        .promotion
+        .as_mut()
+        .expect("the sample promotes into staging");
+    for gate in &mut preview.gates.gates {
+        gate.state = GateState::Pass;
+    }
+    preview.high_risk_files.clear();
+    preview.checklist = vec![
+        ChecklistItem {
+            id: SafeText::new("migrations"),
+            text: SafeText::new("Migrations are backward-compatible"),
+            required: true,
+            label: None,
+        },
+        ChecklistItem {
+            id: SafeText::new("flags"),
+            text: SafeText::new("Feature flags set"),
+            required: false,
+            label: None,
+        },
+    ];
+    let gate = checklist_gate(&preview.checklist, &[], None, ChecklistMode::Human);
+    preview.gates.gates.push(gate);
+    snapshot
+}
+
+#[test]
+fn the_confirmation_lists_the_checklist_and_space_ticks_it() {
+    let snapshot = with_checklist();
+    let mut app = app_for(&snapshot);
+    press(&mut app, KeyCode::Char('p'));
+    let screen = |app: &App| {
+        text_of(
+            render(120, 40, app, &snapshot, sample_now())
+                .backend()
+                .buffer(),
+        )
+    };
+    let text = screen(&app);
+    for needle in [
+        "Promote into staging?",
+        "Checklist",
+        "▶ [ ] migrations  Migrations are backward-compatible",
+        "[ ] flags",
+        "Feature flags set (optional)",
+        "1 required item unticked: migrations",
+        "Yes disabled: tick every required checklist item first (Space)",
+        "Space tick",
+    ] {
+        assert!(text.contains(needle), "popup lacks {needle:?}:\n{text}");
+    }
+    // Refused while the required item is unticked: "Yes" cannot even be chosen.
+    press(&mut app, KeyCode::Char('y'));
+    let confirmation = app.confirmation().expect("the confirmation is open");
+    assert_eq!(confirmation.choice, shipdeck::ui::Choice::No);
+    assert!(!confirmation.yes_enabled());
+    assert!(confirmation.ticked.is_empty());
+
+    press(&mut app, KeyCode::Char(' '));
+    let text = screen(&app);
+    for needle in [
+        "▶ [x] migrations",
+        "every required item is ticked; optional, unticked: flags",
+    ] {
+        assert!(text.contains(needle), "popup lacks {needle:?}:\n{text}");
+    }
+    assert!(!text.contains("Yes disabled"), "{text}");
+
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Char(' '));
+    let text = screen(&app);
+    assert!(text.contains("▶ [x] flags"), "{text}");
+    assert!(text.contains("every item is ticked"), "{text}");
+    press(&mut app, KeyCode::Char(' '));
+    press(&mut app, KeyCode::Up);
+    let text = screen(&app);
+    assert!(text.contains("▶ [x] migrations"), "{text}");
+    assert!(text.contains("[ ] flags"), "{text}");
+
+    press(&mut app, KeyCode::Char('y'));
+    let effect = app.handle_key(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    match effect {
+        shipdeck::ui::Effect::Submit(request) => {
+            assert_eq!(request.environment, "staging");
+            assert_eq!(request.checklist_ticks, ["migrations"]);
+        }
+        other => panic!("expected a submitted promotion, got {other:?}"),
+    }
+}

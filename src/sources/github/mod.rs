@@ -9,6 +9,7 @@
 //! their details are fetched once per SHA.
 
 mod history;
+mod pulls;
 mod release;
 pub mod types;
 
@@ -26,6 +27,7 @@ use super::{BoundedCache, SourceError, is_safe_api_url};
 use crate::config::Secret;
 use crate::model::{CommitInfo, JobState, RateLimit, SafeText, ServiceState};
 pub use history::{HISTORY_PAGE, HistoryMemo};
+pub use pulls::CarryingPull;
 pub use release::{
     COMPARISON_COMMITS, Comparison, DeploymentHistoryEntry, HOLD_REF_PREFIX, LOCK_REF_PREFIX,
 };
