@@ -239,3 +239,52 @@ async fn fully_automated_promotes_staging_by_itself_once() {
     );
     engine.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn release_captain_lists_the_checklist_and_verifies_the_preview_environment() {
+    let bench = Bench::from_example("release-captain.toml", quiet_scenario()).await;
+    let engine = bench.engine(None);
+    let _clock = bench.run_clock(STEP);
+    let snapshot = wait_until_everything_shows(&engine, &bench).await;
+    // Staging, the preview of the release, is verified like prod.
+    let mut snapshots = engine.snapshots();
+    let verified = tokio::time::timeout(
+        DEADLINE,
+        snapshots.wait_for(|s| s.environments[1].verification.is_some()),
+    )
+    .await
+    .is_ok();
+    assert!(verified, "staging's deploy is verified");
+    assert!(
+        snapshot.environments[0].verification.is_none(),
+        "dev is not"
+    );
+
+    let prod = wait_preview(&engine, "prod", ActionKind::Promote, |p| p.sha.is_some()).await;
+    let items: Vec<(&str, bool)> = prod
+        .checklist
+        .iter()
+        .map(|item| (item.id.as_str(), item.required))
+        .collect();
+    assert_eq!(
+        items,
+        [
+            ("migrations", true),
+            ("flags", true),
+            ("rollback-plan", true),
+            ("support", false)
+        ]
+    );
+    let gate = prod
+        .gates
+        .gates
+        .iter()
+        .find(|gate| gate.kind == GateKind::Checklist)
+        .expect("a checklist gate");
+    assert_eq!(gate.state, GateState::Fail, "{gate:?}");
+    for id in ["migrations", "flags", "rollback-plan"] {
+        assert!(gate.reason.as_str().contains(id), "{gate:?}");
+    }
+    assert!(!gate.reason.as_str().contains("support"), "{gate:?}");
+    engine.shutdown().await;
+}
