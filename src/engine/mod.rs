@@ -10,6 +10,7 @@ pub mod audit;
 pub mod commands;
 pub mod delivery;
 pub mod diagnosis;
+pub mod error_watch;
 pub mod executor;
 pub mod facts;
 pub mod gates;

@@ -19,7 +19,7 @@ use crate::config::{Config, VerifyConfig};
 use crate::model::errors::floor_minute;
 use crate::model::{
     DeployStatus, EnvironmentSnapshot, SafeText, SignalLine, SignalState, SmokeResult,
-    VerificationPhase, VerificationView,
+    VerificationPhase, VerificationView, WatchFinding, WatchView,
 };
 
 /// Probes kept per environment: six hours of seven checks every 30 s is 5,040.
@@ -29,6 +29,8 @@ pub const PROBES_KEPT: usize = 6_000;
 #[derive(Debug, Clone)]
 pub struct VerifyPolicy {
     pub window: Duration,
+    /// The error watch after the window, from the deploy (`None`: no watch).
+    pub watch: Option<Duration>,
     pub baseline_minutes: i64,
     pub error_rate: ErrorRateTest,
     pub new_issues: NewIssuePolicy,
@@ -95,6 +97,7 @@ impl VerifyPolicy {
             .collect();
         Ok(VerifyPolicy {
             window,
+            watch: verify.watch.map(|watch| watch.get()),
             baseline_minutes,
             error_rate,
             new_issues,
@@ -231,6 +234,7 @@ pub fn assess(
         reason: SafeText::new("a deploy is on its way; its window starts when it succeeds"),
         auto_rollback: policy.auto_rollback,
         baseline_per_minute: None,
+        watch: None,
     };
     if deploy.underway {
         return Some(view);
@@ -252,8 +256,20 @@ pub fn assess(
             release: t.release.as_ref().map(|r| r.as_str().to_string()),
         })
         .collect();
+    // With a watch, a type first seen after the window is the watch's finding: the window
+    // judged the deploy, and a verified deploy stays verified.
+    let (in_window, after_window): (Vec<ErrorIssue>, Vec<ErrorIssue>) = match policy.watch {
+        Some(_) => issues
+            .into_iter()
+            .partition(|issue| issue.first_seen < window_ends),
+        None => (issues, Vec::new()),
+    };
     let new_types =
-        verify::evaluate_new_error_types(&issues, deploy.at, deploy.sha, policy.new_issues);
+        verify::evaluate_new_error_types(&in_window, deploy.at, deploy.sha, policy.new_issues);
+    view.watch = policy.watch.map(|watch| {
+        let ends = deploy.at + TimeDelta::from_std(watch).unwrap_or(TimeDelta::MAX);
+        watch_view(&after_window, window_ends, ends, deploy.sha, policy.new_issues)
+    });
     let latency = verify::evaluate_latency(
         &probes.latency_samples(deploy.at),
         &policy.latency_targets,
@@ -289,6 +305,33 @@ pub fn assess(
     };
     view.reason = SafeText::with_max(&combined.reason, 400);
     Some(view)
+}
+
+/// The watch's findings: the types first seen after the window and before the watch ends,
+/// in the deployed release, with the new-type count reached.
+fn watch_view(
+    after_window: &[ErrorIssue],
+    window_ends: DateTime<Utc>,
+    ends: DateTime<Utc>,
+    sha: &str,
+    policy: NewIssuePolicy,
+) -> WatchView {
+    let found = verify::evaluate_new_error_types(after_window, window_ends, sha, policy);
+    WatchView {
+        ends,
+        findings: found
+            .explanation
+            .failing
+            .iter()
+            .filter(|issue| issue.first_seen < ends)
+            .map(|issue| WatchFinding {
+                id: SafeText::with_max(&issue.id, 40),
+                title: SafeText::with_max(&issue.title, 200),
+                first_seen: issue.first_seen,
+                count: issue.count,
+            })
+            .collect(),
+    }
 }
 
 /// The baseline's complete minutes before the deploy minute, and the complete minutes since
@@ -481,9 +524,17 @@ pub fn changed_meaningfully(
                     .iter()
                     .zip(&b.signals)
                     .any(|(x, y)| x.state != y.state)
+                || watch_ids(a) != watch_ids(b)
         }
         _ => true,
     }
+}
+
+/// The ids of the watch's findings: a new one is news for the guard.
+fn watch_ids(view: &VerificationView) -> Option<Vec<&str>> {
+    view.watch
+        .as_ref()
+        .map(|watch| watch.findings.iter().map(|f| f.id.as_str()).collect())
 }
 
 #[cfg(test)]

@@ -20,9 +20,13 @@
 //!    "verification": {"sha", "deployment_id", "deployed_at", "window_ends", "time_left_s",
 //!                     "phase", "reason", "auto_rollback", "baseline_per_minute",
 //!                     "signals": [{"signal", "state", "measured", "baseline", "threshold",
-//!                                  "reason"}]} | null,
+//!                                  "reason"}],
+//!                     "watch": {"ends", "findings": [{"id", "title", "first_seen",
+//!                                                     "count"}]} | null} | null,
 //!      (phase: `deploying`, `verifying`, `verified`, `failed`, `not_enough_data`;
-//!       state: `pass`, `fail`, `not_enough_data`)
+//!       state: `pass`, `fail`, `not_enough_data`; `watch` is the error watch after the
+//!       window, `null` without `[environment.verify] watch`: it is on from `window_ends`
+//!       to `ends`, and its findings are the new error types first seen in that time)
 //!    "guard": {"rollbacks_in_a_row", "max_rollbacks", "escalated",
 //!              "last": {"at", "kind", "sha", "to_sha", "reason"} | null,
 //!              "deliveries": [{"target", "ok", "attempts", "error"}], "issue"},

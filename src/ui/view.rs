@@ -1694,9 +1694,14 @@ pub(crate) fn verification_lines(
         .last
         .as_ref()
         .filter(|event| now - event.at < VERIFIED_SHOWN_FOR);
+    let watch = view
+        .watch
+        .as_ref()
+        .filter(|watch| view.phase == VerificationPhase::Verified && now < watch.ends);
     if view.phase == VerificationPhase::Verified
         && now - view.window_ends > VERIFIED_SHOWN_FOR
         && recent_guard.is_none()
+        && watch.is_none()
     {
         return lines;
     }
@@ -1722,7 +1727,24 @@ pub(crate) fn verification_lines(
         )),
         _ => {}
     }
+    if let Some(watch) = watch {
+        let left = watch.left_words(now);
+        heading.push(Span::styled(
+            format!(" · watching {left} left"),
+            theme.muted(),
+        ));
+    }
     lines.push(Line::from(heading));
+    for finding in watch.map_or(&[][..], |w| w.findings.as_slice()) {
+        let text = format!(
+            "! {} · r rolls back",
+            finding.headline(view.deployed_at, &view.sha)
+        );
+        lines.push(Line::from(Span::styled(
+            truncate(&text, width),
+            theme.style(theme.warn).add_modifier(Modifier::BOLD),
+        )));
+    }
     let detailed = matches!(
         view.phase,
         VerificationPhase::Verifying | VerificationPhase::Failed
@@ -1763,7 +1785,7 @@ pub(crate) fn verification_lines(
         let (icon, color) = match event.kind.as_str() {
             "rolled_back" => ("↺", theme.warn),
             "rolling_back" => ("↺", theme.running),
-            "alerted" => ("!", theme.warn),
+            "alerted" | "watch_alerted" => ("!", theme.warn),
             _ => ("✗", theme.fail),
         };
         let what = match event.kind.as_str() {
@@ -1782,6 +1804,7 @@ pub(crate) fn verification_lines(
                 "escalated: {} automatic rollbacks in a row",
                 guard.rollbacks_in_a_row
             ),
+            "watch_alerted" => "watch alert sent; the captain decides".to_string(),
             _ => "alert sent; waiting for the captain".to_string(),
         };
         lines.push(Line::from(Span::styled(
