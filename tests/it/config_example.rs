@@ -133,3 +133,14 @@ fn the_commented_flow_example_parses_once_uncommented() {
     assert_eq!(steps.len(), 3);
     assert!(steps[2].cleanup);
 }
+
+#[test]
+fn example_watches_prod_for_two_days_after_each_deploy() {
+    let config = example();
+    let prod = config.verification(2).expect("prod is verified");
+    assert_eq!(
+        prod.watch.map(|w| w.get()),
+        Some(std::time::Duration::from_secs(48 * 3600))
+    );
+    assert!(prod.watch.map(|w| w.get()) > Some(prod.window.get()));
+}
