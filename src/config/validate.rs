@@ -14,13 +14,13 @@ use serde_spanned::Spanned;
 use crate::config::doc_map::{DocumentMap, Seg, index, key};
 use crate::config::error::{ConfigError, Position};
 use crate::config::load::NO_ENVIRONMENTS;
-use crate::model::errors::ERROR_HISTORY_MINUTES;
 use crate::config::token_shape::{is_variable_name, looks_like_token, redact_tokens};
 use crate::config::types::{
     Config, FREEZE_BOTH, FREEZE_NEITHER, FlowStepConfig, HumanDuration, NotifierKindConfig,
     PollConfig, PromotionStrategy, RollbackStrategy, SmokeCheckConfig,
 };
 use crate::config::{URL_PLACEHOLDER, is_value_name, placeholders};
+use crate::model::errors::ERROR_HISTORY_MINUTES;
 use crate::model::sanitize;
 
 /// The rise in errors the verification always tolerates (its null hypothesis): a threshold

@@ -423,9 +423,8 @@ async fn tell_watch_findings(
     let mut last = None;
     for finding in findings {
         let headline = error_watch::headline(view, finding);
-        let reason = format!(
-            "{headline}; the watch does not roll back by itself: press r to roll back"
-        );
+        let reason =
+            format!("{headline}; the watch does not roll back by itself: press r to roll back");
         let notice = Notice {
             environment: environment.to_string(),
             sha: view.sha.clone(),
@@ -436,7 +435,10 @@ async fn tell_watch_findings(
                 ("events".to_string(), finding.count.to_string()),
                 (
                     "first seen".to_string(),
-                    finding.first_seen.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                    finding
+                        .first_seen
+                        .format("%Y-%m-%d %H:%M:%S UTC")
+                        .to_string(),
                 ),
                 (
                     "watch ends".to_string(),

@@ -95,7 +95,13 @@ pub fn watch_links(
     if let Some(sentry) = &config.sentry
         && let Some(url) = url_with_path(
             sentry.url.get_ref(),
-            &["organizations", sentry.org.get_ref(), "issues", issue_id, ""],
+            &[
+                "organizations",
+                sentry.org.get_ref(),
+                "issues",
+                issue_id,
+                "",
+            ],
         )
     {
         found.push((format!("New error {issue_id}"), url.to_string()));

@@ -268,7 +268,13 @@ pub fn assess(
         verify::evaluate_new_error_types(&in_window, deploy.at, deploy.sha, policy.new_issues);
     view.watch = policy.watch.map(|watch| {
         let ends = deploy.at + TimeDelta::from_std(watch).unwrap_or(TimeDelta::MAX);
-        watch_view(&after_window, window_ends, ends, deploy.sha, policy.new_issues)
+        watch_view(
+            &after_window,
+            window_ends,
+            ends,
+            deploy.sha,
+            policy.new_issues,
+        )
     });
     let latency = verify::evaluate_latency(
         &probes.latency_samples(deploy.at),
