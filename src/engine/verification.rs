@@ -734,6 +734,95 @@ mod tests {
         assert!(view.signals[1].measured.as_str().contains("discountCode"));
     }
 
+    fn watched_policy(watch: &str) -> VerifyPolicy {
+        let config = crate::config::parse_str(
+            &format!(
+                "[github]\nrepo = \"acme/shop\"\n[[environment]]\nname = \"prod\"\n\
+                 branch = \"prod\"\nurl = \"https://shop.example\"\n\
+                 [environment.verify]\nwatch = \"{watch}\"\n"
+            ),
+            "test.toml",
+        )
+        .unwrap();
+        VerifyPolicy::for_environment(&config, 0).expect("verified")
+    }
+
+    #[test]
+    fn a_new_type_after_the_window_is_a_watch_finding_and_the_deploy_stays_verified() {
+        let mut environment = env(10, &[10; 15], DeployStatus::Success);
+        let late = |after: TimeDelta| NewErrorType {
+            id: SafeText::new("5900"),
+            title: SafeText::new("TypeError: order.items.map is not a function"),
+            first_seen: deployed_at() + after,
+            count: 12,
+            release: Some(SafeText::new(&format!("shop@{SHA}"))),
+        };
+        let now = deployed_at() + TimeDelta::hours(37);
+        environment.errors.new_types = vec![late(TimeDelta::hours(36))];
+        let view = assess(
+            &watched_policy("48h"),
+            &environment,
+            &ProbeHistory::default(),
+            now,
+        )
+        .unwrap();
+        assert_eq!(view.phase, VerificationPhase::Verified, "{}", view.reason);
+        let watch = view.watch.as_ref().expect("a watch");
+        assert_eq!(watch.ends, deployed_at() + TimeDelta::hours(48));
+        assert_eq!(watch.findings.len(), 1);
+        assert_eq!(watch.findings[0].id.as_str(), "5900");
+        assert_eq!(watch.findings[0].count, 12);
+        assert_eq!(watch.left_words(now), "11h 00m");
+
+        // Without a watch the same type fails the deploy, as any type since it does.
+        let unwatched = assess(&policy(), &environment, &ProbeHistory::default(), now).unwrap();
+        assert_eq!(unwatched.phase, VerificationPhase::Failed);
+        assert_eq!(unwatched.watch, None);
+
+        // First seen in the window: the window fails the deploy; it is no finding.
+        environment.errors.new_types = vec![late(TimeDelta::minutes(2))];
+        let in_window = assess(
+            &watched_policy("48h"),
+            &environment,
+            &ProbeHistory::default(),
+            now,
+        )
+        .unwrap();
+        assert_eq!(in_window.phase, VerificationPhase::Failed);
+        assert_eq!(in_window.watch.map(|w| w.findings.len()), Some(0));
+
+        // First seen after the watch ended: nothing at all.
+        environment.errors.new_types = vec![late(TimeDelta::hours(49))];
+        let after = assess(
+            &watched_policy("48h"),
+            &environment,
+            &ProbeHistory::default(),
+            deployed_at() + TimeDelta::hours(50),
+        )
+        .unwrap();
+        assert_eq!(after.phase, VerificationPhase::Verified, "{}", after.reason);
+        assert_eq!(after.watch.map(|w| w.findings.len()), Some(0));
+    }
+
+    #[test]
+    fn a_new_watch_finding_is_a_meaningful_change() {
+        let environment = env(10, &[10; 15], DeployStatus::Success);
+        let now = deployed_at() + TimeDelta::hours(2);
+        let policy = watched_policy("48h");
+        let before = assess(&policy, &environment, &ProbeHistory::default(), now).unwrap();
+        let mut found = environment.clone();
+        found.errors.new_types = vec![NewErrorType {
+            id: SafeText::new("5900"),
+            title: SafeText::new("TypeError"),
+            first_seen: now - TimeDelta::minutes(5),
+            count: 3,
+            release: None,
+        }];
+        let after = assess(&policy, &found, &ProbeHistory::default(), now).unwrap();
+        assert!(changed_meaningfully(Some(&before), Some(&after)));
+        assert!(!changed_meaningfully(Some(&after), Some(&after.clone())));
+    }
+
     #[test]
     fn while_a_deploy_is_underway_nothing_is_judged() {
         let view = assess(

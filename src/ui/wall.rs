@@ -2140,6 +2140,59 @@ mod tests {
         assert_eq!(card_state(&history, now()), CardState::Healthy);
     }
 
+    fn watched(env: &EnvironmentSnapshot, findings: usize) -> VerificationView {
+        let mut view = verifying(env, -3 * 3600, VerificationPhase::Verified);
+        view.deployed_at = now() - TimeDelta::hours(12) - TimeDelta::minutes(48);
+        view.window_ends = view.deployed_at + TimeDelta::minutes(15);
+        view.watch = Some(WatchView {
+            ends: view.deployed_at + TimeDelta::hours(48),
+            findings: (0..findings)
+                .map(|i| crate::model::WatchFinding {
+                    id: SafeText::new(&format!("59{i}")),
+                    title: SafeText::new("TypeError: order.items.map is not a function"),
+                    first_seen: now() - TimeDelta::hours(1),
+                    count: 12,
+                })
+                .collect(),
+        });
+        view
+    }
+
+    #[test]
+    fn a_watched_deploy_is_healthy_until_a_finding_makes_it_degraded() {
+        let mut env = calm();
+        env.verification = Some(watched(&env, 0));
+        let state = card_state(&env, now());
+        assert_eq!(state, CardState::Healthy);
+        assert_eq!(state_detail(&env, state, now()), "watching · 35h 12m left");
+
+        env.verification = Some(watched(&env, 1));
+        let state = card_state(&env, now());
+        assert_eq!(
+            state,
+            CardState::Degraded,
+            "not FAILING: nothing rolls back"
+        );
+        assert_eq!(
+            state_detail(&env, state, now()),
+            "watch: a new error type · r rolls back"
+        );
+        let lines: Vec<String> = troubles(&env, now()).into_iter().map(|t| t.text).collect();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("watch: new error type 11h after deploy")),
+            "{lines:?}"
+        );
+
+        // Once the watch ended, the finding no longer colours the card.
+        let mut ended = env.clone();
+        if let Some(watch) = ended.verification.as_mut().and_then(|v| v.watch.as_mut()) {
+            watch.ends = now() - TimeDelta::minutes(1);
+        }
+        assert_eq!(card_state(&ended, now()), CardState::Healthy);
+    }
+
     #[test]
     fn a_deploy_in_its_window_is_verifying_with_the_time_left() {
         let mut env = calm();
