@@ -4,11 +4,15 @@
 //! rolls back by itself: the window is for that, and hours later the captain decides.
 //!
 //! [`to_tell`] is a plain function over the view, what was told and the time; the guard
-//! carries its answer out.
+//! carries its answer out. What was told is kept in the state directory as JSON lines
+//! ([`WATCH_FILE`]), so a restart within the watch does not tell a finding again.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::model::{VerificationPhase, VerificationView, WatchFinding};
 
@@ -52,6 +56,65 @@ pub fn remember(memory: &mut WatchMemory, view: &VerificationView, told: &[&Watc
     memory
         .told
         .extend(told.iter().map(|finding| finding.id.as_str().to_string()));
+}
+
+/// The file in the state directory that lists the findings told, one JSON line each.
+pub const WATCH_FILE: &str = "error-watch.jsonl";
+
+/// Lines read back on start: far more findings than two weeks of deploys bring.
+const LINES_KEPT: usize = 2_000;
+
+/// One finding told, as the file keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToldRecord {
+    pub environment: String,
+    pub sha: String,
+    pub issue_id: String,
+    pub at: DateTime<Utc>,
+}
+
+pub fn watch_path(state_dir: &Path) -> PathBuf {
+    state_dir.join(WATCH_FILE)
+}
+
+/// What was told per environment name, from the file at `path`: for each environment the
+/// newest commit's findings. A missing file or a line that does not parse tells nothing.
+pub fn load_told(path: &Path) -> HashMap<String, WatchMemory> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut memories: HashMap<String, WatchMemory> = HashMap::new();
+    for line in &lines[lines.len().saturating_sub(LINES_KEPT)..] {
+        let Ok(record) = serde_json::from_str::<ToldRecord>(line) else {
+            continue;
+        };
+        let memory = memories.entry(record.environment).or_default();
+        if memory.sha.as_deref() != Some(record.sha.as_str()) {
+            memory.sha = Some(record.sha);
+            memory.told.clear();
+        }
+        memory.told.insert(record.issue_id);
+    }
+    memories
+}
+
+/// Appends `records` to the file at `path` (created with mode 0600 if missing) and makes
+/// them durable.
+pub fn record_told(path: &Path, records: &[ToldRecord]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.append(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    let mut text = Vec::new();
+    for record in records {
+        serde_json::to_writer(&mut text, record)?;
+        text.push(b'\n');
+    }
+    file.write_all(&text)?;
+    file.sync_data()
 }
 
 /// "new error type 36h after deploy a1b2c3d: TypeError: ... (42 events)".
@@ -179,6 +242,52 @@ mod tests {
         soon.count = 1;
         assert!(headline(&v, &soon).starts_with("new error type 40m after"));
         assert!(headline(&v, &soon).ends_with("(1 event)"));
+    }
+
+    #[test]
+    fn what_was_told_survives_a_restart_per_environment_and_commit() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = watch_path(dir.path());
+        assert!(load_told(&path).is_empty(), "no file, nothing told");
+        let record = |environment: &str, sha: &str, id: &str| ToldRecord {
+            environment: environment.to_string(),
+            sha: sha.to_string(),
+            issue_id: id.to_string(),
+            at: hours(36),
+        };
+        record_told(
+            &path,
+            &[record("prod", "old", "1"), record("prod", SHA, "11")],
+        )
+        .unwrap();
+        record_told(
+            &path,
+            &[record("prod", SHA, "12"), record("staging", SHA, "13")],
+        )
+        .unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(b"{torn"))
+            .unwrap();
+        let told = load_told(&path);
+        let prod = &told["prod"];
+        assert_eq!(prod.sha.as_deref(), Some(SHA));
+        assert_eq!(
+            prod.told.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["11", "12"]
+        );
+        let v = view(
+            SHA,
+            VerificationPhase::Verified,
+            vec![finding("11", 36), finding("12", 37), finding("14", 38)],
+        );
+        let again = to_tell(&v, prod, hours(38));
+        assert_eq!(
+            again.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(),
+            ["14"]
+        );
+        assert_eq!(told["staging"].told.len(), 1);
     }
 
     #[test]

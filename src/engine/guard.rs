@@ -223,6 +223,8 @@ pub(crate) struct GuardContext {
     /// What each environment's guard shows; one copy, changed by the loop and the tasks it
     /// starts alike, so a late change never undoes an earlier one.
     pub views: std::sync::Mutex<HashMap<usize, GuardView>>,
+    /// Where the error watch keeps the findings it told (see [`error_watch::WATCH_FILE`]).
+    pub watch_file: Option<std::path::PathBuf>,
 }
 
 impl GuardContext {
@@ -258,7 +260,20 @@ pub(crate) async fn guard_loop(
         .map(|index| VerifyPolicy::for_environment(&ctx.config, index))
         .collect();
     let mut memories: HashMap<usize, Memory> = HashMap::new();
-    let mut watches: HashMap<usize, WatchMemory> = HashMap::new();
+    let mut watches: HashMap<usize, WatchMemory> = match ctx.watch_file.clone() {
+        Some(path) => {
+            let mut told = tokio::task::spawn_blocking(move || error_watch::load_told(&path))
+                .await
+                .unwrap_or_default();
+            ctx.config
+                .environments
+                .iter()
+                .enumerate()
+                .filter_map(|(index, env)| Some((index, told.remove(env.name.get_ref())?)))
+                .collect()
+        }
+        None => HashMap::new(),
+    };
     loop {
         let snapshot = Arc::clone(&snapshots.borrow_and_update());
         for (index, env) in snapshot.environments.iter().enumerate() {
@@ -420,6 +435,22 @@ async fn tell_watch_findings(
         return;
     }
     error_watch::remember(memory, view, &findings);
+    if let Some(path) = ctx.watch_file.clone() {
+        let records: Vec<error_watch::ToldRecord> = findings
+            .iter()
+            .map(|finding| error_watch::ToldRecord {
+                environment: environment.to_string(),
+                sha: view.sha.clone(),
+                issue_id: finding.id.as_str().to_string(),
+                at: now,
+            })
+            .collect();
+        let written =
+            tokio::task::spawn_blocking(move || error_watch::record_told(&path, &records)).await;
+        if !matches!(written, Ok(Ok(()))) {
+            tracing::warn!("could not keep the error watch's findings; a restart may repeat them");
+        }
+    }
     let mut last = None;
     for finding in findings {
         let headline = error_watch::headline(view, finding);

@@ -163,6 +163,7 @@ impl Engine {
                 let writers_for_triage = writers.clone();
                 let writers_for_red_watch = writers.clone();
                 let retry = write.notify_retry;
+                let watch_file = error_watch::watch_path(&write.state_dir);
                 let (sender, recorder) = releases::start_write_side(
                     Arc::clone(&options.config),
                     options.clock.clone(),
@@ -187,6 +188,7 @@ impl Engine {
                     store: update_tx.clone(),
                     snapshots: snapshot_rx.clone(),
                     views: Default::default(),
+                    watch_file: Some(watch_file),
                 };
                 tasks.push(runtime.spawn(guard::guard_loop(
                     guard,

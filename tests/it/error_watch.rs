@@ -1,6 +1,7 @@
 //! The error watch after a deploy's window, end to end: a commit whose new error type comes
 //! out hours after it was verified gets exactly one watch alert and stays deployed (the
-//! captain decides); one whose new error type comes out after the watch ended gets nothing.
+//! captain decides), also across a restart; one whose new error type comes out after the
+//! watch ended gets nothing.
 //! Time jumps on the manual clock: hours of world time pass without waiting for them.
 
 use std::sync::Arc;
@@ -182,6 +183,20 @@ async fn a_new_error_type_hours_after_a_verified_deploy_alerts_once_and_rolls_no
             .contains("auto_rollback"),
         "nothing was rolled back"
     );
+
+    // A restart within the watch does not tell the finding again.
+    engine.shutdown().await;
+    let engine = bench.engine(Some(state.path()));
+    wait_snapshot(&engine, "the restarted engine sees the finding", |s| {
+        s.environments[1]
+            .verification
+            .as_ref()
+            .and_then(|v| v.watch.as_ref())
+            .is_some_and(|w| !w.findings.is_empty())
+    })
+    .await;
+    let_time_pass(&engine, 20).await;
+    assert_eq!(watch_notices(&bench, &sha).len(), 1);
     engine.shutdown().await;
 }
 
