@@ -916,6 +916,10 @@ mod tests {
             };
             assert_eq!(body["payload"]["severity"], expected);
         }
+        let watch = pagerduty_payload(&notice(NoticeEvent::WatchFinding), "K");
+        assert_eq!(watch["event_action"], "trigger");
+        assert_eq!(watch["payload"]["severity"], "warning");
+        assert_eq!(NoticeEvent::WatchFinding.as_str(), "watch_finding");
         let resolved = pagerduty_payload(&notice(NoticeEvent::Resolved), "K");
         assert_eq!(
             resolved,

@@ -187,7 +187,7 @@ pub struct GuardView {
 pub struct GuardEvent {
     pub at: DateTime<Utc>,
     /// `rolling_back`, `rolled_back`, `rollback_failed`, `rollback_blocked`, `alerted`,
-    /// `escalated`.
+    /// `escalated`, `watch_alerted` (the error watch told a finding).
     pub kind: SafeText,
     /// The bad deploy's commit.
     pub sha: String,
