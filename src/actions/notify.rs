@@ -95,6 +95,9 @@ pub enum NoticeEvent {
     DeployFailed,
     /// The incident is over: PagerDuty resolves the alert with the same `dedup_key`.
     Resolved,
+    /// The error watch after a verified deploy found a new error type; nothing was rolled
+    /// back, the captain decides.
+    WatchFinding,
 }
 
 impl NoticeEvent {
@@ -108,6 +111,7 @@ impl NoticeEvent {
             NoticeEvent::PipelineRed => "pipeline_red",
             NoticeEvent::DeployFailed => "deploy_failed",
             NoticeEvent::Resolved => "resolved",
+            NoticeEvent::WatchFinding => "watch_finding",
         }
     }
 
@@ -121,11 +125,13 @@ impl NoticeEvent {
             NoticeEvent::PipelineRed => "pipeline stayed red",
             NoticeEvent::DeployFailed => "deploy failed",
             NoticeEvent::Resolved => "resolved",
+            NoticeEvent::WatchFinding => "error watch",
         }
     }
 
     /// PagerDuty's severity: `critical` when nothing restored service by itself (the
-    /// rollback failed, or the problem went past the automatic steps), else `error`.
+    /// rollback failed, or the problem went past the automatic steps), `warning` for a
+    /// watch finding (a verified deploy, judged again by the captain), else `error`.
     pub fn severity(self) -> &'static str {
         match self {
             NoticeEvent::RollbackFailed | NoticeEvent::Escalated => "critical",
@@ -134,6 +140,7 @@ impl NoticeEvent {
             | NoticeEvent::PipelineRed
             | NoticeEvent::DeployFailed
             | NoticeEvent::Resolved => "error",
+            NoticeEvent::WatchFinding => "warning",
         }
     }
 }
@@ -909,6 +916,10 @@ mod tests {
             };
             assert_eq!(body["payload"]["severity"], expected);
         }
+        let watch = pagerduty_payload(&notice(NoticeEvent::WatchFinding), "K");
+        assert_eq!(watch["event_action"], "trigger");
+        assert_eq!(watch["payload"]["severity"], "warning");
+        assert_eq!(NoticeEvent::WatchFinding.as_str(), "watch_finding");
         let resolved = pagerduty_payload(&notice(NoticeEvent::Resolved), "K");
         assert_eq!(
             resolved,

@@ -190,6 +190,7 @@ impl VerifyConfig {
             enabled: None,
             window: d::verify_window(),
             baseline: d::verify_baseline(),
+            watch: None,
             max_increase: d::max_increase(),
             min_events: d::min_events(),
             new_issue_events: d::new_issue_events(),

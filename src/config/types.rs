@@ -264,6 +264,10 @@ pub struct VerifyConfig {
     /// The time before the deploy whose error rate is the baseline.
     #[serde(default = "crate::config::defaults::verify_baseline")]
     pub baseline: HumanDuration,
+    /// How long after a deploy its new error types are still told to the captain once the
+    /// window has passed (absent: not at all). Longer than `window`.
+    #[serde(default)]
+    pub watch: Option<HumanDuration>,
     /// Roll back when errors rise more than this much (0.5: +50%).
     #[serde(default = "crate::config::defaults::max_increase")]
     pub max_increase: f64,

@@ -28,6 +28,9 @@ mod checklist;
 /// The rise in errors the verification always tolerates (its null hypothesis): a threshold
 /// must lie above it.
 const TOLERATED_DRIFT: f64 = 0.1;
+/// The longest `[environment.verify] watch`: two weeks, past which a new error type is
+/// the next release's business rather than this deploy's.
+const MAX_WATCH: Duration = Duration::from_secs(14 * 86_400);
 
 /// Longest user value quoted back in a message.
 const QUOTE_MAX_CHARS: usize = 100;
@@ -795,6 +798,20 @@ impl Checker<'_, '_> {
                             ERROR_HISTORY_MINUTES / 60
                         ),
                     );
+                }
+                if let Some(watch) = verify.watch {
+                    let watch = watch.get();
+                    if watch <= verify.window.get() || watch > MAX_WATCH {
+                        self.report_in(
+                            env_name,
+                            &at("watch"),
+                            format!(
+                                "must be longer than the window ({}) and at most {} days",
+                                humantime::format_duration(verify.window.get()),
+                                MAX_WATCH.as_secs() / 86_400
+                            ),
+                        );
+                    }
                 }
                 if !(verify.max_increase.is_finite()
                     && verify.max_increase > TOLERATED_DRIFT

@@ -15,6 +15,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::{mpsc, watch};
 
 use super::commands::{ActionRequest, ActionSender, Origin, Submitted};
+use super::error_watch::{self, WatchMemory};
 use super::incident;
 use super::store::{ReleaseUpdate, StoreInput};
 use super::verification::VerifyPolicy;
@@ -222,6 +223,8 @@ pub(crate) struct GuardContext {
     /// What each environment's guard shows; one copy, changed by the loop and the tasks it
     /// starts alike, so a late change never undoes an earlier one.
     pub views: std::sync::Mutex<HashMap<usize, GuardView>>,
+    /// Where the error watch keeps the findings it told (see [`error_watch::WATCH_FILE`]).
+    pub watch_file: Option<std::path::PathBuf>,
 }
 
 impl GuardContext {
@@ -257,6 +260,20 @@ pub(crate) async fn guard_loop(
         .map(|index| VerifyPolicy::for_environment(&ctx.config, index))
         .collect();
     let mut memories: HashMap<usize, Memory> = HashMap::new();
+    let mut watches: HashMap<usize, WatchMemory> = match ctx.watch_file.clone() {
+        Some(path) => {
+            let mut told = tokio::task::spawn_blocking(move || error_watch::load_told(&path))
+                .await
+                .unwrap_or_default();
+            ctx.config
+                .environments
+                .iter()
+                .enumerate()
+                .filter_map(|(index, env)| Some((index, told.remove(env.name.get_ref())?)))
+                .collect()
+        }
+        None => HashMap::new(),
+    };
     loop {
         let snapshot = Arc::clone(&snapshots.borrow_and_update());
         for (index, env) in snapshot.environments.iter().enumerate() {
@@ -264,6 +281,15 @@ pub(crate) async fn guard_loop(
             else {
                 continue;
             };
+            tell_watch_findings(
+                &ctx,
+                index,
+                env.name.as_str(),
+                view,
+                &snapshot,
+                watches.entry(index).or_default(),
+            )
+            .await;
             let memory = memories.entry(index).or_default();
             observe(memory, view);
             let decision = decide(
@@ -391,6 +417,93 @@ pub(crate) async fn guard_loop(
             break;
         }
     }
+}
+
+/// Tells the notifiers about each new error type the watch found and has not told yet, and
+/// shows it as the guard's latest event. Never rolls back: the captain decides.
+async fn tell_watch_findings(
+    ctx: &Arc<GuardContext>,
+    index: usize,
+    environment: &str,
+    view: &VerificationView,
+    snapshot: &Snapshot,
+    memory: &mut WatchMemory,
+) {
+    let now = ctx.clock.now();
+    let findings = error_watch::to_tell(view, memory, now);
+    if findings.is_empty() {
+        return;
+    }
+    error_watch::remember(memory, view, &findings);
+    if let Some(path) = ctx.watch_file.clone() {
+        let records: Vec<error_watch::ToldRecord> = findings
+            .iter()
+            .map(|finding| error_watch::ToldRecord {
+                environment: environment.to_string(),
+                sha: view.sha.clone(),
+                issue_id: finding.id.as_str().to_string(),
+                at: now,
+            })
+            .collect();
+        let written =
+            tokio::task::spawn_blocking(move || error_watch::record_told(&path, &records)).await;
+        if !matches!(written, Ok(Ok(()))) {
+            tracing::warn!("could not keep the error watch's findings; a restart may repeat them");
+        }
+    }
+    let mut last = None;
+    for finding in findings {
+        let headline = error_watch::headline(view, finding);
+        let reason =
+            format!("{headline}; the watch does not roll back by itself: press r to roll back");
+        let notice = Notice {
+            environment: environment.to_string(),
+            sha: view.sha.clone(),
+            event: NoticeEvent::WatchFinding,
+            reason: reason.clone(),
+            figures: vec![
+                ("error type".to_string(), finding.title.as_str().to_string()),
+                ("events".to_string(), finding.count.to_string()),
+                (
+                    "first seen".to_string(),
+                    finding
+                        .first_seen
+                        .format("%Y-%m-%d %H:%M:%S UTC")
+                        .to_string(),
+                ),
+                (
+                    "watch ends".to_string(),
+                    view.watch
+                        .as_ref()
+                        .map(|w| w.ends.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                        .unwrap_or_default(),
+                ),
+            ],
+            log_excerpt: None,
+            links: incident::watch_links(
+                &ctx.config,
+                index,
+                snapshot,
+                &view.sha,
+                finding.id.as_str(),
+            ),
+            dedup_key: format!("shipdeck/{environment}/{}/watch/{}", view.sha, finding.id),
+            at: now,
+        };
+        tokio::spawn(tell(Arc::clone(ctx), index, notice));
+        last = Some(GuardEvent {
+            at: now,
+            kind: SafeText::new("watch_alerted"),
+            sha: view.sha.clone(),
+            to_sha: None,
+            reason: SafeText::with_max(&reason, 400),
+        });
+    }
+    ctx.show(index, |guard| {
+        guard.last = last;
+        guard.deliveries.clear();
+    })
+    .await;
 }
 
 /// What a notice and an issue about one failure point at (see [`super::incident`]).
@@ -590,6 +703,7 @@ mod tests {
             reason: SafeText::new("verification failed: error rate: errors tripled"),
             auto_rollback: true,
             baseline_per_minute: Some(10.2),
+            watch: None,
         };
         (view, window_ends + TimeDelta::minutes(minutes_after_window))
     }

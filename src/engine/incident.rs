@@ -82,6 +82,38 @@ pub fn links(
     links
 }
 
+/// The links of one new error type the watch found (Sentry issue `issue_id`): its issue
+/// first, then the deploy's other links.
+pub fn watch_links(
+    config: &Config,
+    index: usize,
+    snapshot: &Snapshot,
+    sha: &str,
+    issue_id: &str,
+) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    if let Some(sentry) = &config.sentry
+        && let Some(url) = url_with_path(
+            sentry.url.get_ref(),
+            &[
+                "organizations",
+                sentry.org.get_ref(),
+                "issues",
+                issue_id,
+                "",
+            ],
+        )
+    {
+        found.push((format!("New error {issue_id}"), url.to_string()));
+    }
+    for link in links(config, index, snapshot, sha) {
+        if !found.contains(&link) {
+            found.push(link);
+        }
+    }
+    found
+}
+
 fn sentry_links(
     base: &str,
     org: &str,
@@ -220,6 +252,7 @@ sentry_environment = "live"
             reason: SafeText::new("verification failed"),
             auto_rollback: true,
             baseline_per_minute: Some(10.2),
+            watch: None,
         }
     }
 
@@ -293,6 +326,33 @@ sentry_environment = "live"
         assert_eq!(
             links[3].1,
             "https://sentry.io/organizations/acme/issues/?project=7&project=9&environment=live&statsPeriod=1h"
+        );
+    }
+
+    #[test]
+    fn a_watch_finding_links_its_own_issue_first() {
+        let config = config(CONFIG);
+        let sha = "a".repeat(40);
+        let links = watch_links(&config, 0, &snapshot_with(prod_env()), &sha, "5900");
+        let labels: Vec<&str> = links.iter().map(|(l, _)| l.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "New error 5900",
+                "CI run",
+                "Deployments",
+                "New error 4021",
+                "Sentry issues"
+            ]
+        );
+        assert_eq!(
+            links[0].1,
+            "https://sentry.io/organizations/acme/issues/5900/"
+        );
+        let again = watch_links(&config, 0, &snapshot_with(prod_env()), &sha, "4021");
+        assert_eq!(
+            again.iter().filter(|(l, _)| l == "New error 4021").count(),
+            1
         );
     }
 

@@ -14,6 +14,7 @@ pub mod checklist;
 pub mod commands;
 pub mod delivery;
 pub mod diagnosis;
+pub mod error_watch;
 pub mod executor;
 pub mod facts;
 pub mod gates;
@@ -205,6 +206,7 @@ impl Engine {
                 let writers_for_holds = writers.clone();
                 let host = write.host.clone();
                 let retry = write.notify_retry;
+                let watch_file = error_watch::watch_path(&write.state_dir);
                 let (sender, recorder) = releases::start_write_side(
                     Arc::clone(&options.config),
                     options.clock.clone(),
@@ -229,6 +231,7 @@ impl Engine {
                     store: update_tx.clone(),
                     snapshots: snapshot_rx.clone(),
                     views: Default::default(),
+                    watch_file: Some(watch_file),
                 };
                 tasks.push(runtime.spawn(guard::guard_loop(
                     guard,

@@ -19,7 +19,7 @@ use crate::config::{Config, VerifyConfig};
 use crate::model::errors::floor_minute;
 use crate::model::{
     DeployStatus, EnvironmentSnapshot, SafeText, SignalLine, SignalState, SmokeResult,
-    VerificationPhase, VerificationView,
+    VerificationPhase, VerificationView, WatchFinding, WatchView,
 };
 
 /// Probes kept per environment: six hours of seven checks every 30 s is 5,040.
@@ -29,6 +29,8 @@ pub const PROBES_KEPT: usize = 6_000;
 #[derive(Debug, Clone)]
 pub struct VerifyPolicy {
     pub window: Duration,
+    /// The error watch after the window, from the deploy (`None`: no watch).
+    pub watch: Option<Duration>,
     pub baseline_minutes: i64,
     pub error_rate: ErrorRateTest,
     pub new_issues: NewIssuePolicy,
@@ -95,6 +97,7 @@ impl VerifyPolicy {
             .collect();
         Ok(VerifyPolicy {
             window,
+            watch: verify.watch.map(|watch| watch.get()),
             baseline_minutes,
             error_rate,
             new_issues,
@@ -231,6 +234,7 @@ pub fn assess(
         reason: SafeText::new("a deploy is on its way; its window starts when it succeeds"),
         auto_rollback: policy.auto_rollback,
         baseline_per_minute: None,
+        watch: None,
     };
     if deploy.underway {
         return Some(view);
@@ -252,8 +256,26 @@ pub fn assess(
             release: t.release.as_ref().map(|r| r.as_str().to_string()),
         })
         .collect();
+    // With a watch, a type first seen after the window is the watch's finding: the window
+    // judged the deploy, and a verified deploy stays verified.
+    let (in_window, after_window): (Vec<ErrorIssue>, Vec<ErrorIssue>) = match policy.watch {
+        Some(_) => issues
+            .into_iter()
+            .partition(|issue| issue.first_seen < window_ends),
+        None => (issues, Vec::new()),
+    };
     let new_types =
-        verify::evaluate_new_error_types(&issues, deploy.at, deploy.sha, policy.new_issues);
+        verify::evaluate_new_error_types(&in_window, deploy.at, deploy.sha, policy.new_issues);
+    view.watch = policy.watch.map(|watch| {
+        let ends = deploy.at + TimeDelta::from_std(watch).unwrap_or(TimeDelta::MAX);
+        watch_view(
+            &after_window,
+            window_ends,
+            ends,
+            deploy.sha,
+            policy.new_issues,
+        )
+    });
     let latency = verify::evaluate_latency(
         &probes.latency_samples(deploy.at),
         &policy.latency_targets,
@@ -289,6 +311,33 @@ pub fn assess(
     };
     view.reason = SafeText::with_max(&combined.reason, 400);
     Some(view)
+}
+
+/// The watch's findings: the types first seen after the window and before the watch ends,
+/// in the deployed release, with the new-type count reached.
+fn watch_view(
+    after_window: &[ErrorIssue],
+    window_ends: DateTime<Utc>,
+    ends: DateTime<Utc>,
+    sha: &str,
+    policy: NewIssuePolicy,
+) -> WatchView {
+    let found = verify::evaluate_new_error_types(after_window, window_ends, sha, policy);
+    WatchView {
+        ends,
+        findings: found
+            .explanation
+            .failing
+            .iter()
+            .filter(|issue| issue.first_seen < ends)
+            .map(|issue| WatchFinding {
+                id: SafeText::with_max(&issue.id, 40),
+                title: SafeText::with_max(&issue.title, 200),
+                first_seen: issue.first_seen,
+                count: issue.count,
+            })
+            .collect(),
+    }
 }
 
 /// The baseline's complete minutes before the deploy minute, and the complete minutes since
@@ -481,9 +530,17 @@ pub fn changed_meaningfully(
                     .iter()
                     .zip(&b.signals)
                     .any(|(x, y)| x.state != y.state)
+                || watch_ids(a) != watch_ids(b)
         }
         _ => true,
     }
+}
+
+/// The ids of the watch's findings: a new one is news for the guard.
+fn watch_ids(view: &VerificationView) -> Option<Vec<&str>> {
+    view.watch
+        .as_ref()
+        .map(|watch| watch.findings.iter().map(|f| f.id.as_str()).collect())
 }
 
 #[cfg(test)]
@@ -675,6 +732,95 @@ mod tests {
         assert_eq!(view.phase, VerificationPhase::Failed);
         assert_eq!(view.signals[1].state, SignalState::Fail);
         assert!(view.signals[1].measured.as_str().contains("discountCode"));
+    }
+
+    fn watched_policy(watch: &str) -> VerifyPolicy {
+        let config = crate::config::parse_str(
+            &format!(
+                "[github]\nrepo = \"acme/shop\"\n[[environment]]\nname = \"prod\"\n\
+                 branch = \"prod\"\nurl = \"https://shop.example\"\n\
+                 [environment.verify]\nwatch = \"{watch}\"\n"
+            ),
+            "test.toml",
+        )
+        .unwrap();
+        VerifyPolicy::for_environment(&config, 0).expect("verified")
+    }
+
+    #[test]
+    fn a_new_type_after_the_window_is_a_watch_finding_and_the_deploy_stays_verified() {
+        let mut environment = env(10, &[10; 15], DeployStatus::Success);
+        let late = |after: TimeDelta| NewErrorType {
+            id: SafeText::new("5900"),
+            title: SafeText::new("TypeError: order.items.map is not a function"),
+            first_seen: deployed_at() + after,
+            count: 12,
+            release: Some(SafeText::new(&format!("shop@{SHA}"))),
+        };
+        let now = deployed_at() + TimeDelta::hours(37);
+        environment.errors.new_types = vec![late(TimeDelta::hours(36))];
+        let view = assess(
+            &watched_policy("48h"),
+            &environment,
+            &ProbeHistory::default(),
+            now,
+        )
+        .unwrap();
+        assert_eq!(view.phase, VerificationPhase::Verified, "{}", view.reason);
+        let watch = view.watch.as_ref().expect("a watch");
+        assert_eq!(watch.ends, deployed_at() + TimeDelta::hours(48));
+        assert_eq!(watch.findings.len(), 1);
+        assert_eq!(watch.findings[0].id.as_str(), "5900");
+        assert_eq!(watch.findings[0].count, 12);
+        assert_eq!(watch.left_words(now), "11h 00m");
+
+        // Without a watch the same type fails the deploy, as any type since it does.
+        let unwatched = assess(&policy(), &environment, &ProbeHistory::default(), now).unwrap();
+        assert_eq!(unwatched.phase, VerificationPhase::Failed);
+        assert_eq!(unwatched.watch, None);
+
+        // First seen in the window: the window fails the deploy; it is no finding.
+        environment.errors.new_types = vec![late(TimeDelta::minutes(2))];
+        let in_window = assess(
+            &watched_policy("48h"),
+            &environment,
+            &ProbeHistory::default(),
+            now,
+        )
+        .unwrap();
+        assert_eq!(in_window.phase, VerificationPhase::Failed);
+        assert_eq!(in_window.watch.map(|w| w.findings.len()), Some(0));
+
+        // First seen after the watch ended: nothing at all.
+        environment.errors.new_types = vec![late(TimeDelta::hours(49))];
+        let after = assess(
+            &watched_policy("48h"),
+            &environment,
+            &ProbeHistory::default(),
+            deployed_at() + TimeDelta::hours(50),
+        )
+        .unwrap();
+        assert_eq!(after.phase, VerificationPhase::Verified, "{}", after.reason);
+        assert_eq!(after.watch.map(|w| w.findings.len()), Some(0));
+    }
+
+    #[test]
+    fn a_new_watch_finding_is_a_meaningful_change() {
+        let environment = env(10, &[10; 15], DeployStatus::Success);
+        let now = deployed_at() + TimeDelta::hours(2);
+        let policy = watched_policy("48h");
+        let before = assess(&policy, &environment, &ProbeHistory::default(), now).unwrap();
+        let mut found = environment.clone();
+        found.errors.new_types = vec![NewErrorType {
+            id: SafeText::new("5900"),
+            title: SafeText::new("TypeError"),
+            first_seen: now - TimeDelta::minutes(5),
+            count: 3,
+            release: None,
+        }];
+        let after = assess(&policy, &found, &ProbeHistory::default(), now).unwrap();
+        assert!(changed_meaningfully(Some(&before), Some(&after)));
+        assert!(!changed_meaningfully(Some(&after), Some(&after.clone())));
     }
 
     #[test]

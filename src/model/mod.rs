@@ -37,5 +37,5 @@ pub use text::{SafeText, sanitize};
 pub use triage::{RerunOffer, TriageView};
 pub use verification::{
     DeliveryLine, GuardEvent, GuardView, SignalLine, SignalState, VerificationPhase,
-    VerificationView,
+    VerificationView, WatchFinding, WatchView,
 };

@@ -20,9 +20,13 @@
 //!    "verification": {"sha", "deployment_id", "deployed_at", "window_ends", "time_left_s",
 //!                     "phase", "reason", "auto_rollback", "baseline_per_minute",
 //!                     "signals": [{"signal", "state", "measured", "baseline", "threshold",
-//!                                  "reason"}]} | null,
+//!                                  "reason"}],
+//!                     "watch": {"ends", "findings": [{"id", "title", "first_seen",
+//!                                                     "count"}]} | null} | null,
 //!      (phase: `deploying`, `verifying`, `verified`, `failed`, `not_enough_data`;
-//!       state: `pass`, `fail`, `not_enough_data`)
+//!       state: `pass`, `fail`, `not_enough_data`; `watch` is the error watch after the
+//!       window, `null` without `[environment.verify] watch`: it is on from `window_ends`
+//!       to `ends`, and its findings are the new error types first seen in that time)
 //!    "guard": {"rollbacks_in_a_row", "max_rollbacks", "escalated",
 //!              "last": {"at", "kind", "sha", "to_sha", "reason"} | null,
 //!              "deliveries": [{"target", "ok", "attempts", "error"}], "issue"},
@@ -433,6 +437,41 @@ mod tests {
         assert_eq!(env["services"][1]["lagging"], true);
         assert_eq!(env["services"][0]["lagging"], false);
         assert_eq!(env["services"][0]["state"], "success");
+    }
+
+    #[test]
+    fn the_verification_carries_the_watch_end_and_its_findings() {
+        use crate::model::{VerificationPhase, WatchFinding, WatchView};
+        let mut snapshot = snapshot();
+        let deployed_at = now() - TimeDelta::hours(36);
+        snapshot.environments[0].verification = Some(VerificationView {
+            sha: "a".repeat(40),
+            deployment_id: 9,
+            deployed_at,
+            window_ends: deployed_at + TimeDelta::minutes(15),
+            phase: VerificationPhase::Verified,
+            signals: Vec::new(),
+            reason: "verified".into(),
+            auto_rollback: true,
+            baseline_per_minute: None,
+            watch: Some(WatchView {
+                ends: deployed_at + TimeDelta::hours(48),
+                findings: vec![WatchFinding {
+                    id: "5900".into(),
+                    title: "TypeError: x\u{1b}[2J".into(),
+                    first_seen: now() - TimeDelta::minutes(30),
+                    count: 12,
+                }],
+            }),
+        });
+        let doc = StatusDocument::from_snapshot(&snapshot, now());
+        let json = serde_json::to_value(&doc).unwrap();
+        let watch = &json["environments"][0]["verification"]["watch"];
+        assert_eq!(watch["ends"], "2026-11-21T00:00:00Z");
+        assert_eq!(watch["findings"][0]["id"], "5900");
+        assert_eq!(watch["findings"][0]["title"], "TypeError: x[2J");
+        assert_eq!(watch["findings"][0]["count"], 12);
+        assert_eq!(watch["findings"][0]["first_seen"], "2026-11-20T11:30:00Z");
     }
 }
 

@@ -85,6 +85,75 @@ pub struct VerificationView {
     pub auto_rollback: bool,
     /// Errors per minute before the deploy, for the chart's baseline line.
     pub baseline_per_minute: Option<f64>,
+    /// The error watch after the window (`[environment.verify] watch`); `None` when none
+    /// is set or the deploy is still on its way.
+    #[serde(default)]
+    pub watch: Option<WatchView>,
+}
+
+/// The long watch after a deploy's window: until `ends`, every new error type first seen
+/// after the window that reaches the new-type count is a finding, told once to the
+/// notifiers. It never rolls back by itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WatchView {
+    /// Deploy time plus the watch.
+    pub ends: DateTime<Utc>,
+    /// The new error types found after the window, oldest first.
+    pub findings: Vec<WatchFinding>,
+}
+
+impl WatchView {
+    /// Whether the watch is on at `now`: the window has passed and the watch has not ended.
+    pub fn is_on(&self, window_ends: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+        now >= window_ends && now < self.ends
+    }
+
+    /// Time left in the watch at `now` (zero once it ended).
+    pub fn time_left(&self, now: DateTime<Utc>) -> std::time::Duration {
+        (self.ends - now)
+            .to_std()
+            .unwrap_or(std::time::Duration::ZERO)
+    }
+
+    /// "35h 12m": the time left at `now` in hours and minutes.
+    pub fn left_words(&self, now: DateTime<Utc>) -> String {
+        let minutes = self.time_left(now).as_secs() / 60;
+        match minutes / 60 {
+            0 => format!("{minutes}m"),
+            hours => format!("{hours}h {:02}m", minutes % 60),
+        }
+    }
+}
+
+/// One new error type the watch found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WatchFinding {
+    /// The Sentry issue's id.
+    pub id: SafeText,
+    pub title: SafeText,
+    pub first_seen: DateTime<Utc>,
+    /// Events so far.
+    pub count: u64,
+}
+
+impl WatchFinding {
+    /// "new error type 36h after deploy a1b2c3d: TypeError: ... (42 events)", for the
+    /// deploy of `sha` at `deployed_at`.
+    pub fn headline(&self, deployed_at: DateTime<Utc>, sha: &str) -> String {
+        let after = (self.first_seen - deployed_at).max(chrono::TimeDelta::zero());
+        let after = if after.num_hours() >= 1 {
+            format!("{}h", after.num_hours())
+        } else {
+            format!("{}m", after.num_minutes())
+        };
+        let plural = if self.count == 1 { "" } else { "s" };
+        format!(
+            "new error type {after} after deploy {}: {} ({} event{plural})",
+            sha.get(..7).unwrap_or(sha),
+            self.title,
+            self.count
+        )
+    }
 }
 
 impl VerificationView {
@@ -118,7 +187,7 @@ pub struct GuardView {
 pub struct GuardEvent {
     pub at: DateTime<Utc>,
     /// `rolling_back`, `rolled_back`, `rollback_failed`, `rollback_blocked`, `alerted`,
-    /// `escalated`.
+    /// `escalated`, `watch_alerted` (the error watch told a finding).
     pub kind: SafeText,
     /// The bad deploy's commit.
     pub sha: String,

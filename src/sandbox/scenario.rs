@@ -157,6 +157,9 @@ pub struct Scenario {
     pub defect_environments: Vec<String>,
     /// How much an `error_spike` commit multiplies its environment's error rate.
     pub error_spike_factor: f64,
+    /// How long after a `new_error_type` commit goes live its first error reaches Sentry
+    /// (hours, to show an error that comes out long after the deploy's window).
+    pub new_error_type_after_secs: u64,
     /// Chance that E2E fails on a push to `main` (a flaky test).
     pub e2e_flake_probability: f64,
     /// Chance that E2E runs long (130 s and more, over its target).
@@ -275,6 +278,7 @@ impl Scenario {
             ],
             defect_environments: vec!["prod".to_string()],
             error_spike_factor: 3.0,
+            new_error_type_after_secs: 20,
             e2e_flake_probability: 0.12,
             e2e_slow_probability: 0.2,
             promote_staging_every_secs: 600,

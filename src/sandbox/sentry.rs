@@ -362,8 +362,6 @@ const DEFECT_ISSUES: [(&str, &str, &str, usize); 6] = [
     ),
 ];
 
-/// How long after a defective deploy goes live its first error reaches Sentry.
-const DEFECT_ISSUE_DELAY_SECS: i64 = 20;
 /// Events per hour of a defect's issue while its commit runs (about two a minute).
 const DEFECT_ISSUE_PER_HOUR: u64 = 120;
 
@@ -434,7 +432,12 @@ fn defect_issue<'a>(
         return None;
     }
     let now = world.now;
-    let first_seen = period.from + TimeDelta::seconds(DEFECT_ISSUE_DELAY_SECS);
+    // Past ten years it never shows; the bound keeps the sum in range.
+    let delay = world
+        .scenario
+        .new_error_type_after_secs
+        .min(10 * 365 * 86_400) as i64;
+    let first_seen = period.from + TimeDelta::seconds(delay);
     let ended = period.until.map_or(now, |until| until.min(now));
     if first_seen > ended {
         return None;

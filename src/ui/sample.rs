@@ -547,6 +547,7 @@ impl SampleBuilder {
             reason: SafeText::new("verifying: nothing failed so far (not enough data: burn rate)"),
             auto_rollback: true,
             baseline_per_minute: Some(1.4),
+            watch: None,
         }
     }
 

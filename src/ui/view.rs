@@ -1698,9 +1698,14 @@ pub(crate) fn verification_lines(
         .last
         .as_ref()
         .filter(|event| now - event.at < VERIFIED_SHOWN_FOR);
+    let watch = view
+        .watch
+        .as_ref()
+        .filter(|watch| view.phase == VerificationPhase::Verified && now < watch.ends);
     if view.phase == VerificationPhase::Verified
         && now - view.window_ends > VERIFIED_SHOWN_FOR
         && recent_guard.is_none()
+        && watch.is_none()
     {
         return lines;
     }
@@ -1726,7 +1731,24 @@ pub(crate) fn verification_lines(
         )),
         _ => {}
     }
+    if let Some(watch) = watch {
+        let left = watch.left_words(now);
+        heading.push(Span::styled(
+            format!(" · watching {left} left"),
+            theme.muted(),
+        ));
+    }
     lines.push(Line::from(heading));
+    for finding in watch.map_or(&[][..], |w| w.findings.as_slice()) {
+        let text = format!(
+            "! {} · r rolls back",
+            finding.headline(view.deployed_at, &view.sha)
+        );
+        lines.push(Line::from(Span::styled(
+            truncate(&text, width),
+            theme.style(theme.warn).add_modifier(Modifier::BOLD),
+        )));
+    }
     let detailed = matches!(
         view.phase,
         VerificationPhase::Verifying | VerificationPhase::Failed
@@ -1767,7 +1789,7 @@ pub(crate) fn verification_lines(
         let (icon, color) = match event.kind.as_str() {
             "rolled_back" => ("↺", theme.warn),
             "rolling_back" => ("↺", theme.running),
-            "alerted" => ("!", theme.warn),
+            "alerted" | "watch_alerted" => ("!", theme.warn),
             _ => ("✗", theme.fail),
         };
         let what = match event.kind.as_str() {
@@ -1786,6 +1808,7 @@ pub(crate) fn verification_lines(
                 "escalated: {} automatic rollbacks in a row",
                 guard.rollbacks_in_a_row
             ),
+            "watch_alerted" => "watch alert sent; the captain decides".to_string(),
             _ => "alert sent; waiting for the captain".to_string(),
         };
         lines.push(Line::from(Span::styled(
@@ -2516,5 +2539,65 @@ mod tests {
         assert_eq!(r, area);
         let r = centered(area, 4, 2);
         assert_eq!(r, Rect::new(5, 4, 4, 2));
+    }
+
+    #[test]
+    fn a_watched_deploy_says_the_time_left_and_its_findings() {
+        use crate::model::{
+            SafeText, VerificationPhase, VerificationView, WatchFinding, WatchView,
+        };
+        let now = DateTime::UNIX_EPOCH + chrono::TimeDelta::days(20_000);
+        let mut env = crate::ui::sample::SampleBuilder::new(now)
+            .build()
+            .environments[2]
+            .clone();
+        let deployed_at = now - chrono::TimeDelta::hours(12) - chrono::TimeDelta::minutes(48);
+        let sha = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678".to_string();
+        let mut view = VerificationView {
+            sha,
+            deployment_id: 3,
+            deployed_at,
+            window_ends: deployed_at + chrono::TimeDelta::minutes(15),
+            phase: VerificationPhase::Verified,
+            signals: Vec::new(),
+            reason: SafeText::new("verified: nothing failed in the window"),
+            auto_rollback: true,
+            baseline_per_minute: None,
+            watch: Some(WatchView {
+                ends: deployed_at + chrono::TimeDelta::hours(48),
+                findings: Vec::new(),
+            }),
+        };
+        env.guard = Default::default();
+        env.verification = Some(view.clone());
+        let text = |env: &EnvironmentSnapshot| -> Vec<String> {
+            verification_lines(env, now, false, 120, &Theme::default())
+                .iter()
+                .map(|line| line.spans.iter().map(|s| s.content.as_ref()).collect())
+                .collect()
+        };
+        assert_eq!(text(&env), ["Verify ✓ verified · watching 35h 12m left"]);
+
+        if let Some(watch) = view.watch.as_mut() {
+            watch.findings.push(WatchFinding {
+                id: SafeText::new("5900"),
+                title: SafeText::new("TypeError: order.items.map is not a function"),
+                first_seen: deployed_at + chrono::TimeDelta::hours(12),
+                count: 12,
+            });
+        }
+        env.verification = Some(view.clone());
+        assert_eq!(
+            text(&env)[1],
+            "! new error type 12h after deploy a1b2c3d: TypeError: order.items.map is not a \
+             function (12 events) · r rolls back"
+        );
+
+        // After the watch, a verified deploy folds away as before.
+        if let Some(watch) = view.watch.as_mut() {
+            watch.ends = now - chrono::TimeDelta::minutes(1);
+        }
+        env.verification = Some(view);
+        assert!(text(&env).is_empty(), "{:?}", text(&env));
     }
 }

@@ -29,7 +29,7 @@ use super::view::{
 use crate::model::{
     ActionKind, ActionStepState, DeployStatus, EnvironmentSnapshot, GateKind, GateState,
     GuardEvent, PipelineState, RunStatus, SafeText, SignalState, Snapshot, SourceHealth,
-    SourceKind, VerificationPhase,
+    SourceKind, VerificationPhase, WatchView,
 };
 
 /// What the caller decides about the wall, frame by frame.
@@ -224,7 +224,9 @@ const LIVE_SOURCES: [SourceKind; 4] = [
 ///    environment changed without anyone asking; the people in the room must learn it.
 /// 3. CI RED: the pipeline of the branch head failed: nothing moves forward from here.
 /// 4. DEGRADED: the error rate is unusually high against the baseline (the same rule that
-///    paints the chart's bars red, so Poisson noise of a quiet service does not flicker it).
+///    paints the chart's bars red, so Poisson noise of a quiet service does not flicker it),
+///    or the error watch after a verified deploy found a new error type: worth the
+///    captain's look, not an outage, and nothing rolls back by itself.
 /// 5. DEPLOYING: a promotion or rollback in flight (its steps), services deploying, the
 ///    head's pipeline running (its stages), or a verification waiting for its deploy.
 ///    Problems outrank progress; progress outranks calm.
@@ -255,7 +257,7 @@ pub fn card_state(env: &EnvironmentSnapshot, now: DateTime<Utc>) -> CardState {
     if env.pipeline.as_ref().is_some_and(pipeline_is_red) {
         return CardState::CiRed;
     }
-    if error_rate_is_unusual(env) {
+    if error_rate_is_unusual(env) || watch_findings(env, now) > 0 {
         return CardState::Degraded;
     }
     if let Some(progress) = deploy_progress(env) {
@@ -303,6 +305,19 @@ fn error_rate_is_unusual(env: &EnvironmentSnapshot) -> bool {
         (Some(count), Some(baseline)) => unusually_high(count, baseline),
         _ => false,
     }
+}
+
+/// The watch of the running deploy while it is on: the deploy was verified, the watch has
+/// not ended.
+fn active_watch(env: &EnvironmentSnapshot, now: DateTime<Utc>) -> Option<&WatchView> {
+    let view = env.verification.as_ref()?;
+    view.watch
+        .as_ref()
+        .filter(|watch| view.phase == VerificationPhase::Verified && now < watch.ends)
+}
+
+fn watch_findings(env: &EnvironmentSnapshot, now: DateTime<Utc>) -> usize {
+    active_watch(env, now).map_or(0, |watch| watch.findings.len())
 }
 
 fn freeze_in_force(env: &EnvironmentSnapshot) -> bool {
@@ -444,10 +459,14 @@ fn state_detail(env: &EnvironmentSnapshot, state: CardState, now: DateTime<Utc>)
             env.errors.current_per_minute(),
             env.errors.baseline_per_minute,
         ) {
-            (Some(count), Some(baseline)) => {
+            (Some(count), Some(baseline)) if unusually_high(count, baseline) => {
                 format!("{count} errors/min · baseline {baseline:.1}")
             }
-            _ => String::new(),
+            _ => match watch_findings(env, now) {
+                0 => String::new(),
+                1 => "watch: a new error type · r rolls back".to_string(),
+                n => format!("watch: {n} new error types · r rolls back"),
+            },
         },
         CardState::Deploying { progress } => {
             let mut parts = Vec::new();
@@ -493,7 +512,9 @@ fn state_detail(env: &EnvironmentSnapshot, state: CardState, now: DateTime<Utc>)
             .and_then(|preview| preview.gates.gate(GateKind::Freeze))
             .map(|gate| gate.measured.as_str().to_string())
             .unwrap_or_default(),
-        CardState::Healthy => String::new(),
+        CardState::Healthy => active_watch(env, now)
+            .map(|watch| format!("watching · {} left", watch.left_words(now)))
+            .unwrap_or_default(),
     }
 }
 
@@ -570,7 +591,25 @@ pub fn troubles(env: &EnvironmentSnapshot, now: DateTime<Utc>) -> Vec<Trouble> {
             );
         }
     }
-    for new_type in &env.errors.new_types {
+    let found = active_watch(env, now).map_or(&[][..], |watch| watch.findings.as_slice());
+    for finding in found {
+        push(
+            TroubleKind::Warning,
+            format!(
+                "watch: {}",
+                env.verification
+                    .as_ref()
+                    .map(|view| finding.headline(view.deployed_at, &view.sha))
+                    .unwrap_or_default()
+            ),
+        );
+    }
+    for new_type in env
+        .errors
+        .new_types
+        .iter()
+        .filter(|new_type| !found.iter().any(|f| f.id == new_type.id))
+    {
         push(
             TroubleKind::Warning,
             format!("new error {}", new_type.title),
@@ -1908,6 +1947,7 @@ mod tests {
             reason: SafeText::new("error rate"),
             auto_rollback: true,
             baseline_per_minute: Some(10.2),
+            watch: None,
         }
     }
 
@@ -2098,6 +2138,59 @@ mod tests {
         let mut history = calm();
         history.health.history.failures_in_a_row = 3;
         assert_eq!(card_state(&history, now()), CardState::Healthy);
+    }
+
+    fn watched(env: &EnvironmentSnapshot, findings: usize) -> VerificationView {
+        let mut view = verifying(env, -3 * 3600, VerificationPhase::Verified);
+        view.deployed_at = now() - TimeDelta::hours(12) - TimeDelta::minutes(48);
+        view.window_ends = view.deployed_at + TimeDelta::minutes(15);
+        view.watch = Some(WatchView {
+            ends: view.deployed_at + TimeDelta::hours(48),
+            findings: (0..findings)
+                .map(|i| crate::model::WatchFinding {
+                    id: SafeText::new(&format!("59{i}")),
+                    title: SafeText::new("TypeError: order.items.map is not a function"),
+                    first_seen: now() - TimeDelta::hours(1),
+                    count: 12,
+                })
+                .collect(),
+        });
+        view
+    }
+
+    #[test]
+    fn a_watched_deploy_is_healthy_until_a_finding_makes_it_degraded() {
+        let mut env = calm();
+        env.verification = Some(watched(&env, 0));
+        let state = card_state(&env, now());
+        assert_eq!(state, CardState::Healthy);
+        assert_eq!(state_detail(&env, state, now()), "watching · 35h 12m left");
+
+        env.verification = Some(watched(&env, 1));
+        let state = card_state(&env, now());
+        assert_eq!(
+            state,
+            CardState::Degraded,
+            "not FAILING: nothing rolls back"
+        );
+        assert_eq!(
+            state_detail(&env, state, now()),
+            "watch: a new error type · r rolls back"
+        );
+        let lines: Vec<String> = troubles(&env, now()).into_iter().map(|t| t.text).collect();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("watch: new error type 11h after deploy")),
+            "{lines:?}"
+        );
+
+        // Once the watch ended, the finding no longer colours the card.
+        let mut ended = env.clone();
+        if let Some(watch) = ended.verification.as_mut().and_then(|v| v.watch.as_mut()) {
+            watch.ends = now() - TimeDelta::minutes(1);
+        }
+        assert_eq!(card_state(&ended, now()), CardState::Healthy);
     }
 
     #[test]

@@ -180,3 +180,14 @@ fn example_has_a_release_checklist_for_prod() {
         .expect("staging too");
     assert!(staging.checklist.is_empty());
 }
+
+#[test]
+fn example_watches_prod_for_two_days_after_each_deploy() {
+    let config = example();
+    let prod = config.verification(2).expect("prod is verified");
+    assert_eq!(
+        prod.watch.map(|w| w.get()),
+        Some(std::time::Duration::from_secs(48 * 3600))
+    );
+    assert!(prod.watch.map(|w| w.get()) > Some(prod.window.get()));
+}

@@ -211,6 +211,24 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
              together must fit in the 6 hours of per-minute errors shipdeck keeps",
         ),
         (
+            "a watch no longer than the window",
+            three("[environment.verify]\nwindow = \"20m\"\nwatch = \"20m\"\n"),
+            "17:9: [environment.verify] watch (environment \"prod\"): must be longer than the \
+             window (20m) and at most 14 days",
+        ),
+        (
+            "a watch over two weeks",
+            three("[environment.verify]\nwatch = \"15days\"\n"),
+            "16:9: [environment.verify] watch (environment \"prod\"): must be longer than the \
+             window (15m) and at most 14 days",
+        ),
+        (
+            "a watch that is not a duration",
+            three("[environment.verify]\nwatch = \"two days\"\n"),
+            "16:9: [environment.verify] watch: invalid duration \"two days\": expected number at 0 \
+             (write it like \"30s\", \"1m 30s\" or \"2h\")",
+        ),
+        (
             "a typo in the verify table",
             three("[environment.verify]\nauto_rolback = false\n"),
             "16:1: unknown key `auto_rolback` in [environment.verify]; did you mean `auto_rollback`?",
@@ -334,6 +352,27 @@ cycle = \"500ms\"
             "17:9: [ui] cycle: must be at least 2s; a panel that changes faster cannot be read",
         ),
     ]
+}
+
+#[test]
+fn a_watch_after_the_window_parses_and_is_absent_by_default() {
+    let text = three("[environment.verify]\nwatch = \"48h\"\n");
+    let config = match parse_str(&text, "shipdeck.toml") {
+        Ok(config) => config,
+        Err(err) => panic!("{}", err.report()),
+    };
+    let verify = config.environments[2].verify.as_ref().expect("verify");
+    assert_eq!(
+        verify.watch.map(|w| w.get()),
+        Some(Duration::from_secs(48 * 3600))
+    );
+    let plain = match parse_str(&three(""), "shipdeck.toml") {
+        Ok(config) => config,
+        Err(err) => panic!("{}", err.report()),
+    };
+    assert_eq!(plain.verification(2).and_then(|v| v.watch), None);
+    let longest = three("[environment.verify]\nwatch = \"14days\"\n");
+    assert!(parse_str(&longest, "shipdeck.toml").is_ok());
 }
 
 #[test]

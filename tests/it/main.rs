@@ -28,6 +28,7 @@ mod engine_recovery;
 mod engine_sandbox;
 mod engine_smoke_flow;
 mod engine_triage;
+mod error_watch;
 mod examples;
 mod notify;
 mod red_watch;
