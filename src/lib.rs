@@ -14,5 +14,6 @@ pub mod config;
 pub mod engine;
 pub mod model;
 pub mod sandbox;
+pub mod soak;
 pub mod sources;
 pub mod ui;
