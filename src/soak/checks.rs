@@ -108,7 +108,8 @@ pub struct CollectionSizes {
 /// Each collection against its cap: the problems, empty when all stay within.
 pub fn collection_problems(samples: &[CollectionSizes], caps: &CollectionSizes) -> Vec<String> {
     let mut problems = Vec::new();
-    let fields: [(&str, fn(&CollectionSizes) -> usize); 7] = [
+    type SizeOf = fn(&CollectionSizes) -> usize;
+    let fields: [(&str, SizeOf); 7] = [
         ("environments", |s| s.environments),
         ("log lines", |s| s.log_lines),
         ("audit entries", |s| s.audit_entries),

@@ -91,6 +91,9 @@ pub struct SoakReport {
     /// The outages as they were applied (times as the run hit them).
     pub outages: Vec<Outage>,
     pub frames: usize,
+    /// How late the run's own looks came, at worst (simulated time): a host too busy to keep
+    /// up with the clock makes every poll that much later, so the bounds allow for it.
+    pub host_lag: Duration,
     /// RSS before the sandbox and the engine started, KiB.
     pub rss_before_kib: u64,
     /// RSS at the start and after every simulated hour, KiB.
@@ -99,6 +102,18 @@ pub struct SoakReport {
     pub collection_problems: Vec<String>,
     pub recoveries: Vec<Recovery>,
     pub stuck: Vec<StuckPanel>,
+}
+
+/// A source's slowest return after an outage, against its bound.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WorstRecovery {
+    pub source: SourceKind,
+    /// How many (outage, environment) recoveries of the source were measured.
+    pub outages: usize,
+    /// `None`: it never came back.
+    pub took: Option<Duration>,
+    pub bound: Duration,
+    pub all_in_time: bool,
 }
 
 impl SoakReport {
@@ -111,8 +126,8 @@ impl SoakReport {
             && self.rollbacks > 0
     }
 
-    /// The worst recovery of each source: (source, outages, worst, its bound, all in time).
-    pub fn worst_recoveries(&self) -> Vec<(SourceKind, usize, Option<Duration>, Duration, bool)> {
+    /// The worst recovery of each source.
+    pub fn worst_recoveries(&self) -> Vec<WorstRecovery> {
         SourceKind::ALL
             .iter()
             .filter_map(|source| {
@@ -126,13 +141,13 @@ impl SoakReport {
                     None => (1, Duration::MAX),
                     Some(took) => (0, took.saturating_sub(r.bound).max(took)),
                 })?;
-                Some((
-                    *source,
-                    mine.len(),
-                    worst.took,
-                    worst.bound,
-                    mine.iter().all(|r| r.in_time()),
-                ))
+                Some(WorstRecovery {
+                    source: *source,
+                    outages: mine.len(),
+                    took: worst.took,
+                    bound: worst.bound,
+                    all_in_time: mine.iter().all(|r| r.in_time()),
+                })
             })
             .collect()
     }
@@ -159,11 +174,13 @@ impl SoakReport {
         );
         let _ = writeln!(
             out,
-            "deploys {}, automatic rollbacks {}, outages {} (GitHub {github}, Sentry {})",
+            "deploys {}, automatic rollbacks {}, outages {} (GitHub {github}, Sentry {}); \
+             host lag at worst {} s simulated",
             self.deploys,
             self.rollbacks,
             self.outages.len(),
-            self.outages.len() - github
+            self.outages.len() - github,
+            self.host_lag.as_secs()
         );
         let end = self.rss_hourly_kib.last().copied().unwrap_or(0);
         match self.memory {
@@ -184,6 +201,12 @@ impl SoakReport {
                 let _ = writeln!(out, "memory: no sample after the warm-up; flat: NO");
             }
         }
+        let hourly: Vec<String> = self
+            .rss_hourly_kib
+            .iter()
+            .map(|kib| format!("{:.0}", mib(*kib)))
+            .collect();
+        let _ = writeln!(out, "RSS by the hour (MiB): {}", hourly.join(" "));
         let _ = writeln!(
             out,
             "collections within their caps: {}{}",
@@ -203,7 +226,14 @@ impl SoakReport {
             "  {:<12} {:>8} {:>8} {:>9} {:>8}",
             "source", "outages", "worst", "one poll", "in time"
         );
-        for (source, count, worst, bound, ok) in self.worst_recoveries() {
+        for WorstRecovery {
+            source,
+            outages: count,
+            took: worst,
+            bound,
+            all_in_time: ok,
+        } in self.worst_recoveries()
+        {
             let _ = writeln!(
                 out,
                 "  {:<12} {:>8} {:>8} {:>9} {:>8}",
@@ -448,6 +478,7 @@ pub async fn run(options: &SoakOptions) -> Result<SoakReport, SoakError> {
     let mut next_frame = Duration::ZERO;
     let mut next_hour = Duration::from_secs(3600);
     let mut at = Duration::ZERO;
+    let mut host_lag = Duration::ZERO;
     let outcome: Result<(), SoakError> = loop {
         if at >= total {
             break Ok(());
@@ -458,6 +489,7 @@ pub async fn run(options: &SoakOptions) -> Result<SoakReport, SoakError> {
             .await;
         let now = clock.now();
         at = (now - start).to_std().unwrap_or_default();
+        host_lag = host_lag.max(at.saturating_sub(next));
         apply_outages(&sandbox, &plan, &mut applied, at, start);
         let snapshot = Arc::clone(&snapshots.borrow());
         for (index, env) in snapshot.environments.iter().enumerate() {
@@ -515,7 +547,7 @@ pub async fn run(options: &SoakOptions) -> Result<SoakReport, SoakError> {
             })
         })
         .collect();
-    let allowance = options.tick + FETCH_REAL.mul_f64(speed);
+    let allowance = options.tick + FETCH_REAL.mul_f64(speed) + host_lag;
     let policy_for = |source: SourceKind| {
         let real = if source == SourceKind::History {
             policy.for_history()
@@ -556,6 +588,7 @@ pub async fn run(options: &SoakOptions) -> Result<SoakReport, SoakError> {
         deploys: deploys.len(),
         rollbacks: rollbacks.len(),
         frames,
+        host_lag,
         rss_before_kib,
         memory: checks::memory_figures(&rss_hourly_kib, warmup_hours, MemoryBound::default()),
         rss_hourly_kib,
