@@ -15,5 +15,6 @@ pub mod daemon;
 pub mod engine;
 pub mod model;
 pub mod sandbox;
+pub mod soak;
 pub mod sources;
 pub mod ui;

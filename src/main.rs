@@ -85,6 +85,13 @@ enum Command {
 enum BenchKind {
     /// Post-deploy verification: shipdeck's rules and two reference rules on simulated deploys
     Verify,
+    /// The wall display over simulated hours of deploys, rollbacks and outages: memory,
+    /// recovery after each outage, stuck panels
+    Soak {
+        /// Simulated hours to run (at 400x: 24 hours take about four minutes)
+        #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(2..=24 * 14))]
+        hours: u32,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -294,6 +301,9 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Some(Command::Bench {
             bench: BenchKind::Verify,
         }) => bench_verify(),
+        Some(Command::Bench {
+            bench: BenchKind::Soak { hours },
+        }) => bench_soak(hours).await,
     }
 }
 
@@ -335,6 +345,17 @@ async fn daemon(arg: &ConfigArg) -> Result<ExitCode> {
         other => other.into(),
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `shipdeck bench soak`: the soak's figures and whether every check holds.
+async fn bench_soak(hours: u32) -> Result<ExitCode> {
+    let report = shipdeck::soak::run(&shipdeck::soak::SoakOptions::hours(hours)).await?;
+    print!("{}", report.table());
+    Ok(if report.all_targets_met() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// `shipdeck bench verify`: the decision benchmark's table and whether its targets hold.

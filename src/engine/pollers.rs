@@ -1,14 +1,15 @@
 //! The pollers: one sequential loop per (environment, source), so the same thing is never
 //! fetched twice at once. Each fetch becomes an [`Update`] for the store; the wait before the
-//! next one comes from [`next_delay`]. Waits run on tokio's real time; what the world says
-//! the time is comes from the shared clock.
+//! next one comes from [`next_wait`]. The schedule's intervals run on tokio's real time; a
+//! rate-limit reset or `retry-after` is the remote side's time and waits on the shared clock,
+//! so on an accelerated clock a source is back as soon as the world's limit is.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, watch};
 
-use super::schedule::{PollInputs, PollPolicy, next_delay};
+use super::schedule::{PollInputs, PollPolicy, next_wait};
 use super::stages::map_jobs_to_stages;
 use super::store::{Payload, StoreInput, Update, is_busy};
 use crate::clock::Clock;
@@ -222,8 +223,12 @@ pub(crate) async fn poll_loop(
         let published = Arc::clone(&snapshots.borrow());
         let view = published.environments.get(sources.index);
         let seen = latest_deployment(&published, sources.index);
+        let fetched = tokio::time::timeout(
+            policy.request_timeout,
+            fetch(kind, &sources, view, &mut memory, &clock),
+        );
         let result = tokio::select! {
-            result = fetch(kind, &sources, view, &mut memory, &clock) => result,
+            result = fetched => result.unwrap_or_else(|_| Err(timed_out(kind, policy.request_timeout))),
             _ = shutdown.changed() => return,
         };
         let (retry_after, reset) = match &result {
@@ -271,7 +276,7 @@ pub(crate) async fn poll_loop(
             .environments
             .get(sources.index)
             .is_some_and(is_busy);
-        let delay = next_delay(
+        let wait = next_wait(
             &policy,
             &PollInputs {
                 busy,
@@ -284,15 +289,34 @@ pub(crate) async fn poll_loop(
                 rate_reset_in: reset_at.map(|at| (at - now).to_std().unwrap_or_default()),
                 retry_after,
             },
+            now,
         );
         // The history is read again as soon as the latest deployment moves (not while
         // failing or out of requests: the backoff and rate-limit waits hold).
         let moved = history && consecutive_errors == 0 && rate.is_none_or(|r| r.remaining > 0);
+        let waited = async {
+            tokio::time::sleep(wait.interval).await;
+            if let Some(not_before) = wait.not_before {
+                clock.sleep_until(not_before).await;
+            }
+        };
         tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
+            _ = waited => {}
             _ = deployment_moved(snapshots.clone(), sources.index, seen), if moved => {}
             _ = shutdown.changed() => return,
         }
+    }
+}
+
+/// The error of a fetch that took longer than the policy's request timeout.
+fn timed_out(kind: SourceKind, after: std::time::Duration) -> SourceError {
+    SourceError::Unreachable {
+        service: match kind {
+            SourceKind::Errors => "Sentry",
+            SourceKind::Smoke => "smoke checks",
+            SourceKind::Pipeline | SourceKind::Deployments | SourceKind::History => "GitHub",
+        },
+        reason: format!("no answer within {} s", after.as_secs()),
     }
 }
 

@@ -1,7 +1,8 @@
-//! The sandbox's fault plan: rules that make GitHub requests fail on purpose (server errors,
-//! rate limits, a write that is applied but never answered, a garbled body, a 409 race), so
-//! tests can prove shipdeck survives them. Rules match on method and path pattern, optionally
-//! only the nth matching request; the first matching rule wins. Deterministic: no randomness.
+//! The sandbox's fault plans: rules that make GitHub or Sentry requests fail on purpose
+//! (server errors, rate limits, a write that is applied but never answered, a garbled body, a
+//! 409 race), so tests can prove shipdeck survives them. Rules match on method and path
+//! pattern, optionally only the nth matching request; the first matching rule wins.
+//! Deterministic: no randomness.
 
 use std::sync::{Arc, Mutex};
 

@@ -35,6 +35,8 @@ pub(crate) struct Shared {
     /// The most recent requests, at most [`MAX_RECORDED_REQUESTS`].
     pub requests: Mutex<VecDeque<RecordedRequest>>,
     pub faults: Faults,
+    /// The fault plan of the Sentry side (its own: the paths are not GitHub's).
+    pub sentry_faults: Faults,
     /// Non-GET GitHub requests received, ever.
     pub writes: AtomicUsize,
     /// Becomes `true` when the sandbox stops: ends requests left hanging by a fault.
@@ -599,7 +601,12 @@ pub(crate) async fn sentry_handler(
     request: Request,
 ) -> Response {
     let (parts, _body) = request.into_parts();
-    let response = {
+    let effect = shared
+        .sentry_faults
+        .effect_for(parts.method.as_str(), parts.uri.path());
+    let response = if let Some(effect) = &effect {
+        sentry_fault_answer(effect)
+    } else {
         let world = shared.world_now();
         let query = Query::parse(parts.uri.query());
         let result = if !has_token(&parts.headers) {
@@ -624,6 +631,42 @@ pub(crate) async fn sentry_handler(
         &parts.uri,
         &response,
     );
+    if matches!(
+        effect,
+        Some(FaultEffect::TimeoutAfterApply | FaultEffect::TimeoutBeforeApply)
+    ) {
+        // Never answered, like GitHub's hang: the client's timeout is the way out.
+        let mut stopped = shared.stopped.clone();
+        let _ = stopped.wait_for(|stop| *stop).await;
+    }
+    response
+}
+
+/// Sentry's answer under a fault: its error JSON (`detail`); a 429 carries `retry-after`.
+fn sentry_fault_answer(effect: &FaultEffect) -> Response {
+    let (status, detail) = match effect {
+        FaultEffect::ServerError { status } => (
+            StatusCode::from_u16(*status)
+                .ok()
+                .filter(|s| s.is_server_error())
+                .unwrap_or(StatusCode::BAD_GATEWAY),
+            "Internal Error",
+        ),
+        FaultEffect::RateLimited | FaultEffect::RetryAfter { .. } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "You are attempting to use this endpoint too frequently.",
+        ),
+        FaultEffect::Conflict409 => (StatusCode::CONFLICT, "Conflict"),
+        FaultEffect::MalformedBody
+        | FaultEffect::TimeoutAfterApply
+        | FaultEffect::TimeoutBeforeApply => {
+            return json_response(StatusCode::OK, b"{\"detail\": \"trunc".to_vec());
+        }
+    };
+    let mut response = json_response(status, to_bytes(&json!({ "detail": detail })));
+    if let FaultEffect::RetryAfter { seconds } = effect {
+        insert(response.headers_mut(), "retry-after", seconds.to_string());
+    }
     response
 }
 

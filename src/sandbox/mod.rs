@@ -7,7 +7,7 @@
 //! - `github`, `sentry`, `apps`: routes and JSON shaped after the official schemas;
 //! - `logs`: the raw job logs of CI runs, with each CI failure kind's tool output;
 //! - `http`: the transport edge (auth, ETags, rate limits, pagination, request log);
-//! - `faults`: the fault plan that makes chosen requests fail on purpose;
+//! - `faults`: the fault plans (GitHub's, Sentry's) that make chosen requests fail on purpose;
 //! - `receivers`: stand-ins for Slack-style webhooks, PagerDuty and an LLM on the app server
 //!   (read back with [`Sandbox::received`]).
 //!
@@ -154,6 +154,7 @@ impl Sandbox {
             clock: options.clock,
             requests: Mutex::new(std::collections::VecDeque::new()),
             faults,
+            sentry_faults: Faults::default(),
             writes: std::sync::atomic::AtomicUsize::new(0),
             stopped: stopped.clone(),
             received: receivers::Received::default(),
@@ -423,6 +424,20 @@ impl Sandbox {
     /// The live fault plan: `add` and `clear` rules while the sandbox runs.
     pub fn faults(&self) -> &Faults {
         &self.shared.faults
+    }
+
+    /// Uses up GitHub's primary rate limit: every request but `/rate_limit` answers 403 with
+    /// `x-ratelimit-remaining: 0` until the hourly window resets in world time, which is
+    /// returned.
+    pub fn use_up_rate_limit(&self) -> chrono::DateTime<chrono::Utc> {
+        let mut world = self.shared.world_now();
+        world.rate_limit.used = world.rate_limit.limit;
+        world.rate_limit.reset_at
+    }
+
+    /// The live fault plan of the Sentry side (its paths start `/api/0/`), empty at start.
+    pub fn sentry_faults(&self) -> &Faults {
+        &self.shared.sentry_faults
     }
 
     pub fn clock(&self) -> &Clock {

@@ -36,6 +36,7 @@ mod sandbox_behaviour;
 mod sandbox_schemas;
 mod sandbox_write;
 mod screenshot;
+mod soak;
 mod sources_release;
 mod ui_loop;
 mod ui_render;
