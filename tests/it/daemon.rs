@@ -547,3 +547,81 @@ async fn sigterm_mid_rollback_stops_after_the_current_step_and_the_restart_finis
     assert_eq!(second.wait_exit().await, Some(0));
     bench.sandbox.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_killed_in_the_middle_of_an_auto_promotion_finishes_it_once_after_a_restart() {
+    let mut scenario = quiet_scenario();
+    scenario.email_degraded_every_secs = 0;
+    scenario.e2e_flake_probability = 0.0;
+    let (sandbox, clock) = scaled_sandbox(scenario).await;
+    let bench = Bench {
+        config: Arc::new(
+            shipdeck::config::parse_str(
+                &config_text(&sandbox, STAGING_FF, PROD_PR, ""),
+                "bench.toml",
+            )
+            .unwrap(),
+        ),
+        sandbox,
+        clock,
+    };
+    // The promotion's branch move is applied but never answered: the daemon hangs in it.
+    let moves_before = branch_moves(&bench.sandbox);
+    bench.sandbox.faults().add(
+        FaultRule::new(
+            "PATCH",
+            "/repos/*/*/git/refs/heads/staging",
+            FaultEffect::TimeoutAfterApply,
+        )
+        .nth(1),
+    );
+    let state = TempDir::new().unwrap();
+    let home = TempDir::new().unwrap();
+    let auto = "[environment.promotion]\nstrategy = \"fast-forward\"\nsoak = \"1m\"\nauto_promote = true\n";
+    let config = write_config(&bench.sandbox, &bench.clock, auto, state.path());
+    let mut first = Daemon::start(&config, home.path());
+    let hung = tokio::time::timeout(DEADLINE, async {
+        while branch_moves(&bench.sandbox) == moves_before {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(hung.is_ok(), "the auto-promotion never moved the branch");
+    first.kill().await;
+    let moved_to = bench.branch_head("staging").await;
+    let started = audit(state.path())
+        .into_iter()
+        .find(|r| r["event"] == "auto_promote" && r["result"] == "started")
+        .expect("the auto-promotion's start is audited");
+    let id = started["action_id"].as_str().unwrap().to_string();
+
+    let mut second = Daemon::start(&config, home.path());
+    let ended = second
+        .wait_line(|v| v["kind"] == "action_ended" && v["action_id"] == id.as_str())
+        .await;
+    assert_eq!(ended["result"], "succeeded", "{ended:#}");
+    assert_eq!(bench.branch_head("staging").await, moved_to);
+    assert_eq!(
+        branch_moves(&bench.sandbox),
+        moves_before + 1,
+        "the branch was moved once: the restart read it back"
+    );
+    let ours = bench.deployments_of("staging", &id).await;
+    assert_eq!(ours.len(), 1, "one deployment: {ours:#?}");
+    let staging_of_sha: Vec<Value> = bench
+        .deployments("staging")
+        .await
+        .into_iter()
+        .filter(|d| d["sha"] == moved_to.as_str())
+        .collect();
+    assert_eq!(staging_of_sha.len(), 1, "not promoted a second time");
+    let trail: Vec<String> = audit(state.path())
+        .iter()
+        .filter(|r| r["action_id"] == id.as_str())
+        .map(|r| r["result"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(trail, ["started", "resumed", "succeeded"], "{trail:?}");
+    second.signal("TERM");
+    assert_eq!(second.wait_exit().await, Some(0));
+    bench.sandbox.shutdown().await;
+}
