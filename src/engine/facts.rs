@@ -436,13 +436,7 @@ pub async fn rollback_view(
                         .deployment_history(&service.github_environment, HISTORY_DEPTH)
                         .await
                         .ok()?;
-                    let target = history
-                        .iter()
-                        .find(|d| {
-                            Some(&d.sha) != running.as_ref()
-                                && d.states.iter().any(|(state, _)| state == "success")
-                        })
-                        .map(|d| d.sha.clone());
+                    let target = rollback_target(&history, running.as_deref());
                     cache.history.insert(key, (stamp, target.clone()));
                     target
                 }
@@ -502,4 +496,83 @@ pub async fn rollback_view(
     };
     preview.gates = gates::evaluate_rollback(&facts);
     Some(preview)
+}
+
+/// The commit a rollback goes back to: the newest one deployed successfully that is not the
+/// running commit and was not itself rolled back. Without the last rule a rollback whose
+/// own deploy fails verification would go "back" to the commit it just left, and the guard
+/// would swing between the two. `history` is newest first.
+pub fn rollback_target(
+    history: &[crate::sources::github::DeploymentHistoryEntry],
+    running: Option<&str>,
+) -> Option<String> {
+    let succeeded = |d: &crate::sources::github::DeploymentHistoryEntry| {
+        d.states.iter().any(|(s, _)| s == "success")
+    };
+    let mut left: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    for (index, deployment) in history.iter().enumerate() {
+        if !crate::sources::github::history::marked_rollback(&deployment.payload) {
+            continue;
+        }
+        // What the rollback replaced: the next older successful deployment of another commit.
+        if let Some(replaced) = history[index + 1..]
+            .iter()
+            .find(|d| succeeded(d) && d.sha != deployment.sha)
+        {
+            left.insert(replaced.sha.as_str());
+        }
+    }
+    history
+        .iter()
+        .find(|d| succeeded(d) && Some(d.sha.as_str()) != running && !left.contains(d.sha.as_str()))
+        .map(|d| d.sha.clone())
+}
+
+#[cfg(test)]
+mod rollback_target_tests {
+    use super::rollback_target;
+    use crate::sources::github::DeploymentHistoryEntry;
+
+    fn deployed(id: u64, sha: &str, rollback: bool) -> DeploymentHistoryEntry {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-12-02T10:00:00Z")
+            .expect("a time")
+            .to_utc()
+            + chrono::TimeDelta::minutes(id as i64);
+        DeploymentHistoryEntry {
+            id,
+            sha: sha.to_string(),
+            created_at: Some(at),
+            creator: None,
+            payload: if rollback {
+                serde_json::json!({ "kind": "rollback" })
+            } else {
+                serde_json::json!({})
+            },
+            states: vec![("success".to_string(), at)],
+        }
+    }
+
+    #[test]
+    fn the_previous_good_commit_and_never_the_one_just_rolled_back() {
+        // Newest first: c deployed over b over a.
+        let plain = [
+            deployed(3, "c", false),
+            deployed(2, "b", false),
+            deployed(1, "a", false),
+        ];
+        assert_eq!(rollback_target(&plain, Some("c")).as_deref(), Some("b"));
+        // c was rolled back to b; b fails too: back to a, not to c again.
+        let after = [
+            deployed(4, "b", true),
+            deployed(3, "c", false),
+            deployed(2, "b", false),
+            deployed(1, "a", false),
+        ];
+        assert_eq!(rollback_target(&after, Some("b")).as_deref(), Some("a"));
+        // A string payload counts as well; with nothing left there is no target.
+        let mut marked = deployed(2, "a", false);
+        marked.payload = serde_json::Value::String(r#"{"kind":"rollback"}"#.into());
+        let only = [marked, deployed(1, "b", false)];
+        assert_eq!(rollback_target(&only, Some("a")), None);
+    }
 }

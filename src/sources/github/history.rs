@@ -228,7 +228,9 @@ fn outcome_from(
 
 /// Whether a payload says the deployment is a rollback. GitHub returns the payload as an
 /// object, or as the string it was created with.
-fn marked_rollback(payload: &Value) -> bool {
+/// Whether a deployment's payload marks it as a rollback (`"kind": "rollback"`, as shipdeck
+/// writes it), the payload given as JSON or as a JSON string.
+pub fn marked_rollback(payload: &Value) -> bool {
     let parsed;
     let payload = match payload {
         Value::String(text) => {

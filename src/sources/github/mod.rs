@@ -8,7 +8,7 @@
 //! off: it replays at once, while the poll loop backs off properly. Commits are immutable, so
 //! their details are fetched once per SHA.
 
-mod history;
+pub mod history;
 mod pulls;
 mod release;
 pub mod types;

@@ -275,37 +275,35 @@ impl GithubClient {
     /// Who holds `environment`'s lock (`None`: nobody). A lock that is a plain commit ref or
     /// whose tag message shipdeck cannot read is held by someone unknown.
     pub async fn lock(&self, environment: &str) -> Result<Option<LockView>, SourceError> {
-        let reference: WireRef = match self
-            .get_json(&format!(
-                "{}/git/ref/{LOCK_REF_PREFIX}{}",
-                self.repo_path,
-                encode(environment)
-            ))
-            .await
-        {
-            Ok(reference) => reference,
-            Err(SourceError::Status { status: 404, .. }) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        if reference.object.kind != "tag" {
-            return Ok(Some(unknown_holder()));
-        }
-        let tag: WireTag = self
-            .get_json(&format!(
-                "{}/git/tags/{}",
-                self.repo_path,
-                encode(&clean_sha(&reference.object.sha))
-            ))
+        let message = self
+            .tagged_ref_message(LOCK_REF_PREFIX, environment)
             .await?;
-        Ok(Some(lock_view(&tag.message)))
+        Ok(message.map(|message| match message {
+            Some(text) => lock_view(&text),
+            None => unknown_holder(),
+        }))
     }
 
     /// Who holds `environment`'s auto-promotion (`None`: nobody). A hold that is a plain
     /// commit ref or whose tag message shipdeck cannot read still holds, by someone unknown.
     pub async fn hold(&self, environment: &str) -> Result<Option<HoldView>, SourceError> {
+        let message = self
+            .tagged_ref_message(HOLD_REF_PREFIX, environment)
+            .await?;
+        Ok(message.map(|message| hold_view(message.as_deref().unwrap_or(""))))
+    }
+
+    /// The ref `{prefix}{environment}`: `None` when it does not exist, `Some(None)` when it
+    /// points at something other than a tag object, else the tag's message. Locks and holds
+    /// are both kept this way, so every instance reads them with one GET or two.
+    async fn tagged_ref_message(
+        &self,
+        prefix: &str,
+        environment: &str,
+    ) -> Result<Option<Option<String>>, SourceError> {
         let reference: WireRef = match self
             .get_json(&format!(
-                "{}/git/ref/{HOLD_REF_PREFIX}{}",
+                "{}/git/ref/{prefix}{}",
                 self.repo_path,
                 encode(environment)
             ))
@@ -316,7 +314,7 @@ impl GithubClient {
             Err(e) => return Err(e),
         };
         if reference.object.kind != "tag" {
-            return Ok(Some(hold_view("")));
+            return Ok(Some(None));
         }
         let tag: WireTag = self
             .get_json(&format!(
@@ -325,7 +323,7 @@ impl GithubClient {
                 encode(&clean_sha(&reference.object.sha))
             ))
             .await?;
-        Ok(Some(hold_view(&tag.message)))
+        Ok(Some(Some(tag.message)))
     }
 
     /// Every deployment of exactly `sha` to `github_environment` (at most one page), newest
