@@ -321,14 +321,10 @@ async fn daemon(arg: &ConfigArg) -> Result<ExitCode> {
     let write = if config.read_only {
         None
     } else {
-        let mut write = engine::WriteOptions::new(state_dir_for(&config)?, &actor());
-        // On a simulated clock (a demo's world), look at runs on the world's schedule.
-        write.timing.poll = write
-            .timing
-            .poll
-            .div_f64(clock.speed().max(1.0))
-            .max(std::time::Duration::from_millis(100));
-        Some(write)
+        Some(write_options_at_speed(
+            state_dir_for(&config)?,
+            clock.speed(),
+        ))
     };
     let title = config.github.repo.get_ref().clone();
     shipdeck::daemon::run(shipdeck::daemon::DaemonOptions {
@@ -522,12 +518,7 @@ async fn demo(args: DemoArgs, config_arg: &ConfigArg) -> Result<ExitCode> {
     // `--config FILE`: that file's process, on a world shaped after its environments.
     let own_config = match &config_arg.config {
         None => None,
-        Some(path) => {
-            let config = config::load_file(path).map_err(bad_input)?;
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| bad_input(format!("{}: cannot read: {e}", path.display())))?;
-            Some((config, text))
-        }
+        Some(path) => Some(config::load_file_with_text(path).map_err(bad_input)?),
     };
     let mut scenario = match &args.scenario {
         None => Scenario::default_demo(),
@@ -610,14 +601,7 @@ async fn demo(args: DemoArgs, config_arg: &ConfigArg) -> Result<ExitCode> {
     let write = if args.watch || screen.wall.is_some() {
         None
     } else {
-        let mut write = engine::WriteOptions::new(run_dir.clone(), &actor());
-        // Poll for deploys on the world's schedule.
-        write.timing.poll = write
-            .timing
-            .poll
-            .div_f64(args.speed.max(1.0))
-            .max(std::time::Duration::from_millis(100));
-        Some(write)
+        Some(write_options_at_speed(run_dir.clone(), args.speed))
     };
     let code = run_cockpit(config, credentials, clock, (theme, screen), title, write).await;
     sandbox.shutdown().await;
@@ -685,6 +669,18 @@ async fn run_cockpit(
 
 /// Where the journal and the audit log live: `state_dir` from the config, else the user's
 /// state directory.
+/// The write side's options for a world running `speed` times faster than the wall (a demo's
+/// sandbox): deploy runs are looked at on the world's schedule.
+fn write_options_at_speed(state_dir: PathBuf, speed: f64) -> engine::WriteOptions {
+    let mut write = engine::WriteOptions::new(state_dir, &actor());
+    write.timing.poll = write
+        .timing
+        .poll
+        .div_f64(speed.max(1.0))
+        .max(std::time::Duration::from_millis(100));
+    write
+}
+
 fn state_dir_for(config: &Config) -> Result<PathBuf> {
     if let Some(dir) = &config.state_dir {
         return Ok(PathBuf::from(dir.get_ref()));

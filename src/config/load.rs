@@ -57,8 +57,13 @@ pub fn check_str(text: &str, file_label: &str) -> Result<Config, Vec<ConfigError
 
 /// Reads and parses the file at `path`; I/O errors name the file.
 pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
+    load_file_with_text(path).map(|(config, _)| config)
+}
+
+/// [`load_file`], also giving back the text it parsed (read once).
+pub fn load_file_with_text(path: &Path) -> Result<(Config, String), ConfigError> {
     let (label, text) = read_text_file(path)?;
-    parse_str(&text, &label)
+    Ok((parse_str(&text, &label)?, text))
 }
 
 /// Reads a UTF-8 file to parse: the label that names it in messages (its path, sanitized) and

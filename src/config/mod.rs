@@ -27,6 +27,6 @@ pub use accessors::{
 };
 pub use error::{ConfigError, LocateError, Position};
 pub(crate) use load::read_text_file;
-pub use load::{check_str, load_file, parse_str};
+pub use load::{check_str, load_file, load_file_with_text, parse_str};
 pub use locate::{CONFIG_ENV_VAR, locate, locate_with_default};
 pub use validate::is_loopback_host;

@@ -272,9 +272,8 @@ impl Bench {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("examples")
             .join(name);
-        let written = shipdeck::config::load_file(&path)
+        let (written, text) = shipdeck::config::load_file_with_text(&path)
             .unwrap_or_else(|e| panic!("{} does not load: {e}", path.display()));
-        let text = std::fs::read_to_string(&path).expect("the example reads");
         let scenario = scenario
             .for_environments(environments_of(&written))
             .expect("the sandbox can run the example's environments");
