@@ -319,23 +319,10 @@ pub(crate) fn start_write_side(
         }
         // Each action in flight finishes its current step, then stops by itself (its journal
         // resumes it on the next start); past the grace it is abandoned like a crash would.
-        let grace = side.options.stop_grace;
-        let mut unfinished = Vec::new();
-        let mut abandoned = false;
-        for mut child in children {
-            if abandoned {
-                unfinished.push(child);
-                continue;
-            }
-            match tokio::time::timeout(grace, &mut child).await {
-                Ok(_) => {}
-                Err(_) => {
-                    abandoned = true;
-                    unfinished.push(child);
-                }
-            }
+        let deadline = tokio::time::Instant::now() + side.options.stop_grace;
+        for child in &mut children {
+            let _ = tokio::time::timeout_at(deadline, child).await;
         }
-        let mut children = unfinished;
         let paused = side.paused.load(std::sync::atomic::Ordering::Relaxed);
         children.retain(|task| !task.is_finished());
         if children.is_empty() && paused == 0 {
