@@ -18,7 +18,7 @@ pub enum Origin {
 }
 
 /// A promotion into `environment`, or a rollback of `environment`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ActionRequest {
     pub kind: ActionKind,
     /// The environment that changes (the promotion's target).
@@ -40,6 +40,9 @@ pub struct ActionRequest {
     pub reason: Option<String>,
     /// Ids of the target's release checklist items the captain ticked; each is audited.
     pub checklist_ticks: Vec<String>,
+    /// The failed verification an automatic rollback answers, kept in the journal so an
+    /// engine that resumes the rollback after a restart can still report it.
+    pub failed_verification: Option<Box<crate::model::VerificationView>>,
 }
 
 impl ActionRequest {
@@ -55,6 +58,7 @@ impl ActionRequest {
             break_lock: None,
             reason: None,
             checklist_ticks: Vec::new(),
+            failed_verification: None,
         }
     }
 }

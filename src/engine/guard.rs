@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, watch};
 use super::commands::{ActionRequest, ActionSender, Origin, Submitted};
 use super::error_watch::{self, WatchMemory};
 use super::incident;
+use super::releases::ResumedRollback;
 use super::store::{ReleaseUpdate, StoreInput};
 use super::verification::VerifyPolicy;
 use crate::actions::github::GithubWriter;
@@ -252,6 +253,7 @@ impl GuardContext {
 /// Runs until shutdown: one pass over the environments for every published snapshot.
 pub(crate) async fn guard_loop(
     ctx: GuardContext,
+    resumed: Vec<ResumedRollback>,
     mut snapshots: watch::Receiver<Arc<Snapshot>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -274,6 +276,9 @@ pub(crate) async fn guard_loop(
         }
         None => HashMap::new(),
     };
+    for rollback in resumed {
+        take_over_resumed(&ctx, rollback, &policies, &mut memories).await;
+    }
     loop {
         let snapshot = Arc::clone(&snapshots.borrow_and_update());
         for (index, env) in snapshot.environments.iter().enumerate() {
@@ -387,12 +392,14 @@ pub(crate) async fn guard_loop(
                     ));
                     tokio::spawn(roll_back(
                         Arc::clone(&ctx),
-                        index,
-                        environment.clone(),
-                        view.clone(),
-                        context,
-                        policy.open_issue,
-                        policy.issue_labels.clone(),
+                        RollbackReport {
+                            index,
+                            environment: environment.clone(),
+                            view: view.clone(),
+                            context,
+                            open_issue: policy.open_issue,
+                            labels: policy.issue_labels.clone(),
+                        },
                     ));
                 }
             }
@@ -574,82 +581,128 @@ async fn tell(ctx: Arc<GuardContext>, index: usize, notice: Notice) {
 
 /// Asks for the rollback, waits for it to end, then tells people and files the issue.
 #[allow(clippy::too_many_arguments)]
-async fn roll_back(
-    ctx: Arc<GuardContext>,
+/// How an automatic rollback ended, as the guard reports it.
+struct RollbackEnd {
+    kind: &'static str,
+    reason: String,
+    to_sha: Option<String>,
+    event: NoticeEvent,
+}
+
+impl RollbackEnd {
+    fn refused(kind: &'static str, reason: String) -> Self {
+        Self {
+            kind,
+            reason,
+            to_sha: None,
+            event: NoticeEvent::RollbackFailed,
+        }
+    }
+}
+
+/// The shared parts of an automatic rollback's report, fixed when it was decided.
+struct RollbackReport {
     index: usize,
     environment: String,
     view: VerificationView,
     context: Context,
     open_issue: bool,
     labels: Vec<String>,
-) {
-    let mut request =
-        ActionRequest::new(ActionKind::Rollback, &environment, AUTO_ACTOR, Origin::Auto);
-    request.reason = Some(format!("automatic rollback: {}", view.reason));
-    let now = || ctx.clock.now();
-    let (kind, reason, to_sha, event) = match ctx.actions.submit(request).await {
-        Ok(Submitted::Started { id, done }) => match done.await {
-            Ok(outcome) if outcome.result == ActionResult::Succeeded => (
-                "rolled_back",
-                view.reason.as_str().to_string(),
-                ctx.snapshots
-                    .borrow()
-                    .environments
-                    .get(index)
-                    .and_then(|e| e.release.activity.as_ref())
-                    .filter(|a| a.id.as_str() == id)
-                    .map(|a| a.sha.clone()),
-                NoticeEvent::RolledBack,
-            ),
-            Ok(outcome) => (
-                "rollback_failed",
-                format!(
-                    "the automatic rollback did not finish: {}",
-                    outcome
-                        .reason
-                        .unwrap_or_else(|| outcome.result.word().to_string())
-                ),
-                None,
-                NoticeEvent::RollbackFailed,
-            ),
-            Err(_) => (
-                "rollback_failed",
-                "the engine stopped during the automatic rollback".to_string(),
-                None,
-                NoticeEvent::RollbackFailed,
-            ),
+}
+
+async fn roll_back(ctx: Arc<GuardContext>, report: RollbackReport) {
+    let mut request = ActionRequest::new(
+        ActionKind::Rollback,
+        &report.environment,
+        AUTO_ACTOR,
+        Origin::Auto,
+    );
+    request.reason = Some(format!("automatic rollback: {}", report.view.reason));
+    request.failed_verification = Some(Box::new(report.view.clone()));
+    let end = match ctx.actions.submit(request).await {
+        Ok(Submitted::Started { id, done }) => match wait_for_end(&ctx, &report, &id, done).await {
+            Some(end) => end,
+            None => return,
         },
-        Ok(Submitted::Blocked(report)) | Ok(Submitted::NeedsConfirmation(report)) => (
-            "rollback_blocked",
-            format!("the automatic rollback was blocked: {}", report.summary()),
-            None,
-            NoticeEvent::RollbackFailed,
-        ),
-        Ok(Submitted::Rejected(why)) => (
+        Ok(Submitted::Blocked(gates)) | Ok(Submitted::NeedsConfirmation(gates)) => {
+            RollbackEnd::refused(
+                "rollback_blocked",
+                format!("the automatic rollback was blocked: {}", gates.summary()),
+            )
+        }
+        Ok(Submitted::Rejected(why)) => RollbackEnd::refused(
             "rollback_blocked",
             format!("the automatic rollback was refused: {why}"),
-            None,
-            NoticeEvent::RollbackFailed,
         ),
         Err(_) => return,
     };
+    tell_rollback_end(ctx, report, end).await;
+}
+
+/// Waits for a started rollback to end; `None` when the engine stopped first (the journal
+/// resumes it on the next start, whose guard reports it then).
+async fn wait_for_end(
+    ctx: &GuardContext,
+    report: &RollbackReport,
+    id: &str,
+    done: tokio::sync::oneshot::Receiver<super::commands::ActionOutcome>,
+) -> Option<RollbackEnd> {
+    let outcome = done.await.ok()?;
+    Some(if outcome.result == ActionResult::Succeeded {
+        RollbackEnd {
+            kind: "rolled_back",
+            reason: report.view.reason.as_str().to_string(),
+            to_sha: ctx
+                .snapshots
+                .borrow()
+                .environments
+                .get(report.index)
+                .and_then(|e| e.release.activity.as_ref())
+                .filter(|a| a.id.as_str() == id)
+                .map(|a| a.sha.clone()),
+            event: NoticeEvent::RolledBack,
+        }
+    } else {
+        RollbackEnd::refused(
+            "rollback_failed",
+            format!(
+                "the automatic rollback did not finish: {}",
+                outcome
+                    .reason
+                    .unwrap_or_else(|| outcome.result.word().to_string())
+            ),
+        )
+    })
+}
+
+/// Shows how the rollback ended, files its issue (once it rolled back) and tells the
+/// notifiers.
+async fn tell_rollback_end(ctx: Arc<GuardContext>, report: RollbackReport, end: RollbackEnd) {
+    let RollbackReport {
+        index,
+        environment,
+        view,
+        context,
+        open_issue,
+        labels,
+    } = report;
     let last = GuardEvent {
-        at: now(),
-        kind: SafeText::new(kind),
+        at: ctx.clock.now(),
+        kind: SafeText::new(end.kind),
         sha: view.sha.clone(),
-        to_sha: to_sha.clone(),
-        reason: SafeText::with_max(&reason, 400),
+        to_sha: end.to_sha.clone(),
+        reason: SafeText::with_max(&end.reason, 400),
     };
     ctx.show(index, |guard| guard.last = Some(last)).await;
     if open_issue
-        && event == NoticeEvent::RolledBack
+        && end.event == NoticeEvent::RolledBack
         && let Some(writer) = ctx.writers.get(index)
     {
         let title = issue_title(&environment, &view);
         let body = issue_body(
             &environment,
             &view,
-            to_sha.as_deref(),
+            end.to_sha.as_deref(),
             &context.links,
             context.excerpt.as_deref(),
         );
@@ -665,9 +718,74 @@ async fn roll_back(
         })
         .await;
     }
-    let mut notice = notice(&environment, &view, event, now(), &context);
-    notice.reason = reason;
+    let mut notice = notice(&environment, &view, end.event, ctx.clock.now(), &context);
+    notice.reason = end.reason;
     tell(ctx, index, notice).await;
+}
+
+/// Takes over the report of an automatic rollback an earlier engine started and this one
+/// resumed: the guard's memory counts it (the same failure is not rolled back twice, and it
+/// counts toward the streak), and its end is reported like any other.
+async fn take_over_resumed(
+    ctx: &Arc<GuardContext>,
+    resumed: ResumedRollback,
+    policies: &[Option<VerifyPolicy>],
+    memories: &mut HashMap<usize, Memory>,
+) {
+    let ResumedRollback { plan, done } = resumed;
+    let (Some(index), Some(view)) = (
+        ctx.config
+            .environments
+            .iter()
+            .position(|e| e.name.get_ref() == &plan.environment),
+        plan.failed_verification,
+    ) else {
+        return;
+    };
+    let Some(Some(policy)) = policies.get(index) else {
+        return;
+    };
+    let view = *view;
+    let memory = memories.entry(index).or_default();
+    let decision = Decision::RollBack {
+        attempt: memory.rollbacks_in_a_row + 1,
+    };
+    remember(memory, &view, &decision);
+    let in_a_row = memory.rollbacks_in_a_row;
+    let max = policy.max_auto_rollbacks;
+    let last = GuardEvent {
+        at: ctx.clock.now(),
+        kind: SafeText::new("rolling_back"),
+        sha: view.sha.clone(),
+        to_sha: Some(plan.sha.clone()),
+        reason: SafeText::with_max(&format!("{} (resumed after a restart)", view.reason), 400),
+    };
+    ctx.show(index, |guard| {
+        guard.max_rollbacks = max;
+        guard.rollbacks_in_a_row = in_a_row;
+        guard.last = Some(last);
+    })
+    .await;
+    let snapshot = Arc::clone(&ctx.snapshots.borrow());
+    let context = Context {
+        links: incident::links(&ctx.config, index, &snapshot, &view.sha),
+        excerpt: incident::excerpt(snapshot.environments.get(index), &view),
+    };
+    let report = RollbackReport {
+        index,
+        environment: plan.environment.clone(),
+        view,
+        context,
+        open_issue: policy.open_issue,
+        labels: policy.issue_labels.clone(),
+    };
+    let ctx = Arc::clone(ctx);
+    let id = plan.id.clone();
+    tokio::spawn(async move {
+        if let Some(end) = wait_for_end(&ctx, &report, &id, done).await {
+            tell_rollback_end(ctx, report, end).await;
+        }
+    });
 }
 
 #[cfg(test)]

@@ -207,7 +207,7 @@ impl Engine {
                 let host = write.host.clone();
                 let retry = write.notify_retry;
                 let watch_file = error_watch::watch_path(&write.state_dir);
-                let (sender, recorder) = releases::start_write_side(
+                let (sender, recorder, resumed_rollbacks) = releases::start_write_side(
                     Arc::clone(&options.config),
                     options.clock.clone(),
                     readers,
@@ -235,6 +235,7 @@ impl Engine {
                 };
                 tasks.push(runtime.spawn(guard::guard_loop(
                     guard,
+                    resumed_rollbacks,
                     snapshot_rx.clone(),
                     shutdown_rx.clone(),
                 )));

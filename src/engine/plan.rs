@@ -45,7 +45,7 @@ impl Method {
 }
 
 /// Everything an approved action needs, fixed when it starts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActionPlan {
     pub id: String,
     pub kind: ActionKind,
@@ -75,6 +75,10 @@ pub struct ActionPlan {
     /// (`require_review` with high-risk files).
     #[serde(default)]
     pub require_review: bool,
+    /// The failed verification an automatic rollback answers (see
+    /// [`ActionRequest::failed_verification`](super::commands::ActionRequest)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_verification: Option<Box<crate::model::VerificationView>>,
 }
 
 /// The steps of an action, in order.

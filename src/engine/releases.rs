@@ -226,9 +226,32 @@ pub enum WriteSideError {
     Audit { path: String, reason: String },
 }
 
+/// An automatic rollback a restart resumes from the journal: the guard that asked for it is
+/// gone, so the new guard reports its end (issue, notifiers) from the verification kept in
+/// its plan.
+pub(crate) struct ResumedRollback {
+    pub plan: ActionPlan,
+    pub done: oneshot::Receiver<super::commands::ActionOutcome>,
+}
+
+/// The plan an interrupted action's journal begins with.
+fn begun_plan(history: &crate::engine::journal::ActionHistory) -> Option<ActionPlan> {
+    let begin = history.records.iter().find(|r| r.phase == Phase::Begin)?;
+    match serde_json::from_value::<ActionPlan>(begin.data.clone()) {
+        Ok(plan) => Some(plan),
+        Err(_) => {
+            tracing::error!(
+                action = %crate::model::sanitize(&history.action_id, 80),
+                "journal holds an unreadable plan; skipped"
+            );
+            None
+        }
+    }
+}
+
 /// Opens the journal and the audit log (failing here fails the start), then spawns the task
 /// that loads the audit tail, resumes interrupted actions and serves requests. Returns the
-/// sender every request goes through.
+/// sender every request goes through, and the automatic rollbacks it resumes.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn start_write_side(
     config: Arc<Config>,
@@ -240,7 +263,7 @@ pub(crate) fn start_write_side(
     options: WriteOptions,
     mut shutdown: watch::Receiver<bool>,
     tasks: &mut Vec<JoinHandle<()>>,
-) -> Result<(ActionSender, Arc<Recorder>), WriteSideError> {
+) -> Result<(ActionSender, Arc<Recorder>, Vec<ResumedRollback>), WriteSideError> {
     let state_dir = options.state_dir.clone();
     let journal_error = |path: &Path, reason: String| WriteSideError::Journal {
         path: path.display().to_string(),
@@ -270,6 +293,18 @@ pub(crate) fn start_write_side(
         // Its unfinished actions are in our journal now (synced): the old file can go.
         if let Err(error) = std::fs::remove_file(&path) {
             tracing::warn!(%error, path = %path.display(), "could not remove an adopted journal");
+        }
+    }
+    let mut resumed_rollbacks = Vec::new();
+    let mut reporters = HashMap::new();
+    for plan in unfinished.iter().filter_map(begun_plan) {
+        if plan.kind == ActionKind::Rollback
+            && plan.origin == Origin::Auto
+            && plan.failed_verification.is_some()
+        {
+            let (done_tx, done) = oneshot::channel();
+            reporters.insert(plan.id.clone(), done_tx);
+            resumed_rollbacks.push(ResumedRollback { plan, done });
         }
     }
     let audit_file = audit_path(&state_dir);
@@ -305,7 +340,7 @@ pub(crate) fn start_write_side(
             let _ = store.send(ReleaseUpdate::Audit(entry).into()).await;
         }
         let mut children = Vec::new();
-        side.resume(unfinished, &mut children).await;
+        side.resume(unfinished, reporters, &mut children).await;
         loop {
             tokio::select! {
                 received = rx.recv() => {
@@ -341,7 +376,11 @@ pub(crate) fn start_write_side(
             );
         }
     }));
-    Ok((ActionSender { tx, holds: None }, recorder_out))
+    Ok((
+        ActionSender { tx, holds: None },
+        recorder_out,
+        resumed_rollbacks,
+    ))
 }
 
 /// Takes an exclusive advisory lock on a journal file: held for the life of the instance, so
@@ -410,21 +449,16 @@ fn blocked_by(kind: GateKind, measured: &str, reason: &str) -> GateReport {
 }
 
 impl WriteSide {
-    /// Finishes (or fails) the actions the journal says were interrupted.
+    /// Finishes (or fails) the actions the journal says were interrupted; `reporters` answer
+    /// whoever waits for the end of one (by action id).
     async fn resume(
         self: &Arc<Self>,
         unfinished: Vec<crate::engine::journal::ActionHistory>,
+        mut reporters: HashMap<String, oneshot::Sender<super::commands::ActionOutcome>>,
         tasks: &mut Vec<JoinHandle<()>>,
     ) {
         for history in unfinished {
-            let Some(begin) = history.records.iter().find(|r| r.phase == Phase::Begin) else {
-                continue;
-            };
-            let Ok(plan) = serde_json::from_value::<ActionPlan>(begin.data.clone()) else {
-                tracing::error!(
-                    action = %crate::model::sanitize(&history.action_id, 80),
-                    "journal holds an unreadable plan; skipped"
-                );
+            let Some(plan) = begun_plan(&history) else {
                 continue;
             };
             let memo = memo_from_records(&history.records);
@@ -445,7 +479,9 @@ impl WriteSide {
             self.recorder
                 .audit(super::executor::audit_entry(&plan, now, "resumed", None))
                 .await;
-            let (done_tx, _done_rx) = oneshot::channel();
+            let done_tx = reporters
+                .remove(&plan.id)
+                .unwrap_or_else(|| oneshot::channel().0);
             self.launch(plan, memo, done_tx, tasks);
         }
     }
@@ -795,6 +831,7 @@ impl WriteSide {
                 .as_deref()
                 .map(|r| crate::model::sanitize(r, 300)),
             require_review: report.gate(GateKind::Review).is_some(),
+            failed_verification: request.failed_verification.clone(),
         };
         let begin = serde_json::to_value(&plan).unwrap_or_else(|_| json!({}));
         if let Err(error) = self

@@ -287,6 +287,7 @@ pub fn assess(
         // Only this deploy's probes: the failures of the deploy before it (the very
         // reason for a rollback) must not fail the commit that replaced it.
         &probes.outcomes_since(deploy.at),
+        deploy.at,
         now.min(window_ends),
         &policy.burn_rate,
     );
@@ -851,7 +852,7 @@ mod tests {
         for s in (-600..0).step_by(15) {
             history.record(&probe(deployed_at() + TimeDelta::seconds(s), false));
         }
-        for s in (0..300).step_by(15) {
+        for s in (0..=300).step_by(15) {
             history.record(&probe(deployed_at() + TimeDelta::seconds(s), true));
         }
         let steady = [10u64; 4];
@@ -859,7 +860,7 @@ mod tests {
             &policy(),
             &env(10, &steady, DeployStatus::Success),
             &history,
-            minutes_after(4),
+            minutes_after(5),
         )
         .unwrap();
         assert_eq!(view.phase, VerificationPhase::Verifying, "{}", view.reason);
@@ -872,14 +873,14 @@ mod tests {
 
         // The same failures after the deploy fail it.
         let mut history = ProbeHistory::default();
-        for s in (0..300).step_by(15) {
+        for s in (0..=300).step_by(15) {
             history.record(&probe(deployed_at() + TimeDelta::seconds(s), false));
         }
         let view = assess(
             &policy(),
             &env(10, &steady, DeployStatus::Success),
             &history,
-            minutes_after(4),
+            minutes_after(5),
         )
         .unwrap();
         assert_eq!(view.phase, VerificationPhase::Failed, "{}", view.reason);

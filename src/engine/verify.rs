@@ -1079,11 +1079,18 @@ fn alert_text(alert: &AlertBurn, between: &str, before_threshold: &str) -> Strin
     )
 }
 
-/// Judges the error budget's burn rate as of `now`, over the windows ending at `now`. Fails
-/// when any alert's burn rate is at or above its threshold over both its windows; not enough
-/// data when no alert has enough probes in both windows.
+/// Judges the error budget's burn rate as of `now`, over the windows ending at `now`, from
+/// probes taken since `observed_since` (the deploy). Fails when any alert's burn rate is at or
+/// above its threshold over both its windows; not enough data when no alert has enough probes
+/// in both windows.
+///
+/// An alert is judged only once the probes cover its whole short window: before that both of
+/// its windows hold the same handful of probes, and a single failed probe among the first
+/// dozen reads as a burn of 70x a 99.9% budget. The long window is then the time since the
+/// deploy, at most its full length.
 pub fn evaluate_burn_rate(
     probes: &[ProbeOutcome],
+    observed_since: DateTime<Utc>,
     now: DateTime<Utc>,
     policy: &BurnRatePolicy,
 ) -> Result<BurnRateOutcome, PolicyError> {
@@ -1111,7 +1118,9 @@ pub fn evaluate_burn_rate(
         // The tolerance keeps a ratio exactly at the threshold (14.4 × 0.1%) from missing it by
         // a rounding error.
         let reaches = |w: &WindowBurn| w.burn_rate.map(|b| b >= alert.burn_rate * (1.0 - 1e-9));
+        let short_covered = now - observed_since >= time_delta(alert.short_window, "short_window")?;
         let verdict = match (reaches(&long), reaches(&short)) {
+            _ if !short_covered => Verdict::NotEnoughData,
             (Some(true), Some(true)) => Verdict::Fail,
             (Some(_), Some(_)) => Verdict::Pass,
             _ => Verdict::NotEnoughData,
@@ -1148,10 +1157,20 @@ pub fn evaluate_burn_rate(
                 .collect();
             format!("burn rate {} ({objective})", shown.join("; "))
         }
-        Verdict::NotEnoughData => format!(
-            "not enough data: fewer than {} smoke probes in the burn-rate windows ({objective})",
-            policy.min_probes
-        ),
+        Verdict::NotEnoughData => match policy.alerts.iter().map(|a| a.short_window).min() {
+            Some(shortest) if now - observed_since < time_delta(shortest, "short_window")? => {
+                format!(
+                    "not enough data: the burn rate is judged once the probes cover {} \
+                     ({objective})",
+                    window_text(shortest.as_secs_f64() / 60.0)
+                )
+            }
+            _ => format!(
+                "not enough data: fewer than {} smoke probes in the burn-rate windows \
+                 ({objective})",
+                policy.min_probes
+            ),
+        },
     };
     Ok(BurnRateOutcome {
         verdict,
@@ -2062,7 +2081,8 @@ mod tests {
         // 60 probes in the hour, one failed 2 minutes ago: 1/60 = 16.7x a 0.1% budget, and
         // 1 of the 5 last probes = 200x.
         let probes = outcomes(60, 60, &[2]);
-        let outcome = evaluate_burn_rate(&probes, at(60), &BurnRatePolicy::default()).unwrap();
+        let outcome =
+            evaluate_burn_rate(&probes, at(0), at(60), &BurnRatePolicy::default()).unwrap();
         assert_eq!(outcome.verdict, Verdict::Fail);
         let fast = &outcome.explanation.alerts[0];
         assert_eq!(fast.verdict, Verdict::Fail);
@@ -2080,7 +2100,8 @@ mod tests {
     fn the_alert_stops_once_the_short_window_is_clean() {
         // Three failures 40-50 minutes ago: the hour still burns 50x, the last 5 minutes none.
         let probes = outcomes(400, 400, &[40, 45, 50]);
-        let outcome = evaluate_burn_rate(&probes, at(400), &BurnRatePolicy::default()).unwrap();
+        let outcome =
+            evaluate_burn_rate(&probes, at(0), at(400), &BurnRatePolicy::default()).unwrap();
         assert_eq!(outcome.verdict, Verdict::Pass);
         let fast = &outcome.explanation.alerts[0];
         assert!((fast.long.burn_rate.unwrap() - 50.0).abs() < 1e-6);
@@ -2097,7 +2118,8 @@ mod tests {
         // ago: the hour holds one failure (16.7x) but the last 5 minutes none; 30 min: 33x.
         let failing: Vec<i64> = (0..7).map(|i| 20 + 50 * i).collect();
         let probes = outcomes(360, 360, &failing);
-        let outcome = evaluate_burn_rate(&probes, at(360), &BurnRatePolicy::default()).unwrap();
+        let outcome =
+            evaluate_burn_rate(&probes, at(0), at(360), &BurnRatePolicy::default()).unwrap();
         assert_eq!(outcome.explanation.alerts[0].verdict, Verdict::Pass);
         assert_eq!(outcome.explanation.alerts[1].verdict, Verdict::Fail);
         assert_eq!(outcome.verdict, Verdict::Fail);
@@ -2122,7 +2144,7 @@ mod tests {
                 ok: i >= 18,
             })
             .collect();
-        let outcome = evaluate_burn_rate(&probes, at(0), &policy).unwrap();
+        let outcome = evaluate_burn_rate(&probes, at(-60), at(0), &policy).unwrap();
         assert_eq!(outcome.verdict, Verdict::Fail);
         let fewer: Vec<ProbeOutcome> = probes
             .iter()
@@ -2133,15 +2155,63 @@ mod tests {
             })
             .collect();
         assert_eq!(
-            evaluate_burn_rate(&fewer, at(0), &policy).unwrap().verdict,
+            evaluate_burn_rate(&fewer, at(-60), at(0), &policy)
+                .unwrap()
+                .verdict,
             Verdict::Pass
         );
     }
 
     #[test]
+    fn a_failure_among_the_first_probes_waits_for_the_short_window() {
+        // A deploy one minute old, seven checks a minute, one failed probe: 1 of 14 reads as
+        // 7x a 1% budget over "6 h" and "30 min" alike, though both hold the same 14 probes.
+        let policy = BurnRatePolicy {
+            objective: 0.99,
+            ..BurnRatePolicy::default()
+        };
+        let probes: Vec<ProbeOutcome> = (0..14)
+            .map(|i| ProbeOutcome {
+                at: at_secs(60 + i * 60 / 14),
+                ok: i != 9,
+            })
+            .collect();
+        let outcome = evaluate_burn_rate(&probes, at(1), at(2), &policy).unwrap();
+        assert_eq!(outcome.verdict, Verdict::NotEnoughData);
+        assert!(
+            outcome
+                .explanation
+                .reason
+                .contains("judged once the probes cover 5 min"),
+            "{}",
+            outcome.explanation.reason
+        );
+        assert!(
+            outcome
+                .explanation
+                .alerts
+                .iter()
+                .all(|a| a.verdict == Verdict::NotEnoughData)
+        );
+        // Five minutes on, the same kind of failures over a whole short window do burn it.
+        let outage: Vec<ProbeOutcome> = (0..70)
+            .map(|i| ProbeOutcome {
+                at: at_secs(60 + i * 300 / 70),
+                ok: i % 5 != 0,
+            })
+            .collect();
+        let later = evaluate_burn_rate(&outage, at(1), at(6), &policy).unwrap();
+        assert_eq!(later.verdict, Verdict::Fail, "{}", later.explanation.reason);
+        assert_eq!(later.explanation.alerts[0].verdict, Verdict::Fail);
+        // The slow alert's 30-minute window is not covered yet, whatever the ratio.
+        assert_eq!(later.explanation.alerts[1].verdict, Verdict::NotEnoughData);
+    }
+
+    #[test]
     fn too_few_probes_are_not_enough_data_and_bad_objectives_are_refused() {
         let probes = outcomes(3, 3, &[0]);
-        let outcome = evaluate_burn_rate(&probes, at(3), &BurnRatePolicy::default()).unwrap();
+        let outcome =
+            evaluate_burn_rate(&probes, at(0), at(3), &BurnRatePolicy::default()).unwrap();
         assert_eq!(outcome.verdict, Verdict::NotEnoughData);
         assert_eq!(outcome.explanation.alerts[0].short.burn_rate, None);
         for objective in [0.0, 1.0, f64::NAN, 1.2] {
@@ -2150,7 +2220,7 @@ mod tests {
                 ..BurnRatePolicy::default()
             };
             assert!(
-                evaluate_burn_rate(&probes, at(3), &policy).is_err(),
+                evaluate_burn_rate(&probes, at(0), at(3), &policy).is_err(),
                 "{objective}"
             );
         }

@@ -91,7 +91,7 @@ pub enum Msg {
 }
 
 /// What the loop must do after an update.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     /// Nothing visible changed.
     None,

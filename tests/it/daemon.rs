@@ -430,7 +430,7 @@ async fn finished_once(bench: &Bench, state: &Path, id: &str, good: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daemon_killed_in_the_middle_of_a_rollback_finishes_it_after_a_restart_writing_nothing_twice()
  {
-    let (bench, _bad, good) = bad_commit_in_staging().await;
+    let (bench, bad, good) = bad_commit_in_staging().await;
 
     // The rollback's branch move is applied but never answered: the daemon hangs in it.
     let moves_before = branch_moves(&bench.sandbox);
@@ -486,6 +486,31 @@ async fn a_daemon_killed_in_the_middle_of_a_rollback_finishes_it_after_a_restart
     );
     let lines = second.lines().join("\n");
     assert!(lines.contains("resuming rollback of staging"), "{lines}");
+    // The guard that asked for it is gone; the new one reports the end all the same: the
+    // guard's event, and one issue naming the bad commit.
+    let reported = second
+        .wait_line(|v| v["kind"] == "guard" && v["decision"] == "rolled_back")
+        .await;
+    assert_eq!(reported["sha"], bad.as_str(), "{reported:#}");
+    let issues = tokio::time::timeout(DEADLINE, async {
+        loop {
+            let (_, body) = bench.github("/issues?state=open&per_page=100").await;
+            let ours: Vec<Value> = body
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|i| i["title"].as_str().unwrap_or("").contains(&bad[..7]))
+                .collect();
+            if !ours.is_empty() {
+                break ours;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the resumed rollback's issue is filed");
+    assert_eq!(issues.len(), 1, "{issues:#?}");
     second.signal("TERM");
     assert_eq!(second.wait_exit().await, Some(0));
     bench.sandbox.shutdown().await;
@@ -518,6 +543,8 @@ async fn sigterm_mid_rollback_stops_after_the_current_step_and_the_restart_finis
     let id = auto_rollback_id(state.path());
     let lines = first.lines().join("\n");
     assert!(lines.contains("paused"), "{lines}");
+    // A paused rollback did not fail: nothing tells people it did.
+    assert!(!lines.contains("rollback_failed"), "{lines}");
     assert!(
         !audit(state.path())
             .iter()
