@@ -9,7 +9,9 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use shipdeck::clock::Clock;
 use shipdeck::config::{self, Config, Credentials};
-use shipdeck::engine::{self, Engine, EngineOptions, PollPolicy};
+use shipdeck::engine::commands::SubmitError;
+use shipdeck::engine::holds::{HoldChange, HoldRequest};
+use shipdeck::engine::{self, Engine, EngineHandle, EngineOptions, PollPolicy};
 use shipdeck::model::status::StatusDocument;
 use shipdeck::model::{ActionKind, Snapshot, sanitize};
 use shipdeck::sandbox::{Sandbox, SandboxOptions, Scenario};
@@ -71,6 +73,11 @@ enum Command {
     /// Roll ENV back to its previous good deployment (exit 0 done, 3 blocked, 1 failed,
     /// 2 bad input)
     Rollback(RollbackArgs),
+    /// Hold ENV's auto-promotion: no instance promotes into it by itself until someone
+    /// resumes it (exit 0 held, 3 refused, 2 bad input)
+    Hold(HoldArgs),
+    /// Resume ENV's held auto-promotion (exit 0 resumed, 3 refused, 2 bad input)
+    Resume(ResumeArgs),
     /// Run the engine without a screen (a server, a container): JSON log lines on stdout,
     /// /healthz and /metrics on [daemon] listen; SIGTERM finishes the current step and exits
     Daemon,
@@ -123,6 +130,24 @@ struct RollbackArgs {
     to: Option<String>,
     #[command(flatten)]
     common: ActArgs,
+}
+
+#[derive(Debug, Args)]
+struct HoldArgs {
+    /// The environment whose auto-promotion stops
+    env: String,
+    /// Why; shown on every screen and recorded in the audit log
+    #[arg(long, value_name = "REASON")]
+    reason: String,
+}
+
+#[derive(Debug, Args)]
+struct ResumeArgs {
+    /// The environment whose auto-promotion goes on
+    env: String,
+    /// Why, recorded in the audit log
+    #[arg(long, value_name = "REASON")]
+    reason: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -296,6 +321,18 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                 ticks: Vec::new(),
             };
             act_from_cli(&cli.config, request).await
+        }
+        Some(Command::Hold(args)) => {
+            let change = HoldChange::Hold {
+                reason: args.reason,
+            };
+            hold_from_cli(&cli.config, args.env, change).await
+        }
+        Some(Command::Resume(args)) => {
+            let change = HoldChange::Resume {
+                reason: args.reason,
+            };
+            hold_from_cli(&cli.config, args.env, change).await
         }
         Some(Command::Daemon) => daemon(&cli.config).await,
         Some(Command::Bench {
@@ -708,18 +745,16 @@ fn actor() -> String {
         .unwrap_or_else(|| "unknown".to_string())
 }
 
-async fn act_from_cli(arg: &ConfigArg, request: act::Request) -> Result<ExitCode> {
+/// The engine with its write side for one command acting on `env`, after the checks every
+/// such command makes (a read-only config, an unknown environment are bad input).
+fn acting_engine(arg: &ConfigArg, env: &str, what: &str) -> Result<(EngineHandle, Clock)> {
     let config = load_config(arg)?;
     if config.read_only {
-        return Err(bad_input(
-            "this config says read_only = true: promote and rollback are not available",
-        ));
+        return Err(bad_input(format!(
+            "this config says read_only = true: {what} is not available"
+        )));
     }
-    if !config
-        .environments
-        .iter()
-        .any(|e| e.name.get_ref() == &request.env)
-    {
+    if !config.environments.iter().any(|e| e.name.get_ref() == env) {
         let names: Vec<&str> = config
             .environments
             .iter()
@@ -727,7 +762,7 @@ async fn act_from_cli(arg: &ConfigArg, request: act::Request) -> Result<ExitCode
             .collect();
         return Err(bad_input(format!(
             "no environment is named {:?}; configured: {}",
-            sanitize(&request.env, 40),
+            sanitize(env, 40),
             names.join(", ")
         )));
     }
@@ -746,9 +781,44 @@ async fn act_from_cli(arg: &ConfigArg, request: act::Request) -> Result<ExitCode
         Some(write),
     )
     .map_err(bad_input)?;
+    Ok((engine, clock))
+}
+
+async fn act_from_cli(arg: &ConfigArg, request: act::Request) -> Result<ExitCode> {
+    let (engine, clock) = acting_engine(arg, &request.env, "promote and rollback")?;
     let code = act::run(&engine, request, &clock).await;
     engine.shutdown().await;
     code
+}
+
+/// `shipdeck hold` and `shipdeck resume`: the same hold task as the `a` key, so the hold is
+/// the same ref in GitHub and the same audit record.
+async fn hold_from_cli(arg: &ConfigArg, env: String, change: HoldChange) -> Result<ExitCode> {
+    let (engine, _clock) = acting_engine(arg, &env, "holding auto-promotion")?;
+    let answer = match engine.actions() {
+        Some(actions) => {
+            actions
+                .hold(HoldRequest {
+                    environment: env,
+                    actor: actor(),
+                    change,
+                })
+                .await
+        }
+        None => Err(SubmitError::Stopped),
+    };
+    engine.shutdown().await;
+    match answer {
+        Ok(Ok(done)) => {
+            println!("{}", sanitize(&done, 400));
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(Err(refused)) => {
+            eprintln!("{}", sanitize(&refused, 400));
+            Ok(ExitCode::from(act::EXIT_BLOCKED))
+        }
+        Err(error) => Err(anyhow::anyhow!("the engine stopped: {error}")),
+    }
 }
 
 fn check_config(file: PathBuf) -> Result<ExitCode> {

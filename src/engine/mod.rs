@@ -422,6 +422,22 @@ pub async fn snapshot_once(options: EngineOptions) -> Result<Snapshot, EngineErr
     for update in futures::future::join_all(second_round).await {
         store.apply(update);
     }
+    // The release side last: the gates of the next promotion, the lock and what
+    // auto-promotion does are judged from everything read above.
+    let seen = store.publish(clock.now());
+    let third_round = environments.iter().map(|sources| {
+        let seen = &seen;
+        let config = &options.config;
+        async move {
+            releases::release_updates_once(config, sources.index, seen, &sources.github, clock)
+                .await
+        }
+    });
+    for updates in futures::future::join_all(third_round).await {
+        for update in updates {
+            store.apply_release(update);
+        }
+    }
     Ok(store.publish(clock.now()))
 }
 

@@ -146,6 +146,35 @@ pub(crate) async fn preview_loop(
     }
 }
 
+/// One environment's release side read once (for `shipdeck status`): its previews and lock,
+/// and what auto-promotion does there.
+pub(crate) async fn release_updates_once(
+    config: &Config,
+    index: usize,
+    snapshot: &Snapshot,
+    github: &GithubClient,
+    clock: &Clock,
+) -> Vec<ReleaseUpdate> {
+    let (preview, auto) = preview_update(
+        config,
+        index,
+        snapshot,
+        github,
+        &mut FactsCache::default(),
+        &mut AutoCache::default(),
+        clock,
+    )
+    .await;
+    let mut updates = vec![preview];
+    if let Some(decision) = auto {
+        updates.push(ReleaseUpdate::Auto {
+            env: index,
+            decision: Some(decision),
+        });
+    }
+    updates
+}
+
 async fn preview_update(
     config: &Config,
     index: usize,

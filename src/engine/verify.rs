@@ -55,7 +55,13 @@
 //! - Latency SLO: each smoke check's p95 (nearest rank) against its target, over the first
 //!   minutes after the deploy and then over the whole window, once enough probes exist.
 //! - SLO burn rate: the multi-window, multi-burn-rate rule on the smoke probes' success ratio
-//!   (14.4x over 1 h and 5 min, 6x over 6 h and 30 min by default).
+//!   (14.4x over 1 h and 5 min, 6x over 6 h and 30 min by default). The rule was made for
+//!   request counts; smoke probes are a few a minute, and against a 99.9% objective a single
+//!   failed probe among the 50 of the first minutes reads as 20x. So an alert also needs its
+//!   failures to be evidence: the chance that a service meeting its objective exactly fails
+//!   that many of the long window's probes (the binomial tail) must be at most `significance`
+//!   (0.5%). One stray failure does not roll prod back; two of 50 do. An alert is judged only
+//!   once the probes since the deploy cover its short window.
 //!
 //! [`combine`] turns the signals into the verification's verdict.
 
@@ -1010,6 +1016,9 @@ pub struct BurnRatePolicy {
     pub alerts: Vec<BurnRateAlert>,
     /// Probes each window needs before its ratio is trusted.
     pub min_probes: usize,
+    /// An alert fires only when a service exactly at its objective would fail as many of the
+    /// long window's probes with at most this chance.
+    pub significance: f64,
 }
 
 impl Default for BurnRatePolicy {
@@ -1030,8 +1039,44 @@ impl Default for BurnRatePolicy {
                 },
             ],
             min_probes: 5,
+            significance: 0.005,
         }
     }
+}
+
+/// The chance of `failed` or more failures among `probes` independent probes that each fail
+/// with chance `ratio`: the binomial upper tail, summed in a numerically safe way.
+pub fn failures_chance(probes: usize, failed: usize, ratio: f64) -> f64 {
+    if failed == 0 {
+        return 1.0;
+    }
+    if failed > probes || ratio <= 0.0 {
+        return 0.0;
+    }
+    if ratio >= 1.0 {
+        return 1.0;
+    }
+    let (n, p) = (probes as f64, ratio);
+    // From the mode up the terms only shrink; at or below the mean the tail is at least a
+    // third or so, never evidence.
+    if (failed as f64) <= n * p {
+        return 1.0;
+    }
+    let ln_first = (1..=failed)
+        .map(|i| ((n - failed as f64 + i as f64) / i as f64).ln())
+        .sum::<f64>()
+        + failed as f64 * p.ln()
+        + (n - failed as f64) * (-p).ln_1p();
+    let odds = p / (1.0 - p);
+    let (mut term, mut sum) = (1.0f64, 0.0f64);
+    for k in failed..=probes {
+        sum += term;
+        if term < sum * 1e-15 {
+            break;
+        }
+        term *= (n - k as f64) / (k as f64 + 1.0) * odds;
+    }
+    (ln_first + sum.ln()).exp().min(1.0)
 }
 
 /// The probes of one window and their burn rate (error ratio over the error budget).
@@ -1050,7 +1095,21 @@ pub struct AlertBurn {
     pub long: WindowBurn,
     pub short: WindowBurn,
     pub threshold: f64,
+    /// The chance of the long window's failures for a service exactly at its objective.
+    pub chance: f64,
     pub verdict: Verdict,
+}
+
+impl AlertBurn {
+    /// Both windows reach the threshold, but too few probes failed to tell a bad deploy from
+    /// bad luck.
+    fn reached_by_chance(&self, significance: f64) -> bool {
+        self.verdict == Verdict::Pass
+            && self.chance > significance
+            && [&self.long, &self.short]
+                .iter()
+                .all(|w| w.burn_rate.is_some_and(|b| b >= self.threshold))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -1100,6 +1159,11 @@ pub fn evaluate_burn_rate(
         "must be between 0 and 1, e.g. 0.999",
     )?;
     require(policy.min_probes >= 1, "min_probes", "must be at least 1")?;
+    require(
+        policy.significance > 0.0 && policy.significance < 1.0,
+        "significance",
+        "must be between 0 and 1, e.g. 0.005",
+    )?;
     let budget = 1.0 - policy.objective;
     let mut alerts = Vec::new();
     for alert in &policy.alerts {
@@ -1119,9 +1183,10 @@ pub fn evaluate_burn_rate(
         // a rounding error.
         let reaches = |w: &WindowBurn| w.burn_rate.map(|b| b >= alert.burn_rate * (1.0 - 1e-9));
         let short_covered = now - observed_since >= time_delta(alert.short_window, "short_window")?;
+        let chance = failures_chance(long.probes, long.failed, budget);
         let verdict = match (reaches(&long), reaches(&short)) {
             _ if !short_covered => Verdict::NotEnoughData,
-            (Some(true), Some(true)) => Verdict::Fail,
+            (Some(true), Some(true)) if chance <= policy.significance => Verdict::Fail,
             (Some(_), Some(_)) => Verdict::Pass,
             _ => Verdict::NotEnoughData,
         };
@@ -1129,6 +1194,7 @@ pub fn evaluate_burn_rate(
             long,
             short,
             threshold: alert.burn_rate,
+            chance,
             verdict,
         });
     }
@@ -1153,7 +1219,17 @@ pub fn evaluate_burn_rate(
             let shown: Vec<String> = alerts
                 .iter()
                 .filter(|a| a.verdict == Verdict::Pass)
-                .map(|a| format!("{})", alert_text(a, ", ", " (limit ")))
+                .map(|a| {
+                    let mut text = format!("{})", alert_text(a, ", ", " (limit "));
+                    if a.reached_by_chance(policy.significance) {
+                        text.push_str(&format!(
+                            ", but {} failed of {} probes is within what chance gives a \
+                             service at its objective",
+                            a.long.failed, a.long.probes
+                        ));
+                    }
+                    text
+                })
                 .collect();
             format!("burn rate {} ({objective})", shown.join("; "))
         }
@@ -2077,23 +2153,68 @@ mod tests {
     }
 
     #[test]
-    fn a_fresh_failure_burns_both_fast_windows() {
-        // 60 probes in the hour, one failed 2 minutes ago: 1/60 = 16.7x a 0.1% budget, and
-        // 1 of the 5 last probes = 200x.
-        let probes = outcomes(60, 60, &[2]);
+    fn fresh_failures_burn_both_fast_windows() {
+        // 60 probes in the hour, two failed (2 and 30 minutes ago): 2/60 = 33.3x a 0.1%
+        // budget, and 1 of the 5 last probes = 200x.
+        let probes = outcomes(60, 60, &[2, 30]);
         let outcome =
             evaluate_burn_rate(&probes, at(0), at(60), &BurnRatePolicy::default()).unwrap();
         assert_eq!(outcome.verdict, Verdict::Fail);
         let fast = &outcome.explanation.alerts[0];
         assert_eq!(fast.verdict, Verdict::Fail);
-        assert_eq!((fast.long.probes, fast.long.failed), (60, 1));
-        assert!((fast.long.burn_rate.unwrap() - 1000.0 / 60.0).abs() < 1e-6);
+        assert_eq!((fast.long.probes, fast.long.failed), (60, 2));
+        assert!((fast.long.burn_rate.unwrap() - 2000.0 / 60.0).abs() < 1e-6);
         assert_eq!((fast.short.probes, fast.short.failed), (5, 1));
         assert!((fast.short.burn_rate.unwrap() - 200.0).abs() < 1e-6);
         assert!(outcome.explanation.reason.starts_with(
-            "error budget burning 16.7x over 1 h and 200.0x over 5 min, at or above 14.4x"
+            "error budget burning 33.3x over 1 h and 200.0x over 5 min, at or above 14.4x"
         ));
         assert!(outcome.explanation.reason.ends_with("(objective 99.9%)"));
+    }
+
+    #[test]
+    fn one_stray_failure_is_not_evidence_of_a_burn() {
+        // One failed probe of 60 is 16.7x a 0.1% budget over the hour and 200x over the last
+        // 5 minutes, but a service exactly at 99.9% fails one of 60 probes 5.8% of the time.
+        let probes = outcomes(60, 60, &[2]);
+        let outcome =
+            evaluate_burn_rate(&probes, at(0), at(60), &BurnRatePolicy::default()).unwrap();
+        assert_eq!(
+            outcome.verdict,
+            Verdict::Pass,
+            "{}",
+            outcome.explanation.reason
+        );
+        let fast = &outcome.explanation.alerts[0];
+        assert!((fast.chance - (1.0 - 0.999f64.powi(60))).abs() < 1e-9);
+        assert!(
+            outcome
+                .explanation
+                .reason
+                .contains("but 1 failed of 60 probes is within what chance gives"),
+            "{}",
+            outcome.explanation.reason
+        );
+    }
+
+    #[test]
+    fn the_chance_of_failures_is_the_binomial_tail() {
+        // Exact values: P(X >= 1 | 60, 0.001) = 1 - 0.999^60; P(X >= 2) subtracts the one
+        // failure term; a total outage of 48 probes is 0.001^48.
+        let one = 1.0 - 0.999f64.powi(60);
+        assert!((failures_chance(60, 1, 0.001) - one).abs() < 1e-12);
+        let two = one - 60.0 * 0.001 * 0.999f64.powi(59);
+        assert!((failures_chance(60, 2, 0.001) - two).abs() < 1e-12);
+        let all = failures_chance(48, 48, 0.001);
+        assert!((all.ln() - 48.0 * 0.001f64.ln()).abs() < 1e-9, "{all}");
+        assert_eq!(failures_chance(10, 0, 0.5), 1.0);
+        assert_eq!(failures_chance(10, 11, 0.5), 0.0);
+        // At or below the mean nothing is evidence; large counts stay finite.
+        assert_eq!(failures_chance(10_000, 5, 0.001), 1.0);
+        let many = failures_chance(10_000, 40, 0.001);
+        assert!(many > 0.0 && many < 1e-10, "{many}");
+        // P(X >= 6 | 10, 0.5) = 386/1024.
+        assert!((failures_chance(10, 6, 0.5) - 386.0 / 1024.0).abs() < 1e-12);
     }
 
     #[test]
@@ -2137,6 +2258,7 @@ mod tests {
                 burn_rate: 14.4,
             }],
             min_probes: 5,
+            significance: 0.005,
         };
         let probes: Vec<ProbeOutcome> = (0..125)
             .map(|i| ProbeOutcome {

@@ -36,6 +36,18 @@
 //!                 "time_to_restore_median_s", "restores", "restoring_since", "rollbacks",
 //!                 "pending"} | null,
 //!      (definitions: `engine::delivery`; `change_failure_rate` from 0 to 1)
+//!    "promotion": {"source", "sha", "allowed",
+//!                  "gates": [{"gate", "state", "measured", "threshold", "reason"}]} | null,
+//!      (the next promotion into this environment; `null` for the first of the chain;
+//!       gate: `ci_green`, `smoke`, `soak`, `freeze`, `lock`, ...; state: `pass`, `fail`,
+//!       `unknown`)
+//!    "lock": {"holder", "since", "action_id"} | null,
+//!    "auto": {"state", ...} | null,
+//!      (`null` unless the environment promotes by itself; state and its fields:
+//!       `promote` {"sha"}, `promoting` {"sha"},
+//!       `wait` {"sha", "waiting_for": [text], "soak_until"},
+//!       `needs_human` {"sha", "reason"}, `held` {"hold": {"by", "reason", "since"}},
+//!       `already_tried` {"sha", "outcome"})
 //!  }]}
 //! ```
 //!
@@ -46,8 +58,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use super::{
-    DeployStatus, EnvironmentSnapshot, GuardView, SafeText, Snapshot, SourceHealth, SourceKind,
-    TriageView, VerificationView, pipeline::RunStatus,
+    AutoDecision, DeployStatus, EnvironmentSnapshot, GateKind, GateState, GuardView, LockView,
+    SafeText, Snapshot, SourceHealth, SourceKind, TriageView, VerificationView,
+    pipeline::RunStatus,
 };
 
 use super::DeliveryFigures;
@@ -81,6 +94,29 @@ pub struct EnvironmentStatus {
     pub triage: Option<TriageView>,
     /// Delivery figures over the last 30 days, as of the latest read of the history.
     pub delivery: Option<DeliveryFigures>,
+    /// The next promotion into this environment and its gates.
+    pub promotion: Option<PromotionStatus>,
+    pub lock: Option<LockView>,
+    /// What auto-promotion does here (absent unless the environment promotes by itself).
+    pub auto: Option<AutoDecision>,
+}
+
+/// The next promotion into an environment, as its gates judge it now.
+#[derive(Debug, Serialize)]
+pub struct PromotionStatus {
+    pub source: Option<SafeText>,
+    pub sha: Option<String>,
+    pub allowed: bool,
+    pub gates: Vec<GateStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct GateStatus {
+    pub gate: GateKind,
+    pub state: GateState,
+    pub measured: SafeText,
+    pub threshold: SafeText,
+    pub reason: SafeText,
 }
 
 /// The running deploy's verification, with the time left when the document was made.
@@ -298,6 +334,29 @@ fn environment_status(env: &EnvironmentSnapshot, now: DateTime<Utc>) -> Environm
         guard: env.guard.clone(),
         triage: env.triage.clone(),
         delivery: env.delivery.clone(),
+        promotion: env
+            .release
+            .promotion
+            .as_ref()
+            .map(|preview| PromotionStatus {
+                source: preview.source.clone(),
+                sha: preview.sha.clone(),
+                allowed: preview.allowed(),
+                gates: preview
+                    .gates
+                    .gates
+                    .iter()
+                    .map(|g| GateStatus {
+                        gate: g.kind,
+                        state: g.state,
+                        measured: g.measured.clone(),
+                        threshold: g.threshold.clone(),
+                        reason: g.reason.clone(),
+                    })
+                    .collect(),
+            }),
+        lock: env.release.lock.clone(),
+        auto: env.release.auto.clone(),
     }
 }
 

@@ -25,6 +25,10 @@ pub fn environments_of(config: &Config) -> Vec<SandboxEnvironment> {
                 .into_iter()
                 .map(|service| service.github_environment)
                 .collect(),
+            auto_promoted: environment
+                .promotion
+                .as_ref()
+                .is_some_and(|promotion| promotion.auto_promote),
         })
         .collect()
 }

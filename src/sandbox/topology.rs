@@ -17,6 +17,10 @@ pub struct SandboxEnvironment {
     /// GitHub deployment environments, one per service; the first is the one whose
     /// deployment says what the environment runs.
     pub services: Vec<String>,
+    /// shipdeck promotes into it by itself (`auto_promote`): after the opening history the
+    /// world's own captain leaves it alone, so what moves it is shipdeck's auto-promotion.
+    #[serde(default)]
+    pub auto_promoted: bool,
 }
 
 /// Where an environment sits in the chain, which decides what the world does there.
@@ -61,6 +65,7 @@ impl Topology {
             name: name.to_string(),
             branch: branch.to_string(),
             services: services.iter().map(|s| s.to_string()).collect(),
+            auto_promoted: false,
         };
         Topology {
             environments: vec![
@@ -219,6 +224,7 @@ mod tests {
             name: name.into(),
             branch: branch.into(),
             services: services.iter().map(|s| s.to_string()).collect(),
+            auto_promoted: false,
         }
     }
 

@@ -658,6 +658,7 @@ impl World {
         );
         let promoted: Vec<(String, u64)> = self.topology.environments()[1..]
             .iter()
+            .filter(|environment| !environment.auto_promoted)
             .map(|environment| {
                 let every = self.promote_every(&environment.name);
                 (environment.name.clone(), every)
@@ -2645,6 +2646,37 @@ mod tests {
         assert_eq!(
             deployed.branches["staging"], staging_before,
             "a recent deploy through the API keeps the scenario's hands off"
+        );
+    }
+
+    #[test]
+    fn the_worlds_captain_leaves_an_auto_promoted_environment_to_shipdeck() {
+        let every = Scenario::default_demo().promote_staging_every_secs as i64;
+        let before = start() + TimeDelta::seconds(every - 5);
+        let after = start() + TimeDelta::seconds(3 * every + 5);
+        let mut environments = super::super::topology::Topology::demo()
+            .environments()
+            .to_vec();
+        environments[1].auto_promoted = true;
+        let scenario = Scenario::default_demo()
+            .for_environments(environments)
+            .unwrap();
+        let mut world = World::new(scenario, start());
+        world.advance_to(before);
+        let (staging_before, prod_before) = (
+            world.branches["staging"].clone(),
+            world.branches["prod"].clone(),
+        );
+        world.advance_to(after);
+        assert_eq!(
+            world.branches["staging"], staging_before,
+            "three scheduled promotions of staging went by untaken"
+        );
+        let prod_every = Scenario::default_demo().promote_prod_every_secs as i64;
+        world.advance_to(start() + TimeDelta::seconds(prod_every + 5));
+        assert_ne!(
+            world.branches["prod"], prod_before,
+            "prod, not auto-promoted, is still promoted on schedule"
         );
     }
 

@@ -238,3 +238,142 @@ async fn an_unticked_required_checklist_item_blocks_a_script_until_it_ticks_it()
     assert_eq!(ticks[0]["actor"], "script-captain");
     assert_eq!(ticks[0]["to_sha"], dev.as_str());
 }
+
+/// Staging promotes by itself after a soak longer than the test: nothing moves by itself
+/// while the test holds and resumes it.
+const STAGING_AUTO_LONG_SOAK: &str =
+    "[environment.promotion]\nstrategy = \"fast-forward\"\nsoak = \"24h\"\nauto_promote = true\n";
+
+fn status_of<'a>(document: &'a serde_json::Value, env: &str) -> &'a serde_json::Value {
+    document["environments"]
+        .as_array()
+        .and_then(|envs| envs.iter().find(|e| e["name"] == env))
+        .unwrap_or_else(|| panic!("no {env} in {document:#}"))
+}
+
+async fn status_json(config: &Path, home: &Path) -> serde_json::Value {
+    let out = shipdeck(config, home, &["status", "--json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("status --json prints JSON")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hold_and_resume_from_a_script_show_in_status_and_the_audit_log() {
+    let state = TempDir::new().unwrap();
+    let home = TempDir::new().unwrap();
+    let (bench, config) = scaled_bench_with(state.path(), STAGING_AUTO_LONG_SOAK).await;
+
+    // What auto-promotion waits for, the next promotion's gates and the lock are in the
+    // status document.
+    let document = status_json(&config, home.path()).await;
+    let staging = status_of(&document, "staging");
+    assert_eq!(staging["auto"]["state"], "wait", "{:#}", staging["auto"]);
+    let waiting = staging["auto"]["waiting_for"].to_string();
+    assert!(waiting.to_lowercase().contains("soak"), "{waiting}");
+    let gates = staging["promotion"]["gates"].as_array().expect("gates");
+    assert!(
+        gates
+            .iter()
+            .any(|g| g["gate"] == "soak" && g["state"] == "fail"),
+        "{gates:#?}"
+    );
+    assert!(staging["lock"].is_null());
+    assert!(
+        status_of(&document, "prod")["auto"].is_null(),
+        "prod does not promote by itself"
+    );
+
+    // 0: held, with the reason everyone sees.
+    let out = shipdeck(
+        &config,
+        home.path(),
+        &[
+            "hold",
+            "staging",
+            "--reason",
+            "waiting for the INC-7 review",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("held"), "{}", text(&out.stdout));
+    let (status, _) = bench.github("/git/ref/shipdeck/holds/staging").await;
+    assert_eq!(status, 200, "the hold is a ref in GitHub");
+    let document = status_json(&config, home.path()).await;
+    let auto = &status_of(&document, "staging")["auto"];
+    assert_eq!(auto["state"], "held", "{auto:#}");
+    assert_eq!(auto["hold"]["reason"], "waiting for the INC-7 review");
+    assert!(
+        auto["hold"]["by"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("script-captain@"),
+        "{auto:#}"
+    );
+
+    // 3: refused, and why: a second hold, a hold where nothing promotes by itself.
+    let out = shipdeck(
+        &config,
+        home.path(),
+        &["hold", "staging", "--reason", "again"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("already held by script-captain"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = shipdeck(&config, home.path(), &["hold", "prod", "--reason", "x"]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("does not promote by itself"),
+        "{}",
+        text(&out.stderr)
+    );
+    // 2: bad input.
+    let out = shipdeck(&config, home.path(), &["resume", "nowhere"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+
+    // 0: resumed; 3 once it is not held any more.
+    let out = shipdeck(
+        &config,
+        home.path(),
+        &["resume", "staging", "--reason", "review done"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let (status, _) = bench.github("/git/ref/shipdeck/holds/staging").await;
+    assert_eq!(status, 404, "the hold ref is gone");
+    let out = shipdeck(&config, home.path(), &["resume", "staging"]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("is not held"),
+        "{}",
+        text(&out.stderr)
+    );
+    let document = status_json(&config, home.path()).await;
+    assert_eq!(status_of(&document, "staging")["auto"]["state"], "wait");
+
+    let audit = std::fs::read_to_string(state.path().join("audit.jsonl")).unwrap();
+    let events: Vec<(String, String)> = audit
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|r| r["environment"] == "staging")
+        .map(|r| {
+            (
+                r["event"].as_str().unwrap_or("").to_string(),
+                r["actor"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("auto_hold".to_string(), "script-captain".to_string()),
+            ("auto_resume".to_string(), "script-captain".to_string())
+        ],
+        "{audit}"
+    );
+    bench.sandbox.shutdown().await;
+}
