@@ -513,7 +513,16 @@ async fn cockpit(arg: &ConfigArg, display: DisplayArgs, force_read_only: bool) -
         Some(engine::WriteOptions::new(state_dir_for(&config)?, &actor()))
     };
     let clock = clock_for(&config);
-    run_cockpit(config, credentials, clock, (theme, screen), title, write).await
+    run_cockpit(
+        config,
+        credentials,
+        clock,
+        (theme, screen),
+        title,
+        write,
+        true,
+    )
+    .await
 }
 
 /// `shipdeck screenshot`: the demo world, a while after its start, as an SVG picture.
@@ -640,7 +649,17 @@ async fn demo(args: DemoArgs, config_arg: &ConfigArg) -> Result<ExitCode> {
     } else {
         Some(write_options_at_speed(run_dir.clone(), args.speed))
     };
-    let code = run_cockpit(config, credentials, clock, (theme, screen), title, write).await;
+    // The demo's world and state go with it: nothing resumes a paused action later.
+    let code = run_cockpit(
+        config,
+        credentials,
+        clock,
+        (theme, screen),
+        title,
+        write,
+        false,
+    )
+    .await;
     sandbox.shutdown().await;
     let _ = std::fs::remove_dir_all(&run_dir);
     code
@@ -671,9 +690,11 @@ async fn run_cockpit(
     (theme, display): (Theme, ui::Display),
     title: String,
     write: Option<engine::WriteOptions>,
+    resumes_later: bool,
 ) -> Result<ExitCode> {
     // Poll on the world's schedule: a demo clock running faster polls proportionally faster.
     let policy = PollPolicy::default().for_clock_speed(clock.speed());
+    let stop_grace = write.as_ref().map(|w| w.stop_grace);
     let engine = Engine::spawn_full(
         EngineOptions {
             config: Arc::new(config),
@@ -699,9 +720,44 @@ async fn run_cockpit(
         },
     )
     .await;
+    if let Some(grace) = stop_grace {
+        say_what_pauses(&engine.snapshots().borrow(), grace, resumes_later);
+    }
     engine.shutdown().await;
     result.context("the terminal UI failed")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The screen is gone but the engine may still be finishing a step of an action: say so,
+/// rather than leave the captain looking at a shell that does not come back.
+fn say_what_pauses(snapshot: &Snapshot, grace: std::time::Duration, resumes_later: bool) {
+    let running: Vec<String> = snapshot
+        .environments
+        .iter()
+        .filter_map(|env| env.release.activity.as_ref())
+        .filter(|activity| activity.result.is_none())
+        .map(|activity| {
+            let sha = activity.sha.get(..7).unwrap_or(&activity.sha);
+            match activity.kind {
+                ActionKind::Promote => {
+                    format!("the promotion of {sha} into {}", activity.target)
+                }
+                ActionKind::Rollback => format!("the rollback of {} to {sha}", activity.target),
+            }
+        })
+        .collect();
+    if !running.is_empty() {
+        eprintln!(
+            "stopping: {} stops after its current step (at most {} s){}",
+            sanitize(&running.join(", "), 400),
+            grace.as_secs(),
+            if resumes_later {
+                "; the next start of shipdeck finishes it"
+            } else {
+                ""
+            }
+        );
+    }
 }
 
 /// Where the journal and the audit log live: `state_dir` from the config, else the user's
