@@ -584,6 +584,10 @@ async fn demo(args: DemoArgs, config_arg: &ConfigArg) -> Result<ExitCode> {
                 "the demo cannot run this config's environments: {e}"
             ))
         })?;
+        if let Some((shortest, longest)) = shipdeck::sandbox::demo_config::commit_pace(config) {
+            scenario.commit_every_min_secs = scenario.commit_every_min_secs.max(shortest);
+            scenario.commit_every_max_secs = scenario.commit_every_max_secs.max(longest);
+        }
     }
     let clock = Clock::scaled(chrono::Utc::now(), args.speed);
     let sandbox = Sandbox::start(SandboxOptions {

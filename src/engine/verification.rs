@@ -256,14 +256,12 @@ pub fn assess(
             release: t.release.as_ref().map(|r| r.as_str().to_string()),
         })
         .collect();
-    // With a watch, a type first seen after the window is the watch's finding: the window
-    // judged the deploy, and a verified deploy stays verified.
-    let (in_window, after_window): (Vec<ErrorIssue>, Vec<ErrorIssue>) = match policy.watch {
-        Some(_) => issues
-            .into_iter()
-            .partition(|issue| issue.first_seen < window_ends),
-        None => (issues, Vec::new()),
-    };
+    // The window judged the deploy, and a verified deploy stays verified: a type first seen
+    // after it is the watch's finding, or without a watch nobody's (the guard would not act
+    // on it anyway, and a FAILED that nothing answers helps no one).
+    let (in_window, after_window): (Vec<ErrorIssue>, Vec<ErrorIssue>) = issues
+        .into_iter()
+        .partition(|issue| issue.first_seen < window_ends);
     let new_types =
         verify::evaluate_new_error_types(&in_window, deploy.at, deploy.sha, policy.new_issues);
     view.watch = policy.watch.map(|watch| {
@@ -775,9 +773,14 @@ mod tests {
         assert_eq!(watch.findings[0].count, 12);
         assert_eq!(watch.left_words(now), "11h 00m");
 
-        // Without a watch the same type fails the deploy, as any type since it does.
+        // Without a watch the window's verdict stands too: nothing watches after it.
         let unwatched = assess(&policy(), &environment, &ProbeHistory::default(), now).unwrap();
-        assert_eq!(unwatched.phase, VerificationPhase::Failed);
+        assert_eq!(
+            unwatched.phase,
+            VerificationPhase::Verified,
+            "{}",
+            unwatched.reason
+        );
         assert_eq!(unwatched.watch, None);
 
         // First seen in the window: the window fails the deploy; it is no finding.

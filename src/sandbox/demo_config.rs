@@ -33,6 +33,29 @@ pub fn environments_of(config: &Config) -> Vec<SandboxEnvironment> {
         .collect()
 }
 
+/// How often (shortest, longest gap in seconds) the world commits to its trunk when it runs
+/// `config`'s process, or `None` when the scenario's own pace serves it. An environment that
+/// promotes by itself takes a commit only once it has soaked in the environment before, and a
+/// commit soaks only while nothing newer has replaced it: at the demo's pace of a commit every
+/// few minutes, a chain of auto-promoted environments with soaks of tens of minutes would
+/// never see a candidate. So the world leaves the whole chain's soaks, one pipeline run and
+/// some slack between two commits.
+pub fn commit_pace(config: &Config) -> Option<(u64, u64)> {
+    let auto_soaks: Vec<u64> = config
+        .environments
+        .iter()
+        .filter_map(|environment| environment.promotion.as_ref())
+        .filter(|promotion| promotion.auto_promote)
+        .map(|promotion| promotion.soak.0.as_secs())
+        .collect();
+    if auto_soaks.is_empty() {
+        return None;
+    }
+    let shortest =
+        auto_soaks.iter().sum::<u64>() + config.pipeline.total_target.0.as_secs() + 5 * 60;
+    Some((shortest, shortest * 3 / 2))
+}
+
 /// A config pointed at a sandbox.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Retargeted {
@@ -266,6 +289,26 @@ url = "https://hooks.example.com/deploys"
 kind = "pagerduty"
 routing_key_env = "PAGERDUTY_KEY"
 "#;
+
+    #[test]
+    fn auto_promotion_slows_the_worlds_commits_to_let_the_chain_soak() {
+        let manual = crate::config::parse_str(CONFIG, "shop.toml").expect("parses");
+        assert_eq!(commit_pace(&manual), None, "a captain promotes whenever");
+        let auto = CONFIG.replace("soak = \"30m\"", "soak = \"30m\"\nauto_promote = true");
+        let auto = crate::config::parse_str(&auto, "shop.toml").expect("parses");
+        // 30 minutes of soak, the default 7-minute pipeline target, 5 minutes of slack.
+        let total = auto.pipeline.total_target.0.as_secs();
+        assert_eq!(
+            commit_pace(&auto),
+            Some((1800 + total + 300, (1800 + total + 300) * 3 / 2))
+        );
+        // The topology marks the environment, so the world's own captain leaves it alone.
+        let marked: Vec<bool> = environments_of(&auto)
+            .iter()
+            .map(|e| e.auto_promoted)
+            .collect();
+        assert_eq!(marked, [false, true]);
+    }
 
     #[test]
     fn every_outside_address_points_at_the_sandbox_and_the_rest_stays() {
