@@ -45,6 +45,7 @@ use crate::clock::Clock;
 use http::{Shared, lock};
 pub use topology::{SandboxEnvironment, Topology};
 use world::World;
+pub use world::WorldSizes;
 
 /// How to start a sandbox.
 #[derive(Debug, Clone)]
@@ -212,6 +213,15 @@ impl Sandbox {
     /// `/_pagerduty`), oldest first; the newest 1000 are kept.
     pub fn received(&self, path_prefix: &str) -> Vec<ReceivedHook> {
         self.shared.received.matching(path_prefix)
+    }
+
+    /// The sizes of the world's collections and of the sandbox's own logs.
+    pub fn sizes(&self) -> WorldSizes {
+        WorldSizes {
+            requests: lock(&self.shared.requests).len(),
+            received: self.shared.received.len(),
+            ..self.shared.world_now().sizes()
+        }
     }
 
     pub fn sentry_url(&self) -> String {

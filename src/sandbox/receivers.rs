@@ -61,6 +61,10 @@ pub(crate) struct Received {
 }
 
 impl Received {
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.hooks).len()
+    }
+
     fn push(&self, hook: ReceivedHook) {
         let mut hooks = lock(&self.hooks);
         if hooks.len() == MAX_RECEIVED {

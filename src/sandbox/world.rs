@@ -472,6 +472,29 @@ fn keep_newest<T>(items: &mut Vec<T>, max: usize) {
     }
 }
 
+/// How many records the world holds, collection by collection: what a long demo or soak
+/// watches to tell a bounded history from one that grows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WorldSizes {
+    pub commits: usize,
+    pub runs: usize,
+    pub deployments: usize,
+    /// Statuses of the deployments kept, all together.
+    pub statuses: usize,
+    pub pulls: usize,
+    pub tags: usize,
+    pub other_refs: usize,
+    pub issues: usize,
+    /// Comments on the issues kept, all together.
+    pub comments: usize,
+    pub queued_events: usize,
+    pub app_jobs: usize,
+    /// Requests in the transport's log (filled in by the sandbox, not the world).
+    pub requests: usize,
+    /// Hooks the receivers keep (filled in by the sandbox, not the world).
+    pub received: usize,
+}
+
 /// The whole state of the sandbox world.
 #[derive(Debug)]
 pub struct World {
@@ -521,6 +544,25 @@ pub struct World {
 }
 
 impl World {
+    /// The sizes of the world's collections.
+    pub fn sizes(&self) -> WorldSizes {
+        WorldSizes {
+            commits: self.commits.len(),
+            runs: self.runs.len(),
+            deployments: self.deployments.len(),
+            statuses: self.deployments.iter().map(|d| d.statuses.len()).sum(),
+            pulls: self.pulls.len(),
+            tags: self.tags.len(),
+            other_refs: self.other_refs.len(),
+            issues: self.issues.len(),
+            comments: self.issues.iter().map(|i| i.comments.len()).sum(),
+            queued_events: self.queue.len(),
+            app_jobs: self.app_jobs.len(),
+            requests: 0,
+            received: 0,
+        }
+    }
+
     /// Builds the world with its history up to `start`.
     pub fn new(scenario: Scenario, start: DateTime<Utc>) -> World {
         let history = scenario.history_commits as usize;

@@ -92,6 +92,40 @@ pub fn memory_figures(
     Some(MemoryFigures { warm, last, limit })
 }
 
+/// Live heap at one moment, split by who allocated it, in KiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HeapSplit {
+    /// shipdeck's engine and UI (the soak's own record of its samples taken off).
+    pub shipdeck_kib: u64,
+    /// The sandbox world and its servers.
+    pub sandbox_kib: u64,
+}
+
+impl HeapSplit {
+    /// The split with the soak's own records (`records_bytes`, see [`samples_heap_bytes`])
+    /// taken off shipdeck's side: they grow with every look by design and are not shipdeck's.
+    pub fn without_records(self, records_bytes: u64) -> HeapSplit {
+        HeapSplit {
+            shipdeck_kib: self.shipdeck_kib.saturating_sub(records_bytes / 1024),
+            ..self
+        }
+    }
+}
+
+/// The heap the samples hold beyond the list itself (allocated up front): each one's
+/// readings and the text of what the wall showed unsettled, as their capacities ask of the
+/// allocator.
+pub fn samples_heap_bytes(samples: &[Sample]) -> u64 {
+    samples
+        .iter()
+        .map(|sample| {
+            sample.readings.capacity() * std::mem::size_of::<[Reading; 5]>()
+                + sample.unsettled.capacity() * std::mem::size_of::<String>()
+                + sample.unsettled.iter().map(String::capacity).sum::<usize>()
+        })
+        .sum::<usize>() as u64
+}
+
 /// The sizes of the snapshot's collections that a long run could grow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CollectionSizes {
@@ -338,6 +372,30 @@ mod tests {
         assert_eq!(memory_figures(&[40_000], 1, bound), None);
         // A short run: one sample after the warm-up is its own warm-up and end.
         assert!(memory_figures(&[10, 20], 1, bound).unwrap().is_flat());
+    }
+
+    #[test]
+    fn the_samples_heap_is_what_their_readings_and_texts_ask_for() {
+        let mut samples = errors_samples(&[(10, Some(5), 0), (20, Some(15), 0)]);
+        let readings = 2 * std::mem::size_of::<[Reading; 5]>() as u64;
+        assert_eq!(samples_heap_bytes(&samples), readings);
+        samples[1].unsettled = vec!["prod: STALE".to_string()];
+        assert_eq!(
+            samples_heap_bytes(&samples),
+            readings + std::mem::size_of::<String>() as u64 + "prod: STALE".len() as u64
+        );
+        let split = HeapSplit {
+            shipdeck_kib: 10,
+            sandbox_kib: 3,
+        };
+        assert_eq!(
+            split.without_records(4 * 1024 + 100),
+            HeapSplit {
+                shipdeck_kib: 6,
+                sandbox_kib: 3
+            }
+        );
+        assert_eq!(split.without_records(1 << 30).shipdeck_kib, 0);
     }
 
     #[test]

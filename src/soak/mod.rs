@@ -20,10 +20,12 @@ use crate::clock::Clock;
 use crate::config::Credentials;
 use crate::engine::{Engine, EngineOptions, PollPolicy, WriteOptions};
 use crate::model::{Snapshot, SourceKind};
-use crate::sandbox::{Sandbox, SandboxOptions, Scenario};
+use crate::sandbox::{Sandbox, SandboxOptions, Scenario, WorldSizes};
 use crate::ui::wall::{BannerKind, BannerPolicy, CardState, banners, card_state};
 use crate::ui::{App, Msg, Theme, WallSettings};
-use checks::{CollectionSizes, MemoryBound, MemoryFigures, Reading, Recovery, Sample, StuckPanel};
+use checks::{
+    CollectionSizes, HeapSplit, MemoryBound, MemoryFigures, Reading, Recovery, Sample, StuckPanel,
+};
 use plan::{Outage, OutageKind, OutageService};
 
 /// How to soak.
@@ -39,6 +41,13 @@ pub struct SoakOptions {
     /// The size the wall is drawn at.
     pub width: u16,
     pub height: u16,
+    /// Where the sandbox's servers run; `None`: on the soak's own runtime. A runtime of its
+    /// own keeps the world's work on threads of its own, so a heap profiler can tell the
+    /// world's memory from shipdeck's.
+    pub sandbox_runtime: Option<tokio::runtime::Handle>,
+    /// Reads the live heap split between shipdeck and the sandbox (a counting allocator's
+    /// figures), taken with the hourly RSS; `None`: RSS only.
+    pub heap_probe: Option<fn() -> HeapSplit>,
 }
 
 impl SoakOptions {
@@ -50,6 +59,8 @@ impl SoakOptions {
             warmup: Duration::from_secs(3600),
             width: 160,
             height: 48,
+            sandbox_runtime: None,
+            heap_probe: None,
         }
     }
 }
@@ -99,6 +110,16 @@ pub struct SoakReport {
     /// RSS at the start and after every simulated hour, KiB.
     pub rss_hourly_kib: Vec<u64>,
     pub memory: Option<MemoryFigures>,
+    /// The live heap at the start and after every simulated hour, when the run had a probe.
+    pub heap_hourly: Vec<HeapSplit>,
+    /// shipdeck's own live heap judged like RSS, when the run had a probe.
+    pub shipdeck_heap: Option<MemoryFigures>,
+    /// The sandbox world's collections at the start and after every simulated hour.
+    pub sandbox_hourly: Vec<WorldSizes>,
+    /// GitHub reads sent by the engine, and how many of them were answered `304` from its
+    /// ETag cache (a cache bounded too tightly would show here).
+    pub github_requests: u64,
+    pub github_not_modified: u64,
     pub collection_problems: Vec<String>,
     pub recoveries: Vec<Recovery>,
     pub stuck: Vec<StuckPanel>,
@@ -119,6 +140,7 @@ pub struct WorstRecovery {
 impl SoakReport {
     pub fn all_targets_met(&self) -> bool {
         self.memory.is_some_and(|m| m.is_flat())
+            && self.shipdeck_heap.is_none_or(|m| m.is_flat())
             && self.collection_problems.is_empty()
             && self.recoveries.iter().all(Recovery::in_time)
             && self.stuck.is_empty()
@@ -207,6 +229,66 @@ impl SoakReport {
             .map(|kib| format!("{:.0}", mib(*kib)))
             .collect();
         let _ = writeln!(out, "RSS by the hour (MiB): {}", hourly.join(" "));
+        if let Some(heap) = self.shipdeck_heap {
+            let by_hour = |get: fn(&HeapSplit) -> u64| {
+                self.heap_hourly
+                    .iter()
+                    .map(|split| format!("{:.1}", mib(get(split))))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            let _ = writeln!(
+                out,
+                "shipdeck's live heap (MiB): after warm-up {:.1}, median of the last hours \
+                 {:.1}, limit {:.1}; flat: {}",
+                mib(heap.warm),
+                mib(heap.last),
+                mib(heap.limit),
+                yes(heap.is_flat())
+            );
+            let _ = writeln!(
+                out,
+                "live heap by the hour (MiB): shipdeck {}; sandbox {}",
+                by_hour(|split| split.shipdeck_kib),
+                by_hour(|split| split.sandbox_kib)
+            );
+        }
+        if let (Some(first), Some(last)) = (self.sandbox_hourly.first(), self.sandbox_hourly.last())
+        {
+            let _ = writeln!(
+                out,
+                "sandbox world, start -> end: commits {} -> {}, runs {} -> {}, deployments {} -> \
+                 {} ({} -> {} statuses), issues {} -> {} ({} -> {} comments), pulls {} -> {}, \
+                 tags {} -> {}, refs {} -> {}, queued events {} -> {}, requests logged {} -> {}",
+                first.commits,
+                last.commits,
+                first.runs,
+                last.runs,
+                first.deployments,
+                last.deployments,
+                first.statuses,
+                last.statuses,
+                first.issues,
+                last.issues,
+                first.comments,
+                last.comments,
+                first.pulls,
+                last.pulls,
+                first.tags,
+                last.tags,
+                first.other_refs,
+                last.other_refs,
+                first.queued_events,
+                last.queued_events,
+                first.requests,
+                last.requests
+            );
+        }
+        let _ = writeln!(
+            out,
+            "GitHub reads: {}, answered 304 from the ETag cache: {}",
+            self.github_requests, self.github_not_modified
+        );
         let _ = writeln!(
             out,
             "collections within their caps: {}{}",
@@ -415,11 +497,17 @@ pub async fn run(options: &SoakOptions) -> Result<SoakReport, SoakError> {
         start: Some(start),
         ..Scenario::default_demo()
     };
-    let sandbox = Sandbox::start(SandboxOptions {
+    let sandbox_options = SandboxOptions {
         scenario,
         clock: clock.clone(),
-    })
-    .await
+    };
+    let sandbox = match &options.sandbox_runtime {
+        Some(runtime) => runtime
+            .spawn(Sandbox::start(sandbox_options))
+            .await
+            .map_err(|e| SoakError::Sandbox(e.to_string()))?,
+        None => Sandbox::start(sandbox_options).await,
+    }
     .map_err(|e| SoakError::Sandbox(e.to_string()))?;
     let config = crate::config::parse_str(&sandbox.demo_config_with_flow_toml(), "<soak config>")
         .map_err(|e| SoakError::Engine(e.to_string()))?;
@@ -464,6 +552,8 @@ pub async fn run(options: &SoakOptions) -> Result<SoakReport, SoakError> {
     let looks = (total.as_secs() / options.tick.as_secs().max(1)) as usize + 2 * plan.len() + 2;
     let mut samples = Vec::with_capacity(looks);
     let mut rss_hourly_kib = vec![rss_kib()];
+    let mut heap_hourly: Vec<HeapSplit> = options.heap_probe.iter().map(|probe| probe()).collect();
+    let mut sandbox_hourly = vec![sandbox.sizes()];
     let mut sizes = Vec::new();
     let mut applied = vec![(None, None); plan.len()];
     let mut deploys = HashSet::new();
@@ -526,9 +616,24 @@ pub async fn run(options: &SoakOptions) -> Result<SoakReport, SoakError> {
         if at >= next_hour {
             next_hour += Duration::from_secs(3600);
             rss_hourly_kib.push(rss_kib());
+            let records = checks::samples_heap_bytes(&samples);
+            heap_hourly.extend(
+                options
+                    .heap_probe
+                    .iter()
+                    .map(|probe| probe().without_records(records)),
+            );
+            sandbox_hourly.push(sandbox.sizes());
             sizes.push(collection_sizes(&snapshot));
         }
     };
+    let (github_requests, github_not_modified) = engine
+        .github_usage()
+        .read()
+        .iter()
+        .fold((0, 0), |(sent, cached), usage| {
+            (sent + usage.requests, cached + usage.not_modified)
+        });
     engine.shutdown().await;
     sandbox.shutdown().await;
     let _ = std::fs::remove_dir_all(&state_dir);
@@ -592,6 +697,14 @@ pub async fn run(options: &SoakOptions) -> Result<SoakReport, SoakError> {
         rss_before_kib,
         memory: checks::memory_figures(&rss_hourly_kib, warmup_hours, MemoryBound::default()),
         rss_hourly_kib,
+        shipdeck_heap: options.heap_probe.and_then(|_| {
+            let shipdeck: Vec<u64> = heap_hourly.iter().map(|split| split.shipdeck_kib).collect();
+            checks::memory_figures(&shipdeck, warmup_hours, MemoryBound::default())
+        }),
+        heap_hourly,
+        sandbox_hourly,
+        github_requests,
+        github_not_modified,
         collection_problems: checks::collection_problems(
             &sizes,
             &collection_caps(environments.len(), smoke_checks, notifiers),
@@ -635,6 +748,62 @@ mod tests {
         assert_eq!(world.quiet, Duration::from_secs(40), "the 100 ms floor");
         assert_eq!(world.error_cap, Duration::from_secs(300));
         assert_eq!(world.reset_cap, PollPolicy::default().reset_cap);
+    }
+
+    /// A report whose every target is met, RSS flat, no heap probe.
+    fn passing_report() -> SoakReport {
+        SoakReport {
+            hours: 4,
+            speed: 400.0,
+            real: Duration::from_secs(36),
+            environments: vec!["prod".to_string()],
+            deploys: 10,
+            rollbacks: 1,
+            outages: Vec::new(),
+            frames: 240,
+            host_lag: Duration::ZERO,
+            rss_before_kib: 7_000,
+            rss_hourly_kib: vec![20_000, 30_000, 31_000, 31_000, 31_500],
+            memory: checks::memory_figures(&[20_000, 30_000, 31_000], 1, MemoryBound::default()),
+            heap_hourly: Vec::new(),
+            shipdeck_heap: None,
+            sandbox_hourly: vec![WorldSizes::default(); 5],
+            github_requests: 100,
+            github_not_modified: 60,
+            collection_problems: Vec::new(),
+            recoveries: Vec::new(),
+            stuck: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_growing_shipdeck_heap_fails_the_soak_even_when_rss_looks_flat() {
+        let report = passing_report();
+        assert!(report.all_targets_met(), "{}", report.table());
+        assert!(!report.table().contains("shipdeck's live heap"));
+        // The sandbox's share hides a leak of shipdeck's in the process's RSS.
+        let heap_hourly: Vec<HeapSplit> = [(2_000, 4_000), (8_000, 3_000), (16_000, 500)]
+            .map(|(shipdeck_kib, sandbox_kib)| HeapSplit {
+                shipdeck_kib,
+                sandbox_kib,
+            })
+            .to_vec();
+        let growing = SoakReport {
+            shipdeck_heap: checks::memory_figures(
+                &[2_000, 8_000, 9_000, 20_000, 40_000],
+                1,
+                MemoryBound::default(),
+            ),
+            heap_hourly,
+            ..passing_report()
+        };
+        assert!(!growing.all_targets_met());
+        let table = growing.table();
+        assert!(table.contains("shipdeck's live heap"), "{table}");
+        assert!(
+            table.contains("shipdeck 2.0 7.8 15.6; sandbox 3.9 2.9 0.5"),
+            "{table}"
+        );
     }
 
     #[test]

@@ -39,11 +39,22 @@ use types::{
 const SERVICE: &str = "GitHub";
 /// Distinct URLs polled are few (a handful per environment); this bounds the cache anyway.
 const ETAG_CACHE_ENTRIES: usize = 256;
+/// Bodies kept for `If-None-Match`, all together. The polled lists fit many times over; the
+/// one-off reads (a commit, a comparison, the jobs of one run) would otherwise fill the cache
+/// with tens of KiB each over hours and hold them for as long as the process runs.
+const ETAG_CACHE_BYTES: usize = 2 * 1024 * 1024;
 const COMMIT_CACHE_ENTRIES: usize = 512;
 /// How many recent deployments of one GitHub environment are looked at for the last success.
 const DEPLOYMENTS_SCANNED: usize = 10;
 /// How much of the end of a job log is read for its diagnosis.
 pub const MAX_LOG_BYTES: usize = 2 * 1024 * 1024;
+
+/// A header value in an allocation of its own. A parsed header shares the connection's read
+/// buffer (often the whole response, up to hundreds of KiB); kept in a cache it would hold
+/// that buffer for as long as the entry lives.
+fn detached(value: &HeaderValue) -> Option<HeaderValue> {
+    HeaderValue::from_bytes(value.as_bytes()).ok()
+}
 
 /// A read-only GitHub client for one repository and one token.
 pub struct GithubClient {
@@ -89,7 +100,11 @@ impl GithubClient {
         Ok(Self {
             octocrab,
             repo_path: format!("/repos/{}/{}", encode(owner), encode(name)),
-            etags: Mutex::new(BoundedCache::new(ETAG_CACHE_ENTRIES)),
+            etags: Mutex::new(BoundedCache::with_weight_limit(
+                ETAG_CACHE_ENTRIES,
+                ETAG_CACHE_BYTES,
+                |(etag, body): &(HeaderValue, String)| etag.len() + body.len(),
+            )),
             commits: Mutex::new(BoundedCache::new(COMMIT_CACHE_ENTRIES)),
             rate_limit: Mutex::new(None),
             requests: AtomicU64::new(0),
@@ -148,6 +163,7 @@ impl GithubClient {
             && let Some((_, body)) = cached
         {
             self.not_modified.fetch_add(1, Ordering::Relaxed);
+            lock(&self.etags).touch(&path_and_query.to_string());
             return decode(&body);
         }
         let body =
@@ -169,8 +185,8 @@ impl GithubClient {
             });
         }
         let value = decode(&body)?;
-        if let Some(etag) = response_headers.get(http::header::ETAG) {
-            lock(&self.etags).insert(path_and_query.to_string(), (etag.clone(), body));
+        if let Some(etag) = response_headers.get(http::header::ETAG).and_then(detached) {
+            lock(&self.etags).insert(path_and_query.to_string(), (etag, body));
         }
         Ok(value)
     }
