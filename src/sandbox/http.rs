@@ -25,8 +25,10 @@ use super::{RecordedRequest, Service, apps, github, receivers, sentry};
 use crate::clock::Clock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Requests remembered for tests; older ones fall off so a long demo does not grow.
-pub const MAX_RECORDED_REQUESTS: usize = 20_000;
+/// Requests remembered for tests; older ones fall off so a long demo does not grow. A test
+/// looks at the last few hundred; a bigger log only takes a wall display's soak hours to
+/// fill, which reads as a leak.
+pub const MAX_RECORDED_REQUESTS: usize = 2_000;
 
 /// What every handler shares.
 pub(crate) struct Shared {

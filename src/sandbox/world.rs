@@ -461,8 +461,9 @@ impl RateLimit {
 /// Workflow runs kept (a day and more of world time at the demo's pace); older ones answer 404, as runs past
 /// GitHub's retention do. Keeps a demo left running for weeks from growing without bound.
 pub const MAX_RUNS: usize = 500;
-/// Deployments kept, across all environments (hours of history even for dev).
-pub const MAX_DEPLOYMENTS: usize = 1000;
+/// Deployments kept, across all environments: half a day of the demo's pace, enough for the
+/// delivery figures and every rollback target, and full within the first hours of a soak.
+pub const MAX_DEPLOYMENTS: usize = 300;
 
 /// Drops the oldest entries of an oldest-first list beyond `max`.
 fn keep_newest<T>(items: &mut Vec<T>, max: usize) {
