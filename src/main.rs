@@ -596,6 +596,8 @@ async fn demo(args: DemoArgs, config_arg: &ConfigArg) -> Result<ExitCode> {
     })
     .await
     .context("starting the demo sandbox")?;
+    // A demo may be left on a wall for days and nothing reads its request log.
+    sandbox.keep_requests(2_000);
     // Each demo run is a new world: its journal and audit log start empty, in a directory
     // of their own that goes when the demo ends.
     let demo_dir = demo_dir()?;

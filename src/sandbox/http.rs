@@ -25,17 +25,19 @@ use super::{RecordedRequest, Service, apps, github, receivers, sentry};
 use crate::clock::Clock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Requests remembered for tests; older ones fall off so a long demo does not grow. A test
-/// looks at the last few hundred; a bigger log only takes a wall display's soak hours to
-/// fill, which reads as a leak.
-pub const MAX_RECORDED_REQUESTS: usize = 2_000;
+/// Requests remembered by default; older ones fall off so a long demo does not grow. Tests
+/// count writes across a whole scenario, so the default is generous;
+/// [`Sandbox::keep_requests`](super::Sandbox::keep_requests) shortens it for a soak, where a
+/// log that takes hours to fill reads as a leak.
+pub const MAX_RECORDED_REQUESTS: usize = 20_000;
 
 /// What every handler shares.
 pub(crate) struct Shared {
     pub world: Mutex<World>,
     pub clock: Clock,
-    /// The most recent requests, at most [`MAX_RECORDED_REQUESTS`].
+    /// The most recent requests, at most `request_capacity`.
     pub requests: Mutex<VecDeque<RecordedRequest>>,
+    pub request_capacity: AtomicUsize,
     pub faults: Faults,
     /// The fault plan of the Sentry side (its own: the paths are not GitHub's).
     pub sentry_faults: Faults,
@@ -317,7 +319,8 @@ fn record(
 ) {
     let status = response.status().as_u16();
     let mut requests = lock(&shared.requests);
-    if requests.len() == MAX_RECORDED_REQUESTS {
+    let capacity = shared.request_capacity.load(Ordering::Relaxed).max(1);
+    while requests.len() >= capacity {
         requests.pop_front();
     }
     requests.push_back(RecordedRequest {

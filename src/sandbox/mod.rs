@@ -154,6 +154,7 @@ impl Sandbox {
             world: Mutex::new(World::new(options.scenario, start)),
             clock: options.clock,
             requests: Mutex::new(std::collections::VecDeque::new()),
+            request_capacity: std::sync::atomic::AtomicUsize::new(http::MAX_RECORDED_REQUESTS),
             faults,
             sentry_faults: Faults::default(),
             writes: std::sync::atomic::AtomicUsize::new(0),
@@ -420,7 +421,21 @@ impl Sandbox {
         text
     }
 
-    /// Every request received so far, oldest first.
+    /// Keeps only the newest `capacity` requests in the log [`Sandbox::requests`] reads
+    /// (at least one), dropping older ones now.
+    pub fn keep_requests(&self, capacity: usize) {
+        let capacity = capacity.max(1);
+        self.shared
+            .request_capacity
+            .store(capacity, std::sync::atomic::Ordering::Relaxed);
+        let mut requests = lock(&self.shared.requests);
+        while requests.len() > capacity {
+            requests.pop_front();
+        }
+    }
+
+    /// Every request received so far (the newest `http::MAX_RECORDED_REQUESTS`, 20,000, by default, see
+    /// [`Sandbox::keep_requests`]), oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         lock(&self.shared.requests).iter().cloned().collect()
     }

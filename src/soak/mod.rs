@@ -87,6 +87,8 @@ const SMOKE_FLOW: Duration = Duration::from_secs(90);
 /// (smoke checks measure the wall clock), up to 1.6 s for a slow login. On a fast clock that
 /// is minutes of simulated time, so the smoke panel's data is older than the others'.
 const SMOKE_REAL: Duration = Duration::from_secs(2);
+/// Requests the soak's sandbox remembers.
+const SOAK_REQUEST_LOG: usize = 2_000;
 
 /// What a soak measured, and its verdicts.
 #[derive(Debug, Clone)]
@@ -509,6 +511,9 @@ pub async fn run(options: &SoakOptions) -> Result<SoakReport, SoakError> {
         None => Sandbox::start(sandbox_options).await,
     }
     .map_err(|e| SoakError::Sandbox(e.to_string()))?;
+    // Nothing in a soak reads the request log back: a short one fills within minutes and
+    // then stays flat, instead of growing through the first simulated day.
+    sandbox.keep_requests(SOAK_REQUEST_LOG);
     let config = crate::config::parse_str(&sandbox.demo_config_with_flow_toml(), "<soak config>")
         .map_err(|e| SoakError::Engine(e.to_string()))?;
     let environments: Vec<String> = config

@@ -85,6 +85,35 @@ async fn etag_round_trip_and_rate_limit_counts_only_full_answers() {
 }
 
 #[tokio::test]
+async fn a_shortened_request_log_keeps_the_newest_requests() {
+    let sandbox = start_sandbox().await;
+    let base = sandbox.github_api_url();
+    for branch in ["main", "staging", "prod"] {
+        get(&format!("{base}/repos/acme/shop/branches/{branch}")).await;
+    }
+    assert_eq!(sandbox.requests().len(), 3);
+    sandbox.keep_requests(2);
+    let kept: Vec<String> = sandbox.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(
+        kept,
+        [
+            "/repos/acme/shop/branches/staging",
+            "/repos/acme/shop/branches/prod"
+        ]
+    );
+    get(&format!("{base}/repos/acme/shop/branches/dev")).await;
+    let kept: Vec<String> = sandbox.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(
+        kept,
+        [
+            "/repos/acme/shop/branches/prod",
+            "/repos/acme/shop/branches/dev"
+        ]
+    );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
 async fn rate_limit_window_resets_hourly_in_world_time() {
     let sandbox = start_sandbox().await;
     let url = format!(
