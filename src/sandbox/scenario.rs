@@ -174,6 +174,11 @@ pub struct Scenario {
     /// `email_degraded_every_secs` (0: never).
     pub email_degraded_every_secs: u64,
     pub email_degraded_for_secs: u64,
+    /// Workflow runs the world keeps (older ones answer 404, as runs past GitHub's
+    /// retention do), at least 20.
+    pub runs_kept: usize,
+    /// Deployments the world keeps, across all environments, at least 20.
+    pub deployments_kept: usize,
     /// Sentry errors per minute, per environment.
     pub error_rates: BTreeMap<String, f64>,
     /// Subject of the commit staging runs when the scenario starts. Hostile by default, so
@@ -286,6 +291,8 @@ impl Scenario {
             worker_lag_secs: 45,
             email_degraded_every_secs: 900,
             email_degraded_for_secs: 120,
+            runs_kept: super::world::MAX_RUNS,
+            deployments_kept: super::world::MAX_DEPLOYMENTS,
             error_rates: [("dev", 2.0), ("staging", 4.0), ("prod", 15.0)]
                 .into_iter()
                 .map(|(env, rate)| (env.to_string(), rate))
@@ -328,6 +335,12 @@ impl Scenario {
         };
         if self.history_commits < 5 {
             return invalid("history_commits", "must be at least 5");
+        }
+        if self.runs_kept < 20 {
+            return invalid("runs_kept", "must be at least 20");
+        }
+        if self.deployments_kept < 20 {
+            return invalid("deployments_kept", "must be at least 20");
         }
         for rule in &self.faults {
             if let super::faults::FaultEffect::ServerError { status } = rule.effect

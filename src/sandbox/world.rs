@@ -458,11 +458,12 @@ impl RateLimit {
     }
 }
 
-/// Workflow runs kept (a day and more of world time at the demo's pace); older ones answer 404, as runs past
-/// GitHub's retention do. Keeps a demo left running for weeks from growing without bound.
+/// Workflow runs kept by default (a day and more of world time at the demo's pace, see
+/// `Scenario::runs_kept`); older ones answer 404, as runs past GitHub's retention do. Keeps a
+/// demo left running for weeks from growing without bound.
 pub const MAX_RUNS: usize = 500;
-/// Deployments kept, across all environments: half a day of the demo's pace, enough for the
-/// delivery figures and every rollback target, and full within the first hours of a soak.
+/// Deployments kept by default, across all environments: half a day of the demo's pace,
+/// enough for the delivery figures and every rollback target.
 pub const MAX_DEPLOYMENTS: usize = 300;
 
 /// Drops the oldest entries of an oldest-first list beyond `max`.
@@ -944,7 +945,7 @@ impl World {
         };
         let finished = run.completed_at();
         self.runs.push(run);
-        keep_newest(&mut self.runs, MAX_RUNS);
+        keep_newest(&mut self.runs, self.scenario.runs_kept);
         let runs = &self.runs;
         self.deploy_even_if_older
             .retain(|id| runs.iter().any(|run| run.id == *id));
@@ -1182,7 +1183,7 @@ impl World {
             payload: "{}".to_string(),
             statuses: Vec::new(),
         });
-        keep_newest(&mut self.deployments, MAX_DEPLOYMENTS);
+        keep_newest(&mut self.deployments, self.scenario.deployments_kept);
         self.add_deployment_status(at, id, DeployState::Queued);
         let mut rng = self.rng(b"deploy", id);
         let started = at + TimeDelta::seconds(rng.random_range(3..=8));
@@ -1743,7 +1744,7 @@ impl World {
             payload: request.payload,
             statuses: Vec::new(),
         });
-        keep_newest(&mut self.deployments, MAX_DEPLOYMENTS);
+        keep_newest(&mut self.deployments, self.scenario.deployments_kept);
         Ok(id)
     }
 

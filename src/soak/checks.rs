@@ -102,7 +102,7 @@ pub struct HeapSplit {
 }
 
 impl HeapSplit {
-    /// The split with the soak's own records (`records_bytes`, see [`samples_heap_bytes`])
+    /// The split with the soak's own records (`records_bytes`)
     /// taken off shipdeck's side: they grow with every look by design and are not shipdeck's.
     pub fn without_records(self, records_bytes: u64) -> HeapSplit {
         HeapSplit {
@@ -110,20 +110,6 @@ impl HeapSplit {
             ..self
         }
     }
-}
-
-/// The heap the samples hold beyond the list itself (allocated up front): each one's
-/// readings and the text of what the wall showed unsettled, as their capacities ask of the
-/// allocator.
-pub fn samples_heap_bytes(samples: &[Sample]) -> u64 {
-    samples
-        .iter()
-        .map(|sample| {
-            sample.readings.capacity() * std::mem::size_of::<[Reading; 5]>()
-                + sample.unsettled.capacity() * std::mem::size_of::<String>()
-                + sample.unsettled.iter().map(String::capacity).sum::<usize>()
-        })
-        .sum::<usize>() as u64
 }
 
 /// The sizes of the snapshot's collections that a long run could grow.
@@ -375,15 +361,7 @@ mod tests {
     }
 
     #[test]
-    fn the_samples_heap_is_what_their_readings_and_texts_ask_for() {
-        let mut samples = errors_samples(&[(10, Some(5), 0), (20, Some(15), 0)]);
-        let readings = 2 * std::mem::size_of::<[Reading; 5]>() as u64;
-        assert_eq!(samples_heap_bytes(&samples), readings);
-        samples[1].unsettled = vec!["prod: STALE".to_string()];
-        assert_eq!(
-            samples_heap_bytes(&samples),
-            readings + std::mem::size_of::<String>() as u64 + "prod: STALE".len() as u64
-        );
+    fn the_soaks_records_come_off_shipdecks_side_of_the_heap() {
         let split = HeapSplit {
             shipdeck_kib: 10,
             sandbox_kib: 3,

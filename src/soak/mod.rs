@@ -89,6 +89,10 @@ const SMOKE_FLOW: Duration = Duration::from_secs(90);
 const SMOKE_REAL: Duration = Duration::from_secs(2);
 /// Requests the soak's sandbox remembers.
 const SOAK_REQUEST_LOG: usize = 2_000;
+/// Runs and deployments the soak's sandbox keeps: a few hours of the demo's pace, still more
+/// than any panel shows or any rollback reaches for.
+const SOAK_RUNS_KEPT: usize = 120;
+const SOAK_DEPLOYMENTS_KEPT: usize = 80;
 
 /// What a soak measured, and its verdicts.
 #[derive(Debug, Clone)]
@@ -111,6 +115,9 @@ pub struct SoakReport {
     pub rss_before_kib: u64,
     /// RSS at the start and after every simulated hour, KiB.
     pub rss_hourly_kib: Vec<u64>,
+    /// What the soak's own record of its looks held at the end, KiB: taken off each hour's
+    /// RSS for the memory verdict.
+    pub records_kib: u64,
     pub memory: Option<MemoryFigures>,
     /// The live heap at the start and after every simulated hour, when the run had a probe.
     pub heap_hourly: Vec<HeapSplit>,
@@ -211,11 +218,13 @@ impl SoakReport {
             Some(memory) => {
                 let _ = writeln!(
                     out,
-                    "memory (RSS, MiB): start {:.1}, after warm-up {:.1}, end {:.1}; median of \
-                     the last hours {:.1}, limit {:.1}; flat: {}",
+                    "memory (RSS less the soak's own {:.1} MiB of records, MiB): start {:.1}, \
+                     after warm-up {:.1}, end {:.1}; median of the last hours {:.1}, limit {:.1}; \
+                     flat: {}",
+                    mib(self.records_kib),
                     mib(self.rss_before_kib),
                     mib(memory.warm),
-                    mib(end),
+                    mib(end.saturating_sub(self.records_kib)),
                     mib(memory.last),
                     mib(memory.limit),
                     yes(memory.is_flat())
@@ -482,6 +491,86 @@ fn sample(snapshot: &Snapshot, at: Duration, now: DateTime<Utc>, start: DateTime
     }
 }
 
+/// The soak's record of its looks, in lists allocated once up front. A list of samples, each
+/// with readings of its own, scatters a small block that lives to the end among every
+/// look's short-lived ones; over a day the allocator's heap grows around them, which the RSS
+/// verdict would read as shipdeck's.
+struct SampleLog {
+    environments: usize,
+    at: Vec<Duration>,
+    readings: Vec<[Reading; 5]>,
+    /// Which look (by index) saw what unsettled: rare, only while something is down.
+    unsettled: Vec<(usize, String)>,
+}
+
+impl SampleLog {
+    fn with_capacity(looks: usize, environments: usize) -> Self {
+        Self {
+            environments,
+            at: Vec::with_capacity(looks),
+            readings: Vec::with_capacity(looks * environments),
+            unsettled: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, sample: Sample) {
+        let index = self.at.len();
+        self.at.push(sample.at);
+        let mut readings = sample.readings;
+        readings.resize(self.environments, [Reading::default(); 5]);
+        self.readings.extend(readings);
+        self.unsettled
+            .extend(sample.unsettled.into_iter().map(|text| (index, text)));
+    }
+
+    /// The bytes the record has filled so far: what the RSS verdict takes off, since a record
+    /// grows with every look by design and is not shipdeck's (pages of the lists allocated
+    /// up front count in RSS once written).
+    fn bytes(&self) -> u64 {
+        (self.at.len() * std::mem::size_of::<Duration>()
+            + self.readings.len() * std::mem::size_of::<[Reading; 5]>()
+            + self
+                .unsettled
+                .iter()
+                .map(|(_, text)| std::mem::size_of::<(usize, String)>() + text.capacity())
+                .sum::<usize>()) as u64
+    }
+
+    /// The bytes allocated since the start: the heap verdict takes these off (the lists
+    /// allocated up front count in the heap from the first hour).
+    fn grown_bytes(&self) -> u64 {
+        self.unsettled
+            .iter()
+            .map(|(_, text)| text.capacity())
+            .sum::<usize>() as u64
+            + (self.unsettled.capacity() * std::mem::size_of::<(usize, String)>()) as u64
+    }
+
+    fn into_samples(self) -> Vec<Sample> {
+        let mut unsettled = self.unsettled.into_iter().peekable();
+        self.at
+            .iter()
+            .enumerate()
+            .map(|(index, at)| {
+                let first = index * self.environments;
+                let mut texts = Vec::new();
+                while let Some((_, text)) = unsettled.next_if(|(look, _)| *look == index) {
+                    texts.push(text);
+                }
+                Sample {
+                    at: *at,
+                    readings: self
+                        .readings
+                        .get(first..first + self.environments)
+                        .map(<[_]>::to_vec)
+                        .unwrap_or_default(),
+                    unsettled: texts,
+                }
+            })
+            .collect()
+    }
+}
+
 /// Runs the soak and judges it.
 pub async fn run(options: &SoakOptions) -> Result<SoakReport, SoakError> {
     let total = Duration::from_secs(u64::from(options.hours) * 3600);
@@ -495,8 +584,12 @@ pub async fn run(options: &SoakOptions) -> Result<SoakReport, SoakError> {
     let real_started = Instant::now();
     let start = world_start();
     let clock = Clock::scaled(start, speed);
+    // A short history fills within the warm-up, so what the world keeps does not read as
+    // growth of shipdeck's after it.
     let scenario = Scenario {
         start: Some(start),
+        runs_kept: SOAK_RUNS_KEPT,
+        deployments_kept: SOAK_DEPLOYMENTS_KEPT,
         ..Scenario::default_demo()
     };
     let sandbox_options = SandboxOptions {
@@ -555,8 +648,9 @@ pub async fn run(options: &SoakOptions) -> Result<SoakReport, SoakError> {
     .map_err(|e| SoakError::Engine(e.to_string()))?;
 
     let looks = (total.as_secs() / options.tick.as_secs().max(1)) as usize + 2 * plan.len() + 2;
-    let mut samples = Vec::with_capacity(looks);
+    let mut samples = SampleLog::with_capacity(looks, environments.len());
     let mut rss_hourly_kib = vec![rss_kib()];
+    let mut records_hourly_kib = vec![0];
     let mut heap_hourly: Vec<HeapSplit> = options.heap_probe.iter().map(|probe| probe()).collect();
     let mut sandbox_hourly = vec![sandbox.sizes()];
     let mut sizes = Vec::new();
@@ -621,7 +715,8 @@ pub async fn run(options: &SoakOptions) -> Result<SoakReport, SoakError> {
         if at >= next_hour {
             next_hour += Duration::from_secs(3600);
             rss_hourly_kib.push(rss_kib());
-            let records = checks::samples_heap_bytes(&samples);
+            records_hourly_kib.push(samples.bytes() / 1024);
+            let records = samples.grown_bytes();
             heap_hourly.extend(
                 options
                     .heap_probe
@@ -691,6 +786,12 @@ pub async fn run(options: &SoakOptions) -> Result<SoakReport, SoakError> {
         allowance,
     );
     let warmup_hours = (options.warmup.as_secs() / 3600) as usize;
+    let samples = samples.into_samples();
+    let rss_less_records: Vec<u64> = rss_hourly_kib
+        .iter()
+        .zip(&records_hourly_kib)
+        .map(|(rss, records)| rss.saturating_sub(*records))
+        .collect();
     Ok(SoakReport {
         hours: options.hours,
         speed,
@@ -700,8 +801,9 @@ pub async fn run(options: &SoakOptions) -> Result<SoakReport, SoakError> {
         frames,
         host_lag,
         rss_before_kib,
-        memory: checks::memory_figures(&rss_hourly_kib, warmup_hours, MemoryBound::default()),
+        memory: checks::memory_figures(&rss_less_records, warmup_hours, MemoryBound::default()),
         rss_hourly_kib,
+        records_kib: records_hourly_kib.last().copied().unwrap_or(0),
         shipdeck_heap: options.heap_probe.and_then(|_| {
             let shipdeck: Vec<u64> = heap_hourly.iter().map(|split| split.shipdeck_kib).collect();
             checks::memory_figures(&shipdeck, warmup_hours, MemoryBound::default())
@@ -731,6 +833,52 @@ pub async fn run(options: &SoakOptions) -> Result<SoakReport, SoakError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn look(at: u64, envs: usize, unsettled: &[&str]) -> Sample {
+        Sample {
+            at: Duration::from_secs(at),
+            readings: (0..envs)
+                .map(|env| {
+                    [Reading {
+                        last_success: Some(Duration::from_secs(at - env as u64)),
+                        failures_in_a_row: env as u32,
+                    }; 5]
+                })
+                .collect(),
+            unsettled: unsettled.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn the_sample_log_gives_back_every_look_as_taken_and_counts_what_it_filled() {
+        let looks = [
+            look(10, 3, &[]),
+            look(20, 3, &["prod: STALE", "GitHub unreachable"]),
+            look(30, 3, &[]),
+            look(40, 3, &["dev: NO DATA"]),
+        ];
+        let mut log = SampleLog::with_capacity(4, 3);
+        for sample in looks.iter().cloned() {
+            log.push(sample);
+        }
+        let texts = "prod: STALEGitHub unreachabledev: NO DATA".len() as u64;
+        assert_eq!(
+            log.bytes(),
+            (4 * std::mem::size_of::<Duration>()
+                + 12 * std::mem::size_of::<[Reading; 5]>()
+                + 3 * std::mem::size_of::<(usize, String)>()) as u64
+                + texts
+        );
+        assert!(log.grown_bytes() >= texts, "{}", log.grown_bytes());
+        assert_eq!(log.into_samples(), looks);
+        // A look that saw fewer environments (one not loaded yet) is padded, not misaligned.
+        let mut log = SampleLog::with_capacity(2, 2);
+        log.push(look(10, 1, &[]));
+        log.push(look(20, 2, &[]));
+        let back = log.into_samples();
+        assert_eq!(back[0].readings.len(), 2);
+        assert_eq!(back[1], look(20, 2, &[]));
+    }
 
     #[test]
     fn looks_come_every_tick_and_at_every_outage_edge() {
@@ -769,6 +917,7 @@ mod tests {
             host_lag: Duration::ZERO,
             rss_before_kib: 7_000,
             rss_hourly_kib: vec![20_000, 30_000, 31_000, 31_000, 31_500],
+            records_kib: 300,
             memory: checks::memory_figures(&[20_000, 30_000, 31_000], 1, MemoryBound::default()),
             heap_hourly: Vec::new(),
             shipdeck_heap: None,
