@@ -9,7 +9,7 @@
 //!   submission per candidate and environment; what was tried before is read from GitHub and
 //!   the audit log, so a restart does not try again.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -131,13 +131,44 @@ pub(crate) struct PromoterContext {
     pub recorder: Arc<Recorder>,
 }
 
-/// What the promoting task did, so it does not do it twice.
+/// Promotions the task remembers having started. Older ones are long replaced by newer
+/// commits; should one come up again, the fresh look before acting (the audit log, the
+/// deployments at the commit) still finds it done.
+const STARTED_KEPT: usize = 64;
+
+/// What the promoting task did, so it does not do it twice. Bounded: an instance promotes
+/// for weeks.
 #[derive(Debug, Default)]
 struct Submissions {
-    /// (environment index, sha) the engine started.
-    started: HashSet<(usize, String)>,
-    /// (environment index, sha) the engine refused, and when.
+    /// (environment index, sha) the engine started, oldest first, at most [`STARTED_KEPT`].
+    started: VecDeque<(usize, String)>,
+    /// (environment index, sha) the engine refused, and when; only refusals too recent to
+    /// retry.
     refused: HashMap<(usize, String), DateTime<Utc>>,
+}
+
+impl Submissions {
+    /// Whether the task should leave `key` alone at `now`.
+    fn skips(&self, key: &(usize, String), now: DateTime<Utc>) -> bool {
+        self.started.contains(key)
+            || self
+                .refused
+                .get(key)
+                .is_some_and(|at| now - *at < RETRY_REFUSED_AFTER)
+    }
+
+    fn started(&mut self, key: (usize, String)) {
+        self.refused.remove(&key);
+        if self.started.len() == STARTED_KEPT {
+            self.started.pop_front();
+        }
+        self.started.push_back(key);
+    }
+
+    fn refused(&mut self, key: (usize, String), now: DateTime<Utc>) {
+        self.refused.retain(|_, at| now - *at < RETRY_REFUSED_AFTER);
+        self.refused.insert(key, now);
+    }
 }
 
 /// Promotes every auto environment whose snapshot says `Promote`, until shutdown.
@@ -162,12 +193,7 @@ pub(crate) async fn auto_promote_loop(
             };
             let key = (index, sha.clone());
             let now = ctx.clock.now();
-            if done.started.contains(&key)
-                || done
-                    .refused
-                    .get(&key)
-                    .is_some_and(|at| now - *at < RETRY_REFUSED_AFTER)
-            {
+            if done.skips(&key, now) {
                 continue;
             }
             if !still_untried(&ctx, index, env_config, sha, &snapshot).await {
@@ -175,10 +201,10 @@ pub(crate) async fn auto_promote_loop(
             }
             match promote(&ctx, env_config, sha).await {
                 Some(true) => {
-                    done.started.insert(key);
+                    done.started(key);
                 }
                 Some(false) => {
-                    done.refused.insert(key, now);
+                    done.refused(key, now);
                 }
                 // The engine has stopped.
                 None => return,
@@ -255,4 +281,41 @@ async fn promote(ctx: &PromoterContext, env_config: &EnvironmentConfig, sha: &st
         )
         .await;
     Some(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap_or_default()
+    }
+
+    #[test]
+    fn submissions_remember_what_started_and_retry_a_refusal_after_a_minute() {
+        let mut done = Submissions::default();
+        let key = (1, "abc".to_string());
+        assert!(!done.skips(&key, at(0)));
+        done.refused(key.clone(), at(0));
+        assert!(done.skips(&key, at(59)));
+        assert!(!done.skips(&key, at(60)));
+        done.started(key.clone());
+        assert!(done.skips(&key, at(10_000)));
+        assert!(done.refused.is_empty());
+    }
+
+    #[test]
+    fn submissions_stay_bounded_over_weeks_of_commits() {
+        let mut done = Submissions::default();
+        for n in 0..10_000_i64 {
+            let sha = format!("{n:040x}");
+            done.refused((2, sha.clone()), at(n * 300));
+            done.started((0, sha));
+        }
+        assert_eq!(done.started.len(), STARTED_KEPT);
+        assert!(done.refused.len() <= 1, "{}", done.refused.len());
+        // The newest are the ones kept.
+        assert!(done.skips(&(0, format!("{:040x}", 9_999)), at(0)));
+        assert!(!done.skips(&(0, format!("{:040x}", 0)), at(0)));
+    }
 }

@@ -248,6 +248,9 @@ pub fn rerun_channel() -> (RerunSender, mpsc::Receiver<RerunEnvelope>) {
 
 type AssistantAnswer = (usize, u64, String);
 
+/// Titles of issues filed that the loop remembers, to skip the search before filing again.
+const FILED_TITLES_KEPT: usize = 256;
+
 /// Runs until shutdown: follows the snapshots, reads failed jobs' logs, answers `R`.
 pub async fn triage_loop(
     mut ctx: TriageContext,
@@ -442,6 +445,11 @@ async fn file_tier_three(
         .await
     {
         Ok(issue) => {
+            // Forgetting is safe (`file_issue_once` finds an issue already filed, at the cost
+            // of a search), so an instance running for weeks keeps only recent titles.
+            if filed.len() >= FILED_TITLES_KEPT {
+                filed.clear();
+            }
             filed.insert(title);
             memory.issue = Some(issue.url.clone());
             if issue.created {
