@@ -589,6 +589,10 @@ async fn demo(args: DemoArgs, config_arg: &ConfigArg) -> Result<ExitCode> {
             scenario.commit_every_max_secs = scenario.commit_every_max_secs.max(longest);
         }
     }
+    // A demo may be left on a wall for days and nothing reads its request log.
+    scenario.requests_kept = scenario
+        .requests_kept
+        .min(shipdeck::sandbox::LONG_RUN_REQUESTS_KEPT);
     let clock = Clock::scaled(chrono::Utc::now(), args.speed);
     let sandbox = Sandbox::start(SandboxOptions {
         scenario,
@@ -596,8 +600,6 @@ async fn demo(args: DemoArgs, config_arg: &ConfigArg) -> Result<ExitCode> {
     })
     .await
     .context("starting the demo sandbox")?;
-    // A demo may be left on a wall for days and nothing reads its request log.
-    sandbox.keep_requests(2_000);
     // Each demo run is a new world: its journal and audit log start empty, in a directory
     // of their own that goes when the demo ends.
     let demo_dir = demo_dir()?;

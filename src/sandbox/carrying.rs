@@ -14,7 +14,7 @@ impl World {
     /// The merged pull request that brought `sha` (full) onto `main`.
     pub fn carrying_pull(&self, sha: &str) -> Option<PullRecord> {
         let position = self.commit_position(sha)?;
-        let commit = self.commits.get(position)?;
+        let commit = self.commit_at(position)?;
         let number = FIRST_CARRYING_PULL + position as u64;
         let parent = commit.parent.clone().unwrap_or_else(|| commit.sha.clone());
         Some(PullRecord {

@@ -925,12 +925,7 @@ fn pull_json(world: &World, urls: &Urls, pull: &PullRecord) -> Value {
         world.commit_position(&base_sha).unwrap_or(0),
         world.commit_position(&head_sha).unwrap_or(0),
     );
-    let between: Vec<&CommitRecord> = world
-        .commits
-        .iter()
-        .skip(from + 1)
-        .take(to.saturating_sub(from))
-        .collect();
+    let between = world.commits_between(from, to);
     let changed: std::collections::BTreeSet<&String> =
         between.iter().flat_map(|c| c.files.iter()).collect();
     let mut owner = user_json(urls, &org_actor());
@@ -1100,12 +1095,7 @@ fn compare(world: &World, urls: &Urls, spec: &str) -> Result<Answer, ApiError> {
         std::cmp::Ordering::Less => ("behind", 0, base_at - head_at),
     };
     // Oldest first, as GitHub lists them; with linear history the merge base is the older.
-    let between: Vec<&CommitRecord> = world
-        .commits
-        .iter()
-        .skip(base_at + 1)
-        .take(ahead_by)
-        .collect();
+    let between = world.commits_between(base_at, base_at + ahead_by);
     let mut files: Vec<Value> = Vec::new();
     for commit in &between {
         for (position, path) in commit.files.iter().enumerate() {

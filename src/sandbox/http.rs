@@ -25,19 +25,17 @@ use super::{RecordedRequest, Service, apps, github, receivers, sentry};
 use crate::clock::Clock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Requests remembered by default; older ones fall off so a long demo does not grow. Tests
-/// count writes across a whole scenario, so the default is generous;
-/// [`Sandbox::keep_requests`](super::Sandbox::keep_requests) shortens it for a soak, where a
-/// log that takes hours to fill reads as a leak.
+/// Requests remembered by default (`Scenario::requests_kept`); older ones fall off so a long
+/// demo does not grow.
 pub const MAX_RECORDED_REQUESTS: usize = 20_000;
 
 /// What every handler shares.
 pub(crate) struct Shared {
     pub world: Mutex<World>,
     pub clock: Clock,
-    /// The most recent requests, at most `request_capacity`.
+    /// The most recent requests, at most `requests_kept`.
     pub requests: Mutex<VecDeque<RecordedRequest>>,
-    pub request_capacity: AtomicUsize,
+    pub requests_kept: usize,
     pub faults: Faults,
     /// The fault plan of the Sentry side (its own: the paths are not GitHub's).
     pub sentry_faults: Faults,
@@ -319,8 +317,7 @@ fn record(
 ) {
     let status = response.status().as_u16();
     let mut requests = lock(&shared.requests);
-    let capacity = shared.request_capacity.load(Ordering::Relaxed).max(1);
-    while requests.len() >= capacity {
+    while requests.len() >= shared.requests_kept {
         requests.pop_front();
     }
     requests.push_back(RecordedRequest {

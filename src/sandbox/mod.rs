@@ -47,6 +47,10 @@ pub use topology::{SandboxEnvironment, Topology};
 use world::World;
 pub use world::WorldSizes;
 
+/// Requests kept by a sandbox nobody reads the log of (the demo, the soak): a log that
+/// fills within minutes stays flat, where one that takes hours to fill reads as a leak.
+pub const LONG_RUN_REQUESTS_KEPT: usize = 2_000;
+
 /// How to start a sandbox.
 #[derive(Debug, Clone)]
 pub struct SandboxOptions {
@@ -150,11 +154,12 @@ impl Sandbox {
             .unwrap_or_else(|| options.clock.now());
         let faults = Faults::new(options.scenario.faults.clone());
         let (stop, stopped) = watch::channel(false);
+        let requests_kept = options.scenario.requests_kept;
         let shared = Arc::new(Shared {
             world: Mutex::new(World::new(options.scenario, start)),
             clock: options.clock,
             requests: Mutex::new(std::collections::VecDeque::new()),
-            request_capacity: std::sync::atomic::AtomicUsize::new(http::MAX_RECORDED_REQUESTS),
+            requests_kept,
             faults,
             sentry_faults: Faults::default(),
             writes: std::sync::atomic::AtomicUsize::new(0),
@@ -421,21 +426,8 @@ impl Sandbox {
         text
     }
 
-    /// Keeps only the newest `capacity` requests in the log [`Sandbox::requests`] reads
-    /// (at least one), dropping older ones now.
-    pub fn keep_requests(&self, capacity: usize) {
-        let capacity = capacity.max(1);
-        self.shared
-            .request_capacity
-            .store(capacity, std::sync::atomic::Ordering::Relaxed);
-        let mut requests = lock(&self.shared.requests);
-        while requests.len() > capacity {
-            requests.pop_front();
-        }
-    }
-
-    /// Every request received so far (the newest `http::MAX_RECORDED_REQUESTS`, 20,000, by default, see
-    /// [`Sandbox::keep_requests`]), oldest first.
+    /// Every request received so far (the newest `Scenario::requests_kept`, 20,000 by
+    /// default), oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         lock(&self.shared.requests).iter().cloned().collect()
     }

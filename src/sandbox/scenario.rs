@@ -179,6 +179,14 @@ pub struct Scenario {
     pub runs_kept: usize,
     /// Deployments the world keeps, across all environments, at least 20.
     pub deployments_kept: usize,
+    /// Commits the world keeps, at least 50. An older one is forgotten (answers 404) once
+    /// no branch, ref, tag, kept run or kept deployment points at it or at a later commit.
+    pub commits_kept: usize,
+    /// Requests the sandbox's log keeps for `Sandbox::requests`, at least 1. Tests count a
+    /// scenario's writes across the whole log, so the default is generous; a soak or a demo
+    /// left on a wall keeps a short one, which fills within minutes instead of reading as
+    /// growth through the first day.
+    pub requests_kept: usize,
     /// Sentry errors per minute, per environment.
     pub error_rates: BTreeMap<String, f64>,
     /// Subject of the commit staging runs when the scenario starts. Hostile by default, so
@@ -293,6 +301,8 @@ impl Scenario {
             email_degraded_for_secs: 120,
             runs_kept: super::world::MAX_RUNS,
             deployments_kept: super::world::MAX_DEPLOYMENTS,
+            commits_kept: super::world::MAX_COMMITS,
+            requests_kept: super::http::MAX_RECORDED_REQUESTS,
             error_rates: [("dev", 2.0), ("staging", 4.0), ("prod", 15.0)]
                 .into_iter()
                 .map(|(env, rate)| (env.to_string(), rate))
@@ -341,6 +351,12 @@ impl Scenario {
         }
         if self.deployments_kept < 20 {
             return invalid("deployments_kept", "must be at least 20");
+        }
+        if self.commits_kept < 50 {
+            return invalid("commits_kept", "must be at least 50");
+        }
+        if self.requests_kept == 0 {
+            return invalid("requests_kept", "must be at least 1");
         }
         for rule in &self.faults {
             if let super::faults::FaultEffect::ServerError { status } = rule.effect
@@ -547,6 +563,15 @@ mod tests {
             range.to_string().contains("commit_every_min_secs"),
             "{range}"
         );
+        for (setting, field) in [
+            ("runs_kept = 5", "runs_kept"),
+            ("deployments_kept = 19", "deployments_kept"),
+            ("commits_kept = 49", "commits_kept"),
+            ("requests_kept = 0", "requests_kept"),
+        ] {
+            let error = Scenario::from_toml_str(setting).unwrap_err();
+            assert!(error.to_string().contains(field), "{setting}: {error}");
+        }
         let probability = Scenario::from_toml_str("e2e_flake_probability = 1.5\n").unwrap_err();
         assert!(probability.to_string().contains("between 0 and 1"));
     }

@@ -465,6 +465,9 @@ pub const MAX_RUNS: usize = 500;
 /// Deployments kept by default, across all environments: half a day of the demo's pace,
 /// enough for the delivery figures and every rollback target.
 pub const MAX_DEPLOYMENTS: usize = 300;
+/// Commits kept by default: about four days of the demo's pace, more than the runs and
+/// deployments kept reach back to.
+pub const MAX_COMMITS: usize = 1_500;
 
 /// Drops the oldest entries of an oldest-first list beyond `max`.
 fn keep_newest<T>(items: &mut Vec<T>, max: usize) {
@@ -505,9 +508,14 @@ pub struct World {
     pub topology: Topology,
     pub start: DateTime<Utc>,
     pub now: DateTime<Utc>,
-    /// Every commit, oldest first; history is linear (branches are fast-forwarded).
+    /// The commits kept (`Scenario::commits_kept`), oldest first; history is linear
+    /// (branches are fast-forwarded). The first is at position `commits_forgotten`.
     pub commits: Vec<CommitRecord>,
+    /// Position in the whole history, by sha, of every commit kept.
     commit_index: HashMap<String, usize>,
+    /// Commits dropped from the front of `commits`: positions stay those of the whole
+    /// history, so shas, pull numbers and CI failures drawn from them never shift.
+    commits_forgotten: usize,
     /// Branch name -> head sha.
     pub branches: BTreeMap<String, String>,
     /// Refs outside `refs/heads/` (e.g. `shipdeck/locks/prod`, without `refs/`) -> sha.
@@ -577,6 +585,7 @@ impl World {
             now: origin,
             commits: Vec::new(),
             commit_index: HashMap::new(),
+            commits_forgotten: 0,
             branches: BTreeMap::new(),
             other_refs: BTreeMap::new(),
             runs: Vec::new(),
@@ -692,7 +701,7 @@ impl World {
     }
 
     fn schedule_periodic(&mut self) {
-        let first_commit = self.commit_interval(self.commits.len());
+        let first_commit = self.commit_interval(self.next_commit_position());
         self.schedule(
             self.start + first_commit,
             Event::Commit {
@@ -746,7 +755,7 @@ impl World {
             Event::Commit { subject, periodic } => {
                 self.land_commit(at, subject);
                 if periodic {
-                    let next = self.commit_interval(self.commits.len());
+                    let next = self.commit_interval(self.next_commit_position());
                     self.schedule(
                         at + next,
                         Event::Commit {
@@ -810,8 +819,67 @@ impl World {
         self.hash_hex(b"commit", index as u64)
     }
 
+    /// Where the next commit lands in the whole history.
+    fn next_commit_position(&self) -> usize {
+        self.commits_forgotten + self.commits.len()
+    }
+
+    /// The commit at `position` in the whole history, if it is still kept.
+    pub fn commit_at(&self, position: usize) -> Option<&CommitRecord> {
+        self.commits
+            .get(position.checked_sub(self.commits_forgotten)?)
+    }
+
+    /// The kept commits after position `after`, up to and including `through`, oldest first.
+    pub fn commits_between(&self, after: usize, through: usize) -> Vec<&CommitRecord> {
+        let first = (after + 1).saturating_sub(self.commits_forgotten);
+        let end = (through + 1)
+            .saturating_sub(self.commits_forgotten)
+            .min(self.commits.len());
+        self.commits
+            .get(first..end)
+            .unwrap_or_default()
+            .iter()
+            .collect()
+    }
+
+    /// Forgets the oldest commits beyond `Scenario::commits_kept`, but none at or after the
+    /// oldest one something still points at: a branch, a lock ref, a kept run or a kept
+    /// deployment.
+    fn forget_old_commits(&mut self) {
+        let Some(excess) = self
+            .commits
+            .len()
+            .checked_sub(self.scenario.commits_kept)
+            .filter(|excess| *excess > 0)
+        else {
+            return;
+        };
+        // Release tags stay however old, like GitHub's, so they pin nothing: an old one
+        // points at a forgotten commit. Other refs (the engine's locks) point at the present.
+        let live_refs = self
+            .other_refs
+            .iter()
+            .filter(|(name, _)| !name.starts_with("tags/"))
+            .map(|(_, sha)| self.tags.get(sha).map_or(sha, |tag| &tag.object_sha));
+        let pointed_at = self
+            .branches
+            .values()
+            .chain(live_refs)
+            .chain(self.runs.iter().map(|run| &run.head_sha))
+            .chain(self.deployments.iter().map(|deployment| &deployment.sha))
+            .filter_map(|sha| self.commit_index.get(sha).copied())
+            .min()
+            .unwrap_or(usize::MAX);
+        let forget = excess.min(pointed_at.saturating_sub(self.commits_forgotten));
+        for commit in self.commits.drain(..forget) {
+            self.commit_index.remove(&commit.sha);
+        }
+        self.commits_forgotten += forget;
+    }
+
     fn land_commit(&mut self, at: DateTime<Utc>, subject: Option<String>) {
-        let index = self.commits.len();
+        let index = self.next_commit_position();
         let mut rng = self.rng(b"commit", index as u64);
         let subject = subject.unwrap_or_else(|| {
             let pool = &self.scenario.subjects;
@@ -903,6 +971,7 @@ impl World {
             flaky,
             None,
         );
+        self.forget_old_commits();
     }
 
     /// Creates a push-triggered run with its whole job plan and schedules its end.
@@ -1308,12 +1377,14 @@ impl World {
         if self.was_replaced_in(environment, &sha) {
             return;
         }
+        let Some(actor) = self.commit_at(target).map(|commit| commit.author.clone()) else {
+            return;
+        };
         self.branches.insert(branch.to_string(), sha.clone());
         if !deploy_succeeds {
             self.pending_deploy_outcome
                 .insert((branch.to_string(), sha.clone()), false);
         }
-        let actor = self.commits[target].author.clone();
         self.start_run(at + TimeDelta::seconds(2), &branch, &sha, actor, 0.0, None);
     }
 
@@ -1376,10 +1447,10 @@ impl World {
     pub fn commit(&self, reference: &str) -> Option<&CommitRecord> {
         let reference = reference.strip_prefix("refs/heads/").unwrap_or(reference);
         if let Some(head) = self.branches.get(reference) {
-            return self.commit_index.get(head).map(|i| &self.commits[*i]);
+            return self.commit_index.get(head).and_then(|i| self.commit_at(*i));
         }
         if let Some(index) = self.commit_index.get(reference) {
-            return Some(&self.commits[*index]);
+            return self.commit_at(*index);
         }
         if reference.len() >= 7 && reference.chars().all(|c| c.is_ascii_hexdigit()) {
             let mut matching = self.commits.iter().filter(|c| c.sha.starts_with(reference));
@@ -1402,7 +1473,8 @@ impl World {
         let Some(index) = self.commit_index.get(&head.sha) else {
             return Vec::new();
         };
-        self.commits[..=*index].iter().rev().collect()
+        let kept_through = (*index + 1).saturating_sub(self.commits_forgotten);
+        self.commits[..kept_through].iter().rev().collect()
     }
 
     pub fn run(&self, id: u64) -> Option<&RunRecord> {
@@ -1628,7 +1700,9 @@ impl World {
         }
         self.branches.insert(branch.to_string(), sha.to_string());
         if self.topology.by_branch(branch).is_some() {
-            let actor = self.commits[target].author.clone();
+            let actor = self
+                .commit_at(target)
+                .map_or_else(|| self.deploy_bot.clone(), |commit| commit.author.clone());
             self.start_run(
                 self.now + TimeDelta::seconds(2),
                 branch,
@@ -2372,13 +2446,84 @@ mod tests {
         assert!(world.runs.len() <= MAX_RUNS, "{} runs", world.runs.len());
         assert!(world.deployments.len() <= MAX_DEPLOYMENTS);
         assert_eq!(world.runs.len(), MAX_RUNS, "the world kept moving");
-        // The newest state is intact: every branch head still has its run.
+        assert!(
+            world.commits.len() <= MAX_COMMITS,
+            "{} commits",
+            world.commits.len()
+        );
+        assert!(
+            world.commits_forgotten > 0,
+            "three weeks outgrow the commits kept"
+        );
+        // The newest state is intact: every branch head still has its run and its commit,
+        // and every deployment kept its commit.
         for sha in world.branches.values() {
             assert!(
                 world.runs.iter().any(|r| &r.head_sha == sha),
                 "run for {sha}"
             );
+            assert!(world.commit(sha).is_some(), "commit {sha}");
         }
+        for deployment in &world.deployments {
+            assert!(
+                world.commit(&deployment.sha).is_some(),
+                "{}",
+                deployment.sha
+            );
+        }
+    }
+
+    #[test]
+    fn forgotten_commits_keep_the_positions_of_the_rest_and_spare_what_is_pointed_at() {
+        let start = start();
+        let scenario = Scenario {
+            commits_kept: 50,
+            runs_kept: 20,
+            deployments_kept: 20,
+            ..Scenario::default_demo()
+        };
+        let mut world = World::new(scenario, start);
+        world.advance_to(start + TimeDelta::hours(12));
+        assert_eq!(
+            world.commits.len(),
+            50,
+            "kept exactly what the scenario says"
+        );
+        let forgotten = world.commits_forgotten;
+        assert!(forgotten > 100, "{forgotten} forgotten in 12 hours");
+        // Shas are drawn from positions in the whole history, which do not shift.
+        let oldest = &world.commits[0];
+        assert_eq!(world.commit_position(&oldest.sha), Some(forgotten));
+        assert_eq!(oldest.sha, world.commit_sha(forgotten));
+        assert_eq!(
+            world.commit_at(forgotten).map(|c| &c.sha),
+            Some(&oldest.sha)
+        );
+        assert!(world.commit_at(forgotten - 1).is_none());
+        assert!(world.commit(&world.commit_sha(forgotten - 1)).is_none());
+        let head = world.commit_position(&world.branches["main"]).unwrap();
+        assert_eq!(head, forgotten + 49);
+        assert_eq!(world.history("main").len(), 50);
+        let between = world.commits_between(head - 3, head);
+        let between: Vec<usize> = between
+            .iter()
+            .filter_map(|c| world.commit_position(&c.sha))
+            .collect();
+        assert_eq!(between, [head - 2, head - 1, head]);
+        assert_eq!(world.commits_between(0, forgotten).len(), 1);
+
+        // A branch left behind pins its commit and everything after it.
+        let pinned = world.commits[10].sha.clone();
+        world.create_ref("refs/heads/hotfix", &pinned).unwrap();
+        world.advance_to(start + TimeDelta::hours(24));
+        assert_eq!(world.commits[0].sha, pinned);
+        assert!(world.commits.len() > 50);
+        // Once it moves on, the old commits go.
+        let main_head = world.branches["main"].clone();
+        world.update_branch("hotfix", &main_head, false).unwrap();
+        world.advance_to(start + TimeDelta::hours(25));
+        assert_eq!(world.commits.len(), 50);
+        assert!(world.commit(&pinned).is_none());
     }
 
     use super::*;

@@ -87,12 +87,13 @@ const SMOKE_FLOW: Duration = Duration::from_secs(90);
 /// (smoke checks measure the wall clock), up to 1.6 s for a slow login. On a fast clock that
 /// is minutes of simulated time, so the smoke panel's data is older than the others'.
 const SMOKE_REAL: Duration = Duration::from_secs(2);
-/// Requests the soak's sandbox remembers.
-const SOAK_REQUEST_LOG: usize = 2_000;
-/// Runs and deployments the soak's sandbox keeps: a few hours of the demo's pace, still more
-/// than any panel shows or any rollback reaches for.
+/// Requests the soak's sandbox remembers: nothing in a soak reads the log back.
+const SOAK_REQUEST_LOG: usize = crate::sandbox::LONG_RUN_REQUESTS_KEPT;
+/// Runs, deployments and commits the soak's sandbox keeps: a few hours of the demo's pace,
+/// still more than any panel shows or any rollback reaches for.
 const SOAK_RUNS_KEPT: usize = 120;
 const SOAK_DEPLOYMENTS_KEPT: usize = 80;
+const SOAK_COMMITS_KEPT: usize = 200;
 
 /// What a soak measured, and its verdicts.
 #[derive(Debug, Clone)]
@@ -590,6 +591,8 @@ pub async fn run(options: &SoakOptions) -> Result<SoakReport, SoakError> {
         start: Some(start),
         runs_kept: SOAK_RUNS_KEPT,
         deployments_kept: SOAK_DEPLOYMENTS_KEPT,
+        commits_kept: SOAK_COMMITS_KEPT,
+        requests_kept: SOAK_REQUEST_LOG,
         ..Scenario::default_demo()
     };
     let sandbox_options = SandboxOptions {
@@ -604,9 +607,6 @@ pub async fn run(options: &SoakOptions) -> Result<SoakReport, SoakError> {
         None => Sandbox::start(sandbox_options).await,
     }
     .map_err(|e| SoakError::Sandbox(e.to_string()))?;
-    // Nothing in a soak reads the request log back: a short one fills within minutes and
-    // then stays flat, instead of growing through the first simulated day.
-    sandbox.keep_requests(SOAK_REQUEST_LOG);
     let config = crate::config::parse_str(&sandbox.demo_config_with_flow_toml(), "<soak config>")
         .map_err(|e| SoakError::Engine(e.to_string()))?;
     let environments: Vec<String> = config

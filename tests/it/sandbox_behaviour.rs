@@ -86,25 +86,30 @@ async fn etag_round_trip_and_rate_limit_counts_only_full_answers() {
 
 #[tokio::test]
 async fn a_shortened_request_log_keeps_the_newest_requests() {
-    let sandbox = start_sandbox().await;
+    let sandbox = start_with(Scenario {
+        requests_kept: 2,
+        ..Scenario::default_demo()
+    })
+    .await;
     let base = sandbox.github_api_url();
-    for branch in ["main", "staging", "prod"] {
+    let paths = |sandbox: &shipdeck::sandbox::Sandbox| -> Vec<String> {
+        sandbox.requests().into_iter().map(|r| r.path).collect()
+    };
+    get(&format!("{base}/repos/acme/shop/branches/main")).await;
+    assert_eq!(paths(&sandbox), ["/repos/acme/shop/branches/main"]);
+    for branch in ["staging", "prod"] {
         get(&format!("{base}/repos/acme/shop/branches/{branch}")).await;
     }
-    assert_eq!(sandbox.requests().len(), 3);
-    sandbox.keep_requests(2);
-    let kept: Vec<String> = sandbox.requests().into_iter().map(|r| r.path).collect();
     assert_eq!(
-        kept,
+        paths(&sandbox),
         [
             "/repos/acme/shop/branches/staging",
             "/repos/acme/shop/branches/prod"
         ]
     );
     get(&format!("{base}/repos/acme/shop/branches/dev")).await;
-    let kept: Vec<String> = sandbox.requests().into_iter().map(|r| r.path).collect();
     assert_eq!(
-        kept,
+        paths(&sandbox),
         [
             "/repos/acme/shop/branches/prod",
             "/repos/acme/shop/branches/dev"
