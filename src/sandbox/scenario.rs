@@ -180,7 +180,8 @@ pub struct Scenario {
     /// Deployments the world keeps, across all environments, at least 20.
     pub deployments_kept: usize,
     /// Commits the world keeps, at least 50. An older one is forgotten (answers 404) once
-    /// no branch, ref, tag, kept run or kept deployment points at it or at a later commit.
+    /// no branch, lock ref, kept run or kept deployment points at it or at an older commit;
+    /// release tags pin nothing, so an old one may point at a forgotten commit.
     pub commits_kept: usize,
     /// Requests the sandbox's log keeps for `Sandbox::requests`, at least 1. Tests count a
     /// scenario's writes across the whole log, so the default is generous; a soak or a demo

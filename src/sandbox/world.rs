@@ -1689,6 +1689,10 @@ impl World {
         force: bool,
     ) -> Result<(), WriteError> {
         let target = *self.commit_index.get(sha).ok_or(WriteError::UnknownSha)?;
+        let actor = self
+            .commit_at(target)
+            .map(|commit| commit.author.clone())
+            .ok_or(WriteError::UnknownSha)?;
         let current = self.branches.get(branch).ok_or(WriteError::RefMissing)?;
         let current_index = self.commit_index.get(current).copied();
         // History is linear: a fast-forward never goes back.
@@ -1700,9 +1704,6 @@ impl World {
         }
         self.branches.insert(branch.to_string(), sha.to_string());
         if self.topology.by_branch(branch).is_some() {
-            let actor = self
-                .commit_at(target)
-                .map_or_else(|| self.deploy_bot.clone(), |commit| commit.author.clone());
             self.start_run(
                 self.now + TimeDelta::seconds(2),
                 branch,

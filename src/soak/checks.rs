@@ -102,8 +102,8 @@ pub struct HeapSplit {
 }
 
 impl HeapSplit {
-    /// The split with the soak's own records (`records_bytes`)
-    /// taken off shipdeck's side: they grow with every look by design and are not shipdeck's.
+    /// The split with the soak's own records (`records_bytes`) taken off shipdeck's side:
+    /// they grow with every look by design and are not shipdeck's.
     pub fn without_records(self, records_bytes: u64) -> HeapSplit {
         HeapSplit {
             shipdeck_kib: self.shipdeck_kib.saturating_sub(records_bytes / 1024),

@@ -87,8 +87,6 @@ const SMOKE_FLOW: Duration = Duration::from_secs(90);
 /// (smoke checks measure the wall clock), up to 1.6 s for a slow login. On a fast clock that
 /// is minutes of simulated time, so the smoke panel's data is older than the others'.
 const SMOKE_REAL: Duration = Duration::from_secs(2);
-/// Requests the soak's sandbox remembers: nothing in a soak reads the log back.
-const SOAK_REQUEST_LOG: usize = crate::sandbox::LONG_RUN_REQUESTS_KEPT;
 /// Runs, deployments and commits the soak's sandbox keeps: a few hours of the demo's pace,
 /// still more than any panel shows or any rollback reaches for.
 const SOAK_RUNS_KEPT: usize = 120;
@@ -592,7 +590,8 @@ pub async fn run(options: &SoakOptions) -> Result<SoakReport, SoakError> {
         runs_kept: SOAK_RUNS_KEPT,
         deployments_kept: SOAK_DEPLOYMENTS_KEPT,
         commits_kept: SOAK_COMMITS_KEPT,
-        requests_kept: SOAK_REQUEST_LOG,
+        // Nothing in a soak reads the request log back.
+        requests_kept: crate::sandbox::LONG_RUN_REQUESTS_KEPT,
         ..Scenario::default_demo()
     };
     let sandbox_options = SandboxOptions {
